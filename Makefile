@@ -1,0 +1,60 @@
+# ctctool: the README's two commands are `make demo` and `make test`; both set up .venv themselves.
+PYTHON ?= python3
+VENV ?= .venv
+# Installed before ctctool so pip never resolves a bare `torch` to a multi-GB CUDA build.
+# Elsewhere choose your own build, e.g. make install TORCH_SPEC='torch==2.13.0+cu128'.
+TORCH_SPEC ?= torch==2.13.0
+PIP_FLAGS ?= -q
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ctctool-installed
+DEMO_DIR ?= demo-out
+DEMO_EPOCHS ?= 10
+BENCH_DIR ?= bench-out
+
+.PHONY: install demo test test-slow lint bench clean data-ocr
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml setup.py $(wildcard ctctool/decoding/*.pyx)
+	$(BIN)/python -m pip install $(PIP_FLAGS) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	@mkdir -p $(DEMO_DIR)
+	@echo "== the bundled OCR lines" >&2
+	$(BIN)/ctctool manifest stats data/ocr/train.jsonl | head -3
+	@echo "== train (about 5 minutes on 2 cores)" >&2
+	$(BIN)/ctctool train data/ocr/train.jsonl --val data/ocr/val.jsonl -o $(DEMO_DIR)/ocr.pt \
+		--run-dir $(DEMO_DIR)/ocr-run --epochs $(DEMO_EPOCHS)
+	@echo "== evaluate on the held-out test lines" >&2
+	$(BIN)/ctctool eval $(DEMO_DIR)/ocr.pt data/ocr/test.jsonl --worst 5 --confusions 5
+	@echo "== decode file paths from stdin" >&2
+	ls data/ocr/lines/test-0000[0-4].png | $(BIN)/ctctool decode $(DEMO_DIR)/ocr.pt - --format tsv
+	@echo "== align transcripts; pictures in $(DEMO_DIR)/align-png" >&2
+	$(BIN)/ctctool align $(DEMO_DIR)/ocr.pt data/ocr/test.jsonl --format tsv --png $(DEMO_DIR)/align-png \
+		> $(DEMO_DIR)/test-align.tsv
+	grep -m 8 -P '^test-00000\tword' $(DEMO_DIR)/test-align.tsv
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+lint: install
+	$(BIN)/ruff check ctctool tests data
+
+bench: install
+	$(BIN)/python tests/bench/run_bench.py --out $(BENCH_DIR)
+
+# Rebuild the bundled OCR lines (needs: apt-get install fonts-dejavu-core fonts-liberation fonts-freefont-ttf).
+data-ocr: install
+	$(BIN)/python data/ocr/make_ocr_lines.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info $(DEMO_DIR) $(BENCH_DIR) runs .pytest_cache .ruff_cache .hypothesis
+	find ctctool -name '*.so' -delete -o -name '__pycache__' -prune -exec rm -rf {} +

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from .common import (
+    EXIT_PARTIAL,
+    BatchOption,
+    DeviceOption,
+    ThreadsOption,
+    VerboseOption,
+    echo_err,
+    errors_to_exit,
+    load_for_inference,
+    read_inputs,
+)
+
+
+def align_command(
+    model: Annotated[str, typer.Argument(help="Model file.")],
+    manifest: Annotated[str, typer.Argument(help="Manifest (items with text are force-aligned to it; "
+                                            "items without are aligned to the decoded text), or -.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, tsv, hocr (images), ctm or textgrid "
+                                     "(audio).")] = "jsonl",
+    png: Annotated[str | None, typer.Option("--png", help="Also draw each input with its spans into this "
+                                            "folder.")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out-dir", help="Folder for --format textgrid files.")] = None,
+    keep_going: Annotated[bool, typer.Option("--keep-going", help="An input that fails becomes an error; "
+                                             "the rest are still aligned (exit 3).")] = False,
+    batch_size: BatchOption = 16,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """CTC forced alignment: a start and end for every character and word, with confidences."""
+    with errors_to_exit(verbose):
+        from ..errors import ConfigError, CtcToolError
+        from ..recognize import align_items
+        from ..writers import ALIGN_FORMATS, get_writer, write_textgrids
+
+        if fmt not in ALIGN_FORMATS:
+            raise ConfigError(f"unknown --format {fmt!r} for align; choose from {', '.join(ALIGN_FORMATS)}")
+        if fmt == "textgrid" and not out_dir:
+            raise ConfigError("--format textgrid writes one file per input: give --out-dir")
+        items = read_inputs([manifest])
+        by_id = {item.id: item for item in items}
+        loaded, torch_device = load_for_inference(model, device, threads)
+        if png:
+            os.makedirs(png, exist_ok=True)
+        failures = []
+
+        def results():
+            for result in align_items(loaded, items, batch_size=batch_size, device=torch_device):
+                if result.error:
+                    if not keep_going:
+                        raise CtcToolError(result.error)
+                    failures.append(result.error)
+                    echo_err(f"error: {result.error}")
+                elif png:
+                    draw_png(loaded, by_id[result.id], result, png)
+                yield result
+
+        if fmt == "textgrid":
+            for path in write_textgrids(results(), out_dir):
+                typer.echo(path)
+        else:
+            get_writer("align", fmt)(results(), sys.stdout)
+        if failures:
+            echo_err(f"{len(failures)} of {len(items)} inputs failed")
+            raise typer.Exit(EXIT_PARTIAL)
+
+
+def draw_png(loaded, item, result, folder: str) -> None:
+    from ..writers import _safe_name
+
+    path = os.path.join(folder, _safe_name(result.id) + ".png")
+    if loaded.modality == "image":
+        from ..features.image import open_line_image
+        from ..writers import draw_alignment_png
+
+        draw_alignment_png(open_line_image(item), result, path)
+    else:
+        from ..writers import draw_spectrogram_png
+
+        draw_spectrogram_png(loaded.extractor.load(item), result, path)

@@ -1,0 +1,126 @@
+"""Options and helpers shared by every command: device, threads, verbosity, error handling."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+
+from ..errors import ConfigError, CtcToolError
+
+# Exit codes (DESIGN.md): 0 ok, 1 error, 2 usage error, 3 partial failure under --keep-going.
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+
+DeviceOption = Annotated[str, typer.Option("--device", "-d", envvar="CTCTOOL_DEVICE",
+                                           help="auto, cpu, cuda or cuda:N.")]
+ThreadsOption = Annotated[int | None, typer.Option("--threads", envvar="CTCTOOL_THREADS", min=1,
+                                                   help="CPU threads for torch (default: 2, or fewer cores).")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", envvar="CTCTOOL_QUIET",
+                                           help="No progress bars or info messages on stderr.")]
+BatchOption = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Inputs per network batch.")]
+
+# Measured on the 2-core CI machines (see README "Threads"): 2 threads beat 1 on a quiet
+# machine; more threads than cores only adds contention.
+DEFAULT_THREADS = 2
+
+
+def echo_err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def setup_torch(device: str, threads: int | None):
+    """Apply --threads and resolve --device; returns a torch.device."""
+    import torch
+
+    count = threads or min(DEFAULT_THREADS, os.cpu_count() or 1)
+    torch.set_num_threads(count)
+    name = device.strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: this torch build or machine has no CUDA GPU; use --device cpu")
+        try:
+            resolved = torch.device(name)
+        except RuntimeError:
+            raise ConfigError(f"--device {device}: expected cuda or cuda:N") from None
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) visible")
+        return resolved
+    raise ConfigError(f"--device {device}: expected auto, cpu, cuda or cuda:N")
+
+
+@contextlib.contextmanager
+def errors_to_exit(verbose: bool) -> Iterator[None]:
+    """Library errors become one line on stderr and exit code 1; a traceback only with -v."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except CtcToolError as exc:
+        if verbose:
+            raise
+        echo_err(f"error: {exc}")
+        raise typer.Exit(EXIT_ERROR) from None
+    except KeyboardInterrupt:
+        echo_err("interrupted")
+        raise typer.Exit(130) from None
+    except BrokenPipeError:
+        # A closed pipe (`ctctool decode ... | head`) is not an error of ours.
+        with contextlib.suppress(Exception):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        raise typer.Exit(0) from None
+    except MemoryError:
+        echo_err("error: out of memory; try a smaller --batch-size")
+        raise typer.Exit(EXIT_ERROR) from None
+    except Exception as exc:  # noqa: BLE001
+        if verbose:
+            raise
+        echo_err(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for a traceback)")
+        raise typer.Exit(EXIT_ERROR) from None
+
+
+def read_inputs(inputs: list[str]):
+    """Manifest items from the command's inputs: files, manifests (.jsonl[.gz]), or ``-`` for stdin.
+
+    On stdin, a first line starting with ``{`` means a manifest; otherwise one path per line.
+    """
+    from ..manifest import ManifestItem, guess_kind, read_manifest, read_manifest_text
+
+    if not inputs:
+        raise ConfigError("give input files, a manifest, or - to read paths from stdin")
+    items: list[ManifestItem] = []
+    for argument in inputs:
+        if argument == "-":
+            text = sys.stdin.read()
+            first = next((line for line in text.splitlines() if line.strip()), "")
+            if first.lstrip().startswith("{"):
+                items += read_manifest_text(text, source="<stdin>", root=os.getcwd())
+            else:
+                for number, line in enumerate(text.splitlines(), start=1):
+                    path = line.strip()
+                    if path:
+                        items.append(ManifestItem(path=path, root=os.getcwd(), kind=guess_kind(path),
+                                                  id=path, source=f"<stdin>:{number}"))
+        elif argument.endswith((".jsonl", ".jsonl.gz")):
+            items += read_manifest(argument)
+        else:
+            items.append(ManifestItem(path=argument, root=os.getcwd(), kind=guess_kind(argument), id=argument,
+                                      source=argument))
+    return items
+
+
+def load_for_inference(model_path: str, device: str, threads: int | None):
+    from ..checkpoint import load_model
+
+    torch_device = setup_torch(device, threads)
+    return load_model(model_path, torch_device), torch_device

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .common import (
+    EXIT_PARTIAL,
+    BatchOption,
+    DeviceOption,
+    ThreadsOption,
+    VerboseOption,
+    echo_err,
+    errors_to_exit,
+    load_for_inference,
+    read_inputs,
+)
+
+
+def decode_command(
+    model: Annotated[str, typer.Argument(help="Model file.")],
+    inputs: Annotated[list[str], typer.Argument(help="Images / clips, manifests (.jsonl), or - for paths "
+                                                "(or a manifest) on stdin.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, tsv or jsonl.")] = "text",
+    keep_going: Annotated[bool, typer.Option("--keep-going", help="An input that fails becomes an error row; "
+                                             "the rest are still decoded (exit 3).")] = False,
+    batch_size: BatchOption = 16,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Recognize images or clips; one result per input, in input order, on stdout."""
+    with errors_to_exit(verbose):
+        from ..errors import CtcToolError
+        from ..recognize import decode_items
+        from ..writers import get_writer
+
+        writer = get_writer("decode", fmt)
+        items = read_inputs(inputs)
+        loaded, torch_device = load_for_inference(model, device, threads)
+        failures = []
+
+        def results():
+            for result in decode_items(loaded, items, batch_size=batch_size, device=torch_device):
+                if result.error:
+                    if not keep_going:
+                        raise CtcToolError(result.error)  # everything before it is already on stdout
+                    failures.append(result.error)
+                    echo_err(f"error: {result.error}")
+                yield result
+
+        writer(results(), sys.stdout)
+        if failures:
+            echo_err(f"{len(failures)} of {len(items)} inputs failed")
+            raise typer.Exit(EXIT_PARTIAL)

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from .common import (
+    EXIT_PARTIAL,
+    BatchOption,
+    DeviceOption,
+    ThreadsOption,
+    VerboseOption,
+    echo_err,
+    errors_to_exit,
+    load_for_inference,
+    read_inputs,
+)
+
+
+def eval_command(
+    model: Annotated[str, typer.Argument(help="Model file.")],
+    manifest: Annotated[str, typer.Argument(help="Manifest with transcripts (or - for one on stdin).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary object instead of tables.")] = False,
+    per_line: Annotated[str | None, typer.Option("--per-line", help="Write line-level results (JSONL) here.")] = None,
+    worst: Annotated[int, typer.Option("--worst", min=0, help="Worst lines to list.")] = 10,
+    confusions: Annotated[int, typer.Option("--confusions", min=0, help="Most frequent confusions to list.")] = 10,
+    keep_going: Annotated[bool, typer.Option("--keep-going", help="Count unreadable inputs and go on "
+                                             "(exit 3) instead of stopping.")] = False,
+    batch_size: BatchOption = 16,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Score a model on a manifest: CER, WER, error breakdown, confusions, worst lines."""
+    with errors_to_exit(verbose):
+        from ..errors import ManifestError
+        from ..evaluation import evaluate_items
+
+        items = read_inputs([manifest])
+        missing = next((item for item in items if item.text is None), None)
+        if missing is not None:
+            raise ManifestError(missing.source, None, "text", "missing (eval needs a transcript on every line)")
+        loaded, torch_device = load_for_inference(model, device, threads)
+        report = evaluate_items(loaded, items, batch_size=batch_size, device=torch_device, keep_going=keep_going)
+        if per_line:
+            with open(per_line, "w", encoding="utf-8") as handle:
+                for line in report.lines:
+                    handle.write(json.dumps({"id": line.id, "path": line.path, "reference": line.reference,
+                                             "hypothesis": line.hypothesis, "char_errors": line.char_errors,
+                                             "chars": line.ref_chars, "word_errors": line.word_errors,
+                                             "words": line.ref_words, "cer": round(line.cer, 6)},
+                                            ensure_ascii=False) + "\n")
+                for failure in report.failures:
+                    handle.write(json.dumps({"id": failure[0], "error": failure[1]}, ensure_ascii=False) + "\n")
+        if as_json:
+            typer.echo(json.dumps(report.as_dict(confusions=confusions, worst=worst), ensure_ascii=False))
+        else:
+            print_tables(report, confusions=confusions, worst=worst, modality=loaded.modality)
+        for _, error in report.failures:
+            echo_err(f"error: {error}")
+        if report.failures:
+            raise typer.Exit(EXIT_PARTIAL)
+
+
+def print_tables(report, *, confusions: int, worst: int, modality: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    s = report.summary
+    table = Table(title="ctctool eval", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    headline = [("WER", f"{100 * s.wer:.2f}%"), ("CER", f"{100 * s.cer:.2f}%")]
+    if modality == "image":
+        headline.reverse()
+    for name, value in headline:
+        table.add_row(name, value)
+    table.add_row("CER, case-insensitive", f"{100 * s.case_insensitive_cer:.2f}%")
+    table.add_row("character accuracy", f"{100 * (1 - s.cer):.2f}%")
+    table.add_row("lines", str(s.lines))
+    table.add_row("characters", str(s.chars))
+    table.add_row("words", str(s.words))
+    table.add_row("substitutions", str(s.substitutions))
+    table.add_row("insertions", str(s.insertions))
+    table.add_row("deletions", str(s.deletions))
+    if report.failures:
+        table.add_row("failed inputs", str(len(report.failures)))
+    console.print(table)
+    if confusions and s.confusions:
+        conf = Table(title="most frequent confusions")
+        for column in ("reference", "recognized", "count"):
+            conf.add_column(column, justify="right" if column == "count" else "left")
+        for (ref, hyp), count in s.confusions.most_common(confusions):
+            conf.add_row(repr(ref) if ref else "(nothing)", repr(hyp) if hyp else "(nothing)", str(count))
+        console.print(conf)
+    bad = [line for line in report.worst_lines(worst) if line.char_errors]
+    if bad:
+        lines = Table(title="worst lines")
+        for column in ("id", "CER", "reference", "recognized"):
+            lines.add_column(column, overflow="fold")
+        for line in bad:
+            lines.add_row(line.id, f"{100 * line.cer:.1f}%", line.reference, line.hypothesis)
+        console.print(lines)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from .common import VerboseOption, errors_to_exit
+
+
+def info_command(
+    model: Annotated[str, typer.Argument(help="Model file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Show what a model file holds: modality, alphabet, features, network size, training metadata."""
+    with errors_to_exit(verbose):
+        from ..checkpoint import describe_model
+
+        info = describe_model(model)
+        if as_json:
+            typer.echo(json.dumps(info, ensure_ascii=False, indent=2))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=model, show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value", overflow="fold")
+        training = info.pop("training")
+        for key, value in info.items():
+            table.add_row(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        for key, value in training.items():
+            table.add_row(f"training.{key}", value if isinstance(value, str) else json.dumps(value))
+        Console(highlight=False).print(table)

@@ -1,0 +1,84 @@
+"""Training progress on stderr: a rich bar on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from .common import echo_err
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+class LineMonitor:
+    """For logs and CI: one line per validation, nothing per step."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def start(self, total_steps: int, done_steps: int) -> None:
+        if not self.quiet:
+            echo_err(f"training for {total_steps} steps" + (f" (from step {done_steps})" if done_steps else ""))
+
+    def step(self, step: int, loss: float, steps_per_second: float) -> None:
+        self.last_rate = steps_per_second
+
+    def evaluated(self, step: int, metrics: dict[str, Any]) -> None:
+        if not self.quiet:
+            echo_err(f"step {step} epoch {metrics['epoch']:.2f} loss {metrics['loss']:.4f} "
+                     f"val CER {_pct(metrics['cer'])} WER {_pct(metrics['wer'])} best {_pct(metrics['best_cer'])}")
+
+    def message(self, text: str) -> None:
+        if not self.quiet or text.startswith("warning"):
+            echo_err(text)
+
+    def close(self) -> None: ...
+
+
+class RichMonitor(LineMonitor):
+    def __init__(self) -> None:
+        super().__init__(quiet=False)
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} steps/s"),
+            TextColumn("val CER {task.fields[cer]}"), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=False)
+        self.task = None
+        self.cer = "n/a"
+
+    def start(self, total_steps: int, done_steps: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=total_steps, completed=done_steps,
+                                           loss="-", rate="-", cer=self.cer)
+
+    def step(self, step: int, loss: float, steps_per_second: float) -> None:
+        self.progress.update(self.task, completed=step, loss=f"{loss:.3f}", rate=f"{steps_per_second:.1f}")
+
+    def evaluated(self, step: int, metrics: dict[str, Any]) -> None:
+        self.cer = _pct(metrics["cer"])
+        self.progress.update(self.task, cer=self.cer)
+        self.progress.console.print(f"step {step}: val CER {_pct(metrics['cer'])} WER {_pct(metrics['wer'])} "
+                                    f"(best {_pct(metrics['best_cer'])})")
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(text, markup=False, highlight=False)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def make_monitor(quiet: bool):
+    if not quiet and sys.stderr.isatty():
+        return RichMonitor()
+    return LineMonitor(quiet)

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import DeviceOption, QuietOption, ThreadsOption, VerboseOption, errors_to_exit
+
+
+def train_command(
+    train_manifest: Annotated[str, typer.Argument(help="Training manifest (.jsonl or .jsonl.gz).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Where to write the best model file.")],
+    val: Annotated[str | None, typer.Option("--val", help="Validation manifest; its CER picks the best model.")] = None,
+    run_dir: Annotated[str | None, typer.Option("--run-dir", help="Folder for resume state and logs "
+                                                "[default: runs/<model name>].")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the training data.")] = 30,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after this many steps "
+                                                  "(overrides --epochs).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 16,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, warm-up + cosine).")] = 2e-3,
+    eval_every: Annotated[int | None, typer.Option("--eval-every", min=1, help="Validate every N steps "
+                                                   "[default: every epoch].")] = None,
+    patience: Annotated[int, typer.Option("--patience", min=0, help="Stop after N validations without a "
+                                          "better CER (0 = never).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", "-s", envvar="CTCTOOL_SEED")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --run-dir.")] = False,
+    alphabet: Annotated[str | None, typer.Option("--alphabet", help="Text file whose characters are the "
+                                                 "alphabet [default: from the training transcripts].")] = None,
+    lenient: Annotated[bool, typer.Option("--lenient", help="Skip (and count) transcript characters "
+                                          "outside --alphabet instead of failing.")] = False,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip (and count) unreadable inputs instead "
+                                           "of stopping.")] = False,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Training-time augmentation.")] = True,
+    height: Annotated[int, typer.Option("--height", min=8, help="Image line height in pixels.")] = 32,
+    hidden: Annotated[int, typer.Option("--hidden", min=8, help="LSTM units per direction.")] = 128,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Data loading processes.")] = 0,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Train a CNN-BiLSTM-CTC recognizer; the best model (by validation CER) is written to -o."""
+    with errors_to_exit(verbose):
+        from ..codec import Codec
+        from ..features import default_extractor
+        from ..manifest import read_manifest
+        from ..train import TrainConfig, file_sha256, modality_of, train
+        from .common import setup_torch
+        from .progress import make_monitor
+
+        torch_device = setup_torch(device, threads)
+        train_items = read_manifest(train_manifest)
+        if not train_items:
+            raise typer.BadParameter(f"{train_manifest} holds no items", param_hint="TRAIN_MANIFEST")
+        val_items = read_manifest(val) if val else []
+        missing = next((item for item in [*train_items, *val_items] if item.text is None), None)
+        if missing is not None:
+            from ..errors import ManifestError
+
+            raise ManifestError(missing.source, None, "text", "missing (training and validation need transcripts)")
+        modality = modality_of(train_items)
+        extractor = default_extractor(modality, **({"height": height} if modality == "image" else {}))
+        codec = None
+        if alphabet:
+            try:
+                codec = Codec.from_alphabet_text(Path(alphabet).read_text(encoding="utf-8"))
+            except OSError as exc:
+                from ..errors import ConfigError
+
+                raise ConfigError(f"--alphabet {alphabet}: cannot read ({exc.strerror})") from None
+        config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
+                             eval_every=eval_every, patience=patience, seed=seed, augment=augment,
+                             lenient=lenient, skip_bad=skip_bad, num_workers=workers)
+        run_dir = run_dir or os.path.join("runs", Path(output).name.split(".")[0] or "model")
+        metadata = {"train_manifest": os.path.abspath(train_manifest), "train_sha256": file_sha256(train_manifest)}
+        if val:
+            metadata.update(val_manifest=os.path.abspath(val), val_sha256=file_sha256(val))
+        result = train(train_items, output=output, run_dir=run_dir, extractor=extractor, val_items=val_items,
+                       config=config, model_overrides={"lstm_hidden": hidden}, codec=codec,
+                       device=torch_device, resume=resume, monitor=make_monitor(quiet), metadata=metadata)
+        if result.best_val_cer is not None:
+            best = next(h for h in result.history if h["step"] == result.best_step)
+            typer.echo(f"{output}: best validation CER {100 * result.best_val_cer:.2f}% "
+                       f"(WER {100 * best['wer']:.2f}%) at step {result.best_step} of {result.steps}; "
+                       f"{result.seconds:.0f} s")
+        else:
+            typer.echo(f"{output}: trained {result.steps} steps without validation; {result.seconds:.0f} s")

@@ -1,0 +1,166 @@
+"""Datasets over manifests: CTC feasibility checks, padding collate with lengths, length bucketing."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .codec import Codec
+from .errors import CodecError, FeatureError
+from .features import FeatureExtractor
+from .manifest import ManifestItem
+
+
+def ctc_min_frames(labels: Sequence[int]) -> int:
+    """Fewest CTC frames that can emit ``labels``: one per label plus a blank between repeats."""
+    repeats = sum(1 for a, b in zip(labels, labels[1:]) if a == b)
+    return len(labels) + repeats
+
+
+def output_frames(input_frames: int, pool_time: Sequence[int]) -> int:
+    for factor in pool_time:
+        input_frames //= factor
+    return input_frames
+
+
+@dataclass(frozen=True)
+class TrainingItem:
+    item: ManifestItem
+    labels: tuple[int, ...]
+    frames: int  # feature frames (input columns / STFT frames), from headers
+
+
+@dataclass
+class PreparationReport:
+    """What happened to every item: none disappears without being counted here."""
+
+    used: int = 0
+    too_short: list[str] = field(default_factory=list)  # item.where of inputs too narrow/short for CTC
+    empty_text: list[str] = field(default_factory=list)
+    bad_files: list[str] = field(default_factory=list)  # error messages, when skipping bad files
+    lenient_skipped_chars: Counter[str] = field(default_factory=Counter)
+
+
+def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extractor: FeatureExtractor,
+                           pool_time: Sequence[int], *, lenient: bool = False,
+                           skip_bad: bool = False) -> tuple[list[TrainingItem], PreparationReport]:
+    """Encode transcripts and read input sizes; drop (and count) items CTC cannot learn from.
+
+    Unknown characters raise CodecError listing them all with counts, unless ``lenient``.
+    Unreadable files raise FeatureError at the first one, unless ``skip_bad``.
+    """
+    report = PreparationReport()
+    if not lenient:
+        unknown = codec.unknown_characters(item.text or "" for item in items)
+        if unknown:
+            from .codec import describe_unknown
+
+            raise CodecError(
+                f"{sum(unknown.values())} characters in the transcripts are not in the alphabet: "
+                f"{describe_unknown(unknown)} (use --lenient to skip them)", dict(unknown))
+    else:
+        report.lenient_skipped_chars = codec.unknown_characters(item.text or "" for item in items)
+    prepared = []
+    for item in items:
+        if item.text is None:
+            raise FeatureError(item.where, "text: missing (training needs a transcript on every line)")
+        labels = tuple(codec.encode(item.text, lenient=lenient))
+        if not labels:
+            report.empty_text.append(item.where)
+            continue
+        try:
+            frames = extractor.frames_hint(item)
+        except FeatureError as exc:
+            if not skip_bad:
+                raise
+            report.bad_files.append(str(exc))
+            continue
+        if output_frames(frames, pool_time) < ctc_min_frames(labels):
+            report.too_short.append(item.where)
+            continue
+        prepared.append(TrainingItem(item, labels, frames))
+    report.used = len(prepared)
+    return prepared, report
+
+
+class TrainingDataset(torch.utils.data.Dataset):
+    """Indexed by ``(index, augment_seed)``: augmentation is a pure function of the seed, so a
+    resumed run sees exactly the batches the interrupted one would have."""
+
+    def __init__(self, items: Sequence[TrainingItem], extractor: FeatureExtractor, *, augment: bool,
+                 skip_bad: bool = False):
+        self.items = list(items)
+        self.extractor = extractor
+        self.augment = augment
+        self.skip_bad = skip_bad
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: tuple[int, int]):
+        index, seed = key
+        entry = self.items[index]
+        rng = random.Random(seed) if self.augment else None
+        try:
+            features = self.extractor.load(entry.item, rng)
+        except FeatureError:
+            if self.skip_bad:
+                return None
+            raise
+        return features.values, entry.labels
+
+
+def collate(batch: list) -> dict[str, torch.Tensor | int]:
+    """Pad features to the longest in the batch (zeros = background / silence), keep true lengths."""
+    kept = [sample for sample in batch if sample is not None]
+    skipped = len(batch) - len(kept)
+    if not kept:
+        return {"skipped": skipped, "size": 0}
+    feature_dim = kept[0][0].shape[0]
+    frames = [values.shape[1] for values, _ in kept]
+    features = torch.zeros(len(kept), 1, feature_dim, max(frames))
+    for row, (values, _) in enumerate(kept):
+        features[row, 0, :, : values.shape[1]] = torch.from_numpy(values)
+    targets = torch.tensor([label for _, labels in kept for label in labels], dtype=torch.long)
+    return {
+        "features": features,
+        "lengths": torch.tensor(frames, dtype=torch.long),
+        "targets": targets,
+        "target_lengths": torch.tensor([len(labels) for _, labels in kept], dtype=torch.long),
+        "skipped": skipped,
+        "size": len(kept),
+    }
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int,
+                     pool_batches: int = 32) -> list[list[tuple[int, int]]]:
+    """One epoch of batches of similar length, in a shuffled order that depends only on (seed, epoch).
+
+    Items are shuffled, cut into pools of ``pool_batches`` batches, sorted by length inside a
+    pool (so padding stays small), batched, and the batches shuffled. Each entry carries the
+    augmentation seed for that item in that epoch.
+    """
+    rng = random.Random(f"{seed}:{epoch}")
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool = batch_size * pool_batches
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start:start + pool], key=lambda i: lengths[i])
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return [[(index, rng.getrandbits(63)) for index in batch] for batch in batches]
+
+
+def pad_batch(values: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inference-side padding: arrays [F, T_i] -> ([B, 1, F, T_max], lengths)."""
+    frames = [v.shape[1] for v in values]
+    batch = torch.zeros(len(values), 1, values[0].shape[0], max(frames))
+    for row, v in enumerate(values):
+        batch[row, 0, :, : v.shape[1]] = torch.from_numpy(v)
+    return batch, torch.tensor(frames, dtype=torch.long)

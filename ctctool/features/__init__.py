@@ -1,0 +1,72 @@
+"""Feature extractors, one per modality, chosen from the manifest and recorded in the model file.
+
+Every extractor turns an item into a float32 array ``[feature_dim, frames]``: the time (or
+reading) axis is last for both images (columns) and audio (STFT frames), so the model, the
+data pipeline and every command share one code path. A ``FrameAxis`` maps feature frames
+back to the source's own unit (pixel columns of the original image, or seconds).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..manifest import ManifestItem
+
+
+@dataclass(frozen=True)
+class FrameAxis:
+    origin: float  # where feature frame 0 starts, in ``unit`` (page column or seconds)
+    step: float  # ``unit`` per feature frame
+    unit: str  # "px" or "s"
+    extent: float  # where the source ends, in ``unit`` (clips spans that run past it)
+
+    def position(self, frame: float) -> float:
+        return min(self.origin + frame * self.step, self.extent)
+
+
+@dataclass(frozen=True)
+class Features:
+    values: np.ndarray  # float32 [feature_dim, frames]
+    axis: FrameAxis
+
+
+class FeatureExtractor(Protocol):
+    modality: str
+    feature_dim: int
+
+    def load(self, item: ManifestItem, rng: random.Random | None = None) -> Features:
+        """Features for one item; ``rng`` turns training augmentation on. Raises FeatureError."""
+
+    def frames_hint(self, item: ManifestItem) -> int:
+        """Feature frames the item will give, read cheaply (headers only). Raises FeatureError."""
+
+    def config_dict(self) -> dict[str, Any]:
+        """What the model file records to rebuild this extractor."""
+
+
+def extractor_from_config(config: dict[str, Any]) -> FeatureExtractor:
+    kind = config.get("type")
+    if kind == "image":
+        from .image import ImageFeatureConfig, ImageFeatures
+
+        return ImageFeatures(ImageFeatureConfig.from_dict(config))
+    if kind == "audio":
+        try:
+            from .audio import AudioFeatureConfig, AudioFeatures
+        except ImportError:
+            raise ConfigError("this ctctool has no audio front end yet") from None
+        return AudioFeatures(AudioFeatureConfig.from_dict(config))
+    raise ConfigError(f"unknown feature type {kind!r} (expected 'image' or 'audio')")
+
+
+def default_extractor(modality: str, **overrides: Any) -> FeatureExtractor:
+    return extractor_from_config({"type": modality, **overrides})
+
+
+def config_fields(config: Any) -> dict[str, Any]:
+    return asdict(config)

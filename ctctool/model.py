@@ -1,0 +1,139 @@
+"""The CNN-BiLSTM-CTC network shared by both modalities.
+
+Input ``[batch, 1, feature_dim, frames]`` (image rows x columns, or mel bands x STFT frames);
+the convolution stack shrinks the feature axis and the time axis, the rest of the feature
+axis is folded into channels, a bidirectional LSTM reads along time, and a linear layer
+gives per-frame scores over the codec (blank = 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    feature_dim: int  # input rows: image height in px, or mel bands
+    num_classes: int  # codec size, blank included
+    conv_channels: tuple[int, ...] = (32, 64, 128, 128)  # one 3x3 conv + BN + ReLU block each
+    pool_features: tuple[int, ...] = (2, 2, 2, 2)  # max-pool factor on the feature axis after each block
+    pool_time: tuple[int, ...] = (2, 2, 1, 1)  # max-pool factor on the time axis: product = time stride
+    lstm_hidden: int = 128  # per direction
+    lstm_layers: int = 2
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
+        object.__setattr__(self, "pool_features", tuple(self.pool_features))
+        object.__setattr__(self, "pool_time", tuple(self.pool_time))
+        n = len(self.conv_channels)
+        if n == 0 or len(self.pool_features) != n or len(self.pool_time) != n:
+            raise ConfigError("conv_channels, pool_features and pool_time need one entry per conv block")
+        if self.feature_dim < self.feature_reduction:
+            raise ConfigError(f"feature_dim {self.feature_dim} is smaller than the conv stack's "
+                              f"pooling ({self.feature_reduction}x)")
+        if self.num_classes < 2:
+            raise ConfigError("a codec needs at least one label besides the blank")
+
+    @property
+    def feature_reduction(self) -> int:
+        product = 1
+        for factor in self.pool_features:
+            product *= factor
+        return product
+
+    @property
+    def time_stride(self) -> int:
+        """Input frames per output frame (for images: feature columns per CTC frame)."""
+        product = 1
+        for factor in self.pool_time:
+            product *= factor
+        return product
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("conv_channels", "pool_features", "pool_time"):
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+class CTCRecognizer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        blocks: list[nn.Module] = []
+        in_channels = 1
+        rows = config.feature_dim
+        for out_channels, pool_f, pool_t in zip(config.conv_channels, config.pool_features, config.pool_time):
+            block = [
+                nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(inplace=True),
+            ]
+            if pool_f > 1 or pool_t > 1:
+                block.append(nn.MaxPool2d(kernel_size=(pool_f, pool_t), stride=(pool_f, pool_t)))
+            blocks.append(nn.Sequential(*block))
+            in_channels = out_channels
+            rows //= pool_f
+        self.conv = nn.ModuleList(blocks)
+        self.rows_out = rows
+        self.dropout = nn.Dropout(config.dropout)
+        self.lstm = nn.LSTM(
+            input_size=in_channels * rows,
+            hidden_size=config.lstm_hidden,
+            num_layers=config.lstm_layers,
+            bidirectional=True,
+            batch_first=True,
+            dropout=config.dropout if config.lstm_layers > 1 else 0.0,
+        )
+        self.output = nn.Linear(2 * config.lstm_hidden, config.num_classes)
+
+    def output_lengths(self, input_lengths: torch.Tensor) -> torch.Tensor:
+        """CTC frames for inputs of ``input_lengths`` frames: floor division per time pool."""
+        lengths = input_lengths.clone()
+        for factor in self.config.pool_time:
+            lengths = torch.div(lengths, factor, rounding_mode="floor")
+        return lengths
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``features`` [B, 1, F, T], ``lengths`` [B] -> (log_probs [B, T', V] float32, out_lengths [B])."""
+        x = features
+        block_lengths = lengths.to(features.device)
+        for block, factor in zip(self.conv, self.config.pool_time):
+            x = block(x)
+            # Zero the batch padding after each block (BatchNorm shifts it off zero), so an
+            # input gives the same output whatever it is batched with.
+            block_lengths = torch.div(block_lengths, factor, rounding_mode="floor")
+            mask = torch.arange(x.shape[-1], device=x.device)[None, :] < block_lengths[:, None]
+            x = x * mask[:, None, None, :].to(x.dtype)  # [B, C, F', T']
+        batch, channels, rows, frames = x.shape
+        x = x.permute(0, 3, 1, 2).reshape(batch, frames, channels * rows)
+        x = self.dropout(x)
+        out_lengths = self.output_lengths(lengths).clamp(min=1, max=frames)
+        # Packing keeps the backward LSTM from reading the batch padding first.
+        packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_out, _ = self.lstm(packed)
+        x, _ = nn.utils.rnn.pad_packed_sequence(packed_out, batch_first=True, total_length=frames)
+        x = self.dropout(x)
+        logits = self.output(x)
+        # log_softmax in float32 even under autocast: CTC needs the precision.
+        return F.log_softmax(logits.float(), dim=-1), out_lengths
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

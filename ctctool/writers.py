@@ -1,0 +1,230 @@
+"""Output formats for decode and align, keyed by name (whisper's ResultWriter idea).
+
+Every writer takes an iterable of ItemResult and a text stream; stdout carries results only.
+TSV positions are integers (pixels, or milliseconds for audio) so a locale's decimal comma
+cannot break parsing.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+from .errors import ConfigError
+from .results import ItemResult, Span
+
+DECODE_FORMATS = ("text", "tsv", "jsonl")
+ALIGN_FORMATS = ("jsonl", "tsv", "ctm", "textgrid", "hocr")
+
+
+def _escape_tsv(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def _position(value: float, unit: str) -> int:
+    """Integer pixels, or integer milliseconds for seconds."""
+    return round(value * 1000) if unit == "s" else round(value)
+
+
+def _span_json(span: Span, unit: str) -> dict:
+    digits = 3 if unit == "s" else 1
+    return {"token": span.token, "start": round(span.start, digits), "end": round(span.end, digits),
+            "confidence": round(span.confidence, 4)}
+
+
+# ---------------------------------------------------------------- decode
+
+
+def write_decode_text(results: Iterable[ItemResult], out: TextIO) -> None:
+    for result in results:
+        out.write(("" if result.error else result.text.replace("\n", " ")) + "\n")
+        out.flush()
+
+
+def write_decode_tsv(results: Iterable[ItemResult], out: TextIO) -> None:
+    out.write("id\tpath\ttext\tconfidence\terror\n")
+    for result in results:
+        out.write("\t".join([_escape_tsv(result.id), _escape_tsv(result.path), _escape_tsv(result.text),
+                             f"{result.confidence:.4f}" if not result.error else "",
+                             _escape_tsv(result.error or "")]) + "\n")
+        out.flush()
+
+
+def write_decode_jsonl(results: Iterable[ItemResult], out: TextIO) -> None:
+    for result in results:
+        if result.error:
+            record = {"id": result.id, "path": result.path, "error": result.error}
+        else:
+            record = {"id": result.id, "path": result.path, "text": result.text, "score": round(result.score, 4),
+                      "confidence": round(result.confidence, 4), "unit": result.unit,
+                      "chars": [_span_json(s, result.unit) for s in result.chars]}
+            if result.nbest:
+                record["nbest"] = [{"text": t, "score": round(s, 4)} for t, s in result.nbest]
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.flush()
+
+
+# ---------------------------------------------------------------- align
+
+
+def write_align_jsonl(results: Iterable[ItemResult], out: TextIO) -> None:
+    for result in results:
+        if result.error:
+            record = {"id": result.id, "path": result.path, "error": result.error}
+        else:
+            record = {"id": result.id, "path": result.path, "text": result.text, "score": round(result.score, 4),
+                      "unit": result.unit, **result.extra,
+                      "words": [_span_json(s, result.unit) for s in result.words],
+                      "chars": [_span_json(s, result.unit) for s in result.chars]}
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.flush()
+
+
+def write_align_tsv(results: Iterable[ItemResult], out: TextIO) -> None:
+    header_written = False
+    for result in results:
+        if result.error:
+            continue
+        if not header_written:
+            suffix = "ms" if result.unit == "s" else "px"
+            out.write(f"id\tlevel\tstart_{suffix}\tend_{suffix}\ttoken\tconfidence\n")
+            header_written = True
+        for level, spans in (("word", result.words), ("char", result.chars)):
+            for span in spans:
+                out.write(f"{_escape_tsv(result.id)}\t{level}\t{_position(span.start, result.unit)}\t"
+                          f"{_position(span.end, result.unit)}\t{_escape_tsv(span.token)}\t{span.confidence:.4f}\n")
+        out.flush()
+
+
+def _require_seconds(result: ItemResult, name: str) -> None:
+    if result.unit != "s":
+        raise ConfigError(f"--format {name} is for audio (times in seconds); use jsonl, tsv or hocr for images")
+
+
+def write_align_ctm(results: Iterable[ItemResult], out: TextIO) -> None:
+    """NIST CTM: ``<file> <channel> <start> <duration> <word> <confidence>``, sorted by file and start."""
+    for result in sorted((r for r in results if not r.error), key=lambda r: r.id):
+        _require_seconds(result, "ctm")
+        for span in sorted(result.words, key=lambda s: s.start):
+            out.write(f"{result.id} 1 {span.start:.3f} {max(0.0, span.end - span.start):.3f} "
+                      f"{span.token} {span.confidence:.4f}\n")
+
+
+def _textgrid_tier(name: str, spans: tuple[Span, ...], xmin: float, xmax: float) -> list[str]:
+    intervals: list[tuple[float, float, str]] = []
+    cursor = xmin
+    for span in spans:  # gaps between spans become empty intervals, as Praat expects
+        start, end = max(span.start, cursor), max(span.end, cursor)
+        if start > cursor:
+            intervals.append((cursor, start, ""))
+        intervals.append((start, end, span.token))
+        cursor = end
+    if cursor < xmax or not intervals:
+        intervals.append((cursor, xmax, ""))
+    lines = ['        class = "IntervalTier"', f'        name = "{name}"', f"        xmin = {xmin}",
+             f"        xmax = {xmax}", f"        intervals: size = {len(intervals)}"]
+    for number, (start, end, text) in enumerate(intervals, start=1):
+        lines += [f"        intervals [{number}]:", f"            xmin = {start}", f"            xmax = {end}",
+                  '            text = "{}"'.format(text.replace('"', '""'))]
+    return lines
+
+
+def textgrid_document(result: ItemResult) -> str:
+    """Praat's long TextGrid format with a words tier and a chars tier."""
+    xmin, xmax = result.source_extent
+    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", f"xmin = {xmin}", f"xmax = {xmax}",
+             "tiers? <exists>", "size = 2", "item []:"]
+    for number, (name, spans) in enumerate((("words", result.words), ("chars", result.chars)), start=1):
+        lines.append(f"    item [{number}]:")
+        lines += _textgrid_tier(name, spans, xmin, xmax)
+    return "\n".join(lines) + "\n"
+
+
+def write_textgrids(results: Iterable[ItemResult], out_dir: str) -> list[str]:
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    for result in results:
+        if result.error:
+            continue
+        _require_seconds(result, "textgrid")
+        path = os.path.join(out_dir, _safe_name(result.id) + ".TextGrid")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(textgrid_document(result))
+        written.append(path)
+    return written
+
+
+def _safe_name(item_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in item_id) or "item"
+
+
+def write_align_hocr(results: Iterable[ItemResult], out: TextIO) -> None:
+    """One hOCR document: an ocr_page per input, an ocr_line, ocrx_word spans with character boxes."""
+    out.write('<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
+              '<html xmlns="http://www.w3.org/1999/xhtml" lang="en">\n<head>\n<title>ctctool alignment</title>\n'
+              '<meta http-equiv="Content-Type" content="text/html; charset=utf-8"/>\n'
+              '<meta name="ocr-system" content="ctctool"/>\n'
+              '<meta name="ocr-capabilities" content="ocr_page ocr_line ocrx_word ocrx_cinfo"/>\n</head>\n<body>\n')
+    for number, result in enumerate(results, start=1):
+        if result.error:
+            continue
+        if result.unit != "px":
+            raise ConfigError("--format hocr is for images; use ctm, textgrid, jsonl or tsv for audio")
+        x0, y0, x1, y1 = result.extra.get("line_bbox", (0, 0, 0, 0))
+        page = result.extra.get("page_size", (x1, y1))
+        out.write(f'<div class="ocr_page" id="page_{number}" title="image {html.escape(result.path, quote=True)!s}; '
+                  f'bbox 0 0 {page[0]} {page[1]}">\n')
+        out.write(f' <span class="ocr_line" id="line_{number}" title="bbox {x0} {y0} {x1} {y1}">')
+        for w, word in enumerate(result.words, start=1):
+            chars = [c for c in result.chars if c.start >= word.start and c.end <= word.end and not c.token.isspace()]
+            out.write(f'<span class="ocrx_word" id="word_{number}_{w}" title="bbox {round(word.start)} {y0} '
+                      f'{round(word.end)} {y1}; x_wconf {round(100 * word.confidence)}">')
+            for c in chars:
+                out.write(f'<span class="ocrx_cinfo" title="x_bboxes {round(c.start)} {y0} {round(c.end)} {y1}; '
+                          f'x_conf {100 * c.confidence:.1f}">{html.escape(c.token)}</span>')
+            out.write("</span> ")
+        out.write("</span>\n</div>\n")
+    out.write("</body>\n</html>\n")
+
+
+STREAM_WRITERS: dict[str, Callable[[Iterable[ItemResult], TextIO], None]] = {
+    "decode:text": write_decode_text,
+    "decode:tsv": write_decode_tsv,
+    "decode:jsonl": write_decode_jsonl,
+    "align:jsonl": write_align_jsonl,
+    "align:tsv": write_align_tsv,
+    "align:ctm": write_align_ctm,
+    "align:hocr": write_align_hocr,
+}
+
+
+def get_writer(command: str, fmt: str) -> Callable[[Iterable[ItemResult], TextIO], None]:
+    try:
+        return STREAM_WRITERS[f"{command}:{fmt}"]
+    except KeyError:
+        formats = DECODE_FORMATS if command == "decode" else ALIGN_FORMATS
+        raise ConfigError(f"unknown --format {fmt!r} for {command}; choose from {', '.join(formats)}") from None
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def draw_alignment_png(image, result: ItemResult, path: str) -> None:
+    """The line image with a box per character (alternating colours) and a bar per word beneath."""
+    from PIL import Image, ImageDraw
+
+    origin = result.extra.get("line_bbox", (0, 0, 0, 0))[0]
+    canvas = Image.new("RGB", (image.width, image.height + 6), "white")
+    canvas.paste(image.convert("RGB"), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    colours = ((220, 40, 40), (30, 110, 230))
+    for index, span in enumerate(c for c in result.chars if not c.token.isspace()):
+        left, right = span.start - origin, max(span.start - origin, span.end - origin - 1)
+        draw.rectangle((left, 0, right, image.height - 1), outline=colours[index % 2])
+    for span in result.words:
+        draw.rectangle((span.start - origin, image.height + 1, span.end - origin - 1, image.height + 4),
+                       fill=(20, 160, 60))
+    canvas.save(path)

@@ -1,0 +1,194 @@
+"""Every command through typer's CliRunner: stdout carries results, stderr messages, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from ctctool.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def test_help_is_fast_and_does_not_import_torch():
+    code = "import sys, ctctool.cli; assert 'torch' not in sys.modules, 'torch imported at CLI import'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    result = invoke("--help")
+    assert result.exit_code == 0 and "train" in result.stdout and "align" in result.stdout
+
+
+def test_version_names_backend():
+    result = invoke("--version")
+    assert result.exit_code == 0 and "ctctool" in result.stdout and "backend" in result.stdout
+
+
+def test_usage_error_exits_2():
+    result = invoke("decode")
+    assert result.exit_code == 2
+
+
+def test_train_cli_writes_model_and_reports_cer(tiny_data, tmp_path):
+    out = tmp_path / "m.pt"
+    result = invoke("train", tiny_data["train"], "--val", tiny_data["val"], "-o", out, "--run-dir",
+                    tmp_path / "run", "--max-steps", 3, "--batch-size", 8, "--hidden", 16, "--quiet",
+                    "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert "best validation CER" in result.stdout and out.exists()
+    assert json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])["step"] == 3
+
+
+def test_train_cli_unknown_characters_and_missing_manifest(tiny_data, tmp_path):
+    alphabet = tmp_path / "abc.txt"
+    alphabet.write_text("abc", encoding="utf-8")
+    result = invoke("train", tiny_data["train"], "-o", tmp_path / "m.pt", "--alphabet", alphabet, "--max-steps", 1)
+    assert result.exit_code == 1
+    assert "not in the alphabet" in result.stderr and "--lenient" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    result = invoke("train", tmp_path / "nope.jsonl", "-o", tmp_path / "m.pt")
+    assert result.exit_code == 1 and "nope.jsonl: no such file" in result.stderr
+
+
+def test_info(tiny_model):
+    result = invoke("info", tiny_model, "--json")
+    assert result.exit_code == 0
+    info = json.loads(result.stdout)
+    assert info["modality"] == "image" and info["training"]["steps"] == 6
+    assert "alphabet" in invoke("info", tiny_model).stdout
+
+
+def test_eval_json_and_per_line(tiny_model, tiny_data, tmp_path):
+    per_line = tmp_path / "lines.jsonl"
+    result = invoke("eval", tiny_model, tiny_data["val"], "--json", "--per-line", per_line)
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    for key in ("cer", "wer", "lines", "chars", "substitutions", "insertions", "deletions"):
+        assert key in summary
+    assert summary["lines"] == 8 and 0 <= summary["wer"] and summary["cer"] <= 1.5
+    rows = [json.loads(line) for line in per_line.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 8 and sum(r["chars"] for r in rows) == summary["chars"]
+    assert sum(r["char_errors"] for r in rows) == summary["substitutions"] + summary["insertions"] + summary["deletions"]
+    table = invoke("eval", tiny_model, tiny_data["val"])
+    assert table.exit_code == 0 and "CER" in table.stdout and "substitutions" in table.stdout
+
+
+def test_eval_needs_text(tiny_model, tmp_path):
+    m = tmp_path / "m.jsonl"
+    m.write_text('{"path": "x.png", "text": "a"}\n{"path": "y.png"}\n', encoding="utf-8")
+    result = invoke("eval", tiny_model, m)
+    assert result.exit_code == 1 and f"{m}:2: text: missing" in result.stderr
+
+
+def test_decode_paths_stdin_and_formats(tiny_model, tiny_data):
+    root = tiny_data["root"]
+    paths = [str(root / "lines" / f"val-0000{i}.png") for i in range(3)]
+    text = invoke("decode", tiny_model, *paths)
+    assert text.exit_code == 0 and len(text.stdout.splitlines()) == 3
+    piped = invoke("decode", tiny_model, "-", "--format", "jsonl", input="\n".join(paths) + "\n")
+    assert piped.exit_code == 0
+    rows = [json.loads(line) for line in piped.stdout.splitlines()]
+    assert [r["path"] for r in rows] == paths  # input order
+    assert [r["text"] for r in rows] == text.stdout.splitlines()
+    for row in rows:
+        assert set(row) >= {"id", "path", "text", "score", "confidence", "chars"}
+        assert len(row["chars"]) == len(row["text"])
+        assert all(0 <= c["confidence"] <= 1 and c["start"] <= c["end"] for c in row["chars"])
+    tsv = invoke("decode", tiny_model, tiny_data["val"], "--format", "tsv")
+    assert tsv.exit_code == 0 and tsv.stdout.splitlines()[0].split("\t") == ["id", "path", "text", "confidence",
+                                                                               "error"]
+    assert len(tsv.stdout.splitlines()) == 9
+    manifest_stdin = invoke("decode", tiny_model, "-", input=json.dumps({"path": paths[0]}) + "\n")
+    assert manifest_stdin.exit_code == 0 and manifest_stdin.stdout == text.stdout.splitlines(keepends=True)[0]
+
+
+def test_decode_bad_inputs_keep_going(tiny_model, tiny_data, tmp_path):
+    good = str(tiny_data["root"] / "lines" / "val-00000.png")
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\nnope")
+    missing = tmp_path / "missing.png"
+    stop = invoke("decode", tiny_model, good, missing, good)
+    assert stop.exit_code == 1 and f"path: no such file {missing}" in stop.stderr
+    going = invoke("decode", tiny_model, good, corrupt, missing, good, "--format", "jsonl", "--keep-going")
+    assert going.exit_code == 3
+    rows = [json.loads(line) for line in going.stdout.splitlines()]
+    assert [("error" in r) for r in rows] == [False, True, True, False]
+    assert rows[1]["path"] == str(corrupt) and "not an image" in rows[1]["error"]
+    assert rows[0]["text"] == rows[3]["text"]
+    assert "2 of 4 inputs failed" in going.stderr
+
+
+def test_decode_bad_format_and_bad_model(tiny_model, tmp_path):
+    assert invoke("decode", tiny_model, "x.png", "--format", "xml").exit_code == 1
+    junk = tmp_path / "junk.pt"
+    junk.write_text("junk")
+    result = invoke("decode", junk, "x.png")
+    assert result.exit_code == 1 and "not a ctctool model file" in result.stderr
+
+
+def test_align_formats_and_png(tiny_model, tiny_data, tmp_path):
+    result = invoke("align", tiny_model, tiny_data["val"], "--format", "jsonl", "--png", tmp_path / "png")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    first = rows[0]
+    references = [json.loads(line)["text"] for line in tiny_data["val"].read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in rows] == references  # aligned to the transcript, not the guess
+    assert "".join(c["token"] for c in first["chars"]) == references[0]
+    assert [w["token"] for w in first["words"]] == references[0].split()
+    width = Image.open(tiny_data["root"] / "lines" / "val-00000.png").width
+    starts = [c["start"] for c in first["chars"]]
+    assert starts == sorted(starts) and 0 <= starts[0] and first["chars"][-1]["end"] <= width
+    assert Image.open(tmp_path / "png" / "val-00000.png").size[0] == width
+    tsv = invoke("align", tiny_model, tiny_data["val"], "--format", "tsv")
+    assert tsv.stdout.splitlines()[0] == "id\tlevel\tstart_px\tend_px\ttoken\tconfidence"
+    hocr = invoke("align", tiny_model, tiny_data["val"], "--format", "hocr")
+    assert hocr.exit_code == 0 and hocr.stdout.count('class="ocr_line"') == 8 and "ocrx_word" in hocr.stdout
+    ctm = invoke("align", tiny_model, tiny_data["val"], "--format", "ctm")
+    assert ctm.exit_code == 1 and "for audio" in ctm.stderr
+
+
+def test_align_without_text_and_infeasible(tiny_model, tiny_data, tmp_path):
+    line = tiny_data["root"] / "lines" / "val-00000.png"
+    m = tmp_path / "m.jsonl"
+    m.write_text(json.dumps({"path": str(line)}) + "\n" + json.dumps({"path": str(line), "text": "ab" * 200}) + "\n",
+                 encoding="utf-8")
+    result = invoke("align", tiny_model, m, "--keep-going")
+    assert result.exit_code == 3
+    rows = [json.loads(r) for r in result.stdout.splitlines()]
+    assert rows[0]["aligned"] == "decoded"
+    assert "needs at least 400 frames" in rows[1]["error"] and f"{m}:2: text:" in rows[1]["error"]
+
+
+def test_manifest_commands(tmp_path, tiny_data):
+    for i, text in enumerate(["one", "two"]):
+        Image.new("L", (30, 10), 255).save(tmp_path / f"l{i}.png")
+        (tmp_path / f"l{i}.gt.txt").write_text(text, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = invoke("manifest", "import", "gt-txt", tmp_path, "-o", out)
+    assert result.exit_code == 0 and "wrote 2 items" in result.stderr
+    assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == ["one", "two"]
+    assert invoke("manifest", "validate", out).exit_code == 0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"path": "l0.png"}\n{"path": 3}\n{"path": "gone.png"}\n', encoding="utf-8")
+    result = invoke("manifest", "validate", bad)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [f"{bad}:2: path: expected a non-empty string, got 3",
+                                          f"{bad}:3: path: no such file {tmp_path / 'gone.png'}"]
+    tsv = tmp_path / "list.tsv"
+    tsv.write_text("l0.png\tone\n", encoding="utf-8")
+    assert invoke("manifest", "import", "tsv", tsv, "-o", "-").stdout.count('"text": "one"') == 1
+    stats = invoke("manifest", "stats", tiny_data["train"], "--json")
+    assert json.loads(stats.stdout)["items"] == 48
+
+
+@pytest.mark.parametrize("args", [["train", "--help"], ["decode", "--help"], ["align", "--help"]])
+def test_subcommand_help_shows_env_vars(args):
+    result = invoke(*args)
+    assert result.exit_code == 0 and "CTCTOOL_DEVICE" in result.stdout or "CTCTOOL" in result.stdout

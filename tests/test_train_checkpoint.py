@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from ctctool.checkpoint import describe_model, load_model, read_model_file
+from ctctool.errors import CheckpointError, CodecError, ConfigError
+from ctctool.features import default_extractor
+from ctctool.manifest import read_manifest
+from ctctool.train import TrainConfig, lr_factor, train
+
+SMALL = {"lstm_hidden": 32, "conv_channels": (8, 16, 16, 16)}
+
+
+def run(tiny_data, out, config, **kwargs):
+    return train(read_manifest(tiny_data["train"]), output=str(out), run_dir=str(out.parent / "run"),
+                 extractor=default_extractor("image"), config=config, model_overrides=SMALL, **kwargs)
+
+
+def test_loss_falls_on_a_few_steps(tiny_data, tmp_path):
+    result = run(tiny_data, tmp_path / "m.pt",
+                 TrainConfig(max_steps=40, batch_size=8, seed=3, eval_every=10, augment=False, lr=3e-3))
+    losses = [h["loss"] for h in result.history]
+    assert len(losses) == 4 and losses[-1] < 0.7 * losses[0]
+    assert os.path.exists(tmp_path / "m.pt") and os.path.exists(tmp_path / "run" / "resume.pt")
+
+
+def test_model_file_is_self_contained_and_safe(tiny_model):
+    payload = torch.load(tiny_model, map_location="cpu", weights_only=True)  # no code can run
+    assert payload["format"] == "ctctool-model" and payload["modality"] == "image"
+    assert payload["features"]["height"] == 32 and payload["time_stride"]["input_frames_per_output"] == 4
+    assert payload["training"]["steps"] == 6 and payload["training"]["seed"] == 1
+    model = load_model(str(tiny_model))
+    assert model.codec.size == model.model_config.num_classes
+    info = describe_model(str(tiny_model))
+    assert info["alphabet_size"] == len(model.codec.labels) and info["parameters"] > 1000
+
+
+def test_bad_model_files(tmp_path, tiny_model):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"definitely not a zip")
+    with pytest.raises(CheckpointError, match="not a ctctool model file or it is corrupt"):
+        read_model_file(str(junk))
+    with pytest.raises(CheckpointError, match="no such model file"):
+        read_model_file(str(tmp_path / "missing.pt"))
+    payload = torch.load(tiny_model, weights_only=True)
+    payload["min_reader_version"] = 99
+    torch.save(payload, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="upgrade ctctool"):
+        read_model_file(str(tmp_path / "future.pt"))
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="format tag"):
+        read_model_file(str(tmp_path / "other.pt"))
+
+
+def test_resume_continues_exactly(tiny_data, tmp_path):
+    """6 steps, stop, resume to 12 == 12 steps in one go: same weights, same history."""
+    config = TrainConfig(max_steps=12, batch_size=8, seed=5, eval_every=6)
+    straight = run(tiny_data, tmp_path / "a" / "m.pt", config)
+    (tmp_path / "c").mkdir()
+    assert run_until_interrupt(tiny_data, tmp_path / "c" / "m.pt", config, monitor=_StopAt(7)) is None
+    assert torch.load(tmp_path / "c" / "run" / "resume.pt", weights_only=True)["step"] == 6
+    resumed = run(tiny_data, tmp_path / "c" / "m.pt", config, resume=True)
+    assert resumed.steps == 12
+    a = torch.load(tmp_path / "a" / "run" / "resume.pt", weights_only=True)["model"]
+    c = torch.load(tmp_path / "c" / "run" / "resume.pt", weights_only=True)["model"]
+    for key in a:
+        assert torch.equal(a[key], c[key]), key
+    assert [h["loss"] for h in straight.history] == pytest.approx([h["loss"] for h in resumed.history])
+
+
+class _StopAt:
+    """A monitor that interrupts training (as Ctrl-C would) at a given step."""
+
+    def __init__(self, step):
+        self.stop_step = step
+
+    def start(self, total_steps, done_steps): ...
+    def evaluated(self, step, metrics): ...
+    def message(self, text): ...
+    def close(self): ...
+
+    def step(self, step, loss, rate):
+        if step >= self.stop_step:
+            raise _Interrupt
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def run_until_interrupt(*args, **kwargs):
+    try:
+        return run(*args, **kwargs)
+    except _Interrupt:
+        return None
+
+
+def test_resume_without_state_and_unknown_alphabet(tiny_data, tmp_path):
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        run(tiny_data, tmp_path / "m.pt", TrainConfig(max_steps=2), resume=True)
+    from ctctool.codec import Codec
+
+    with pytest.raises(CodecError, match="not in the alphabet"):
+        run(tiny_data, tmp_path / "m.pt", TrainConfig(max_steps=2), codec=Codec.from_texts(["abc"]))
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError):
+        TrainConfig(batch_size=0)
+    assert lr_factor(0, 100, 10, 0.1) == pytest.approx(0.1)
+    assert lr_factor(10, 100, 10, 0.1) == pytest.approx(1.0)
+    assert lr_factor(100, 100, 10, 0.1) == pytest.approx(0.1)
