@@ -48,13 +48,21 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check ctctool tests data
 
-bench: install
-	$(BIN)/python tests/bench/run_bench.py --out $(BENCH_DIR)
+# Peers live in their own environment (pyctcdecode pins an older numpy); ctctool is used from
+# this checkout, whose compiled extension `make install` built in place.
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.installed:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) "pyctcdecode==0.5.0" fast-ctc-decode flashlight-text
+	@touch $@
+
+bench: install $(BENCH_VENV)/.installed
+	PYTHONPATH=$(CURDIR) $(BENCH_VENV)/bin/python tests/bench/run_bench.py --out $(BENCH_DIR)
 
 # Rebuild the bundled OCR lines (needs: apt-get install fonts-dejavu-core fonts-liberation fonts-freefont-ttf).
 data-ocr: install
 	$(BIN)/python data/ocr/make_ocr_lines.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info $(DEMO_DIR) $(BENCH_DIR) runs .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info $(DEMO_DIR) $(BENCH_DIR) runs .pytest_cache .ruff_cache .hypothesis
 	find ctctool -name '*.so' -delete -o -name '__pycache__' -prune -exec rm -rf {} +

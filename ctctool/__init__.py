@@ -20,11 +20,11 @@ def load_model(path: str, device: str = "cpu"):
     return _load(path, device)
 
 
-def recognize(model, inputs, *, batch_size: int = 16, device: str = "cpu", beam: int = 1):
+def recognize(model, inputs, *, batch_size: int = 16, device: str = "cpu", beam: int = 16):
     """Decoded ``ItemResult`` for each input (paths or ManifestItems), in input order."""
     from .manifest import ManifestItem, guess_kind
-    from .recognize import decode_items
+    from .recognize import DecodeOptions, decode_items
 
     items = [x if isinstance(x, ManifestItem) else ManifestItem(path=str(x), kind=guess_kind(str(x)), id=str(x))
              for x in inputs]
-    return decode_items(model, items, batch_size=batch_size, device=device, beam=beam)
+    return decode_items(model, items, batch_size=batch_size, device=device, options=DecodeOptions(beam=beam))

@@ -10,7 +10,7 @@ from .codec import normalize
 from .errors import CtcToolError
 from .manifest import ManifestItem
 from .metrics import ErrorSummary, LineResult, score_line
-from .recognize import decode_items
+from .recognize import DecodeOptions, decode_items
 
 
 @dataclass
@@ -37,7 +37,7 @@ class EvalReport:
 
 
 def evaluate_items(model: LoadedModel, items: Iterable[ManifestItem], *, batch_size: int = 16, device="cpu",
-                   beam: int = 1, keep_going: bool = False) -> EvalReport:
+                   options: DecodeOptions = DecodeOptions(), keep_going: bool = False) -> EvalReport:
     """Decode every item and compare with its (normalized) transcript.
 
     Unreadable inputs raise at once unless ``keep_going``; then they are listed in ``failures``
@@ -46,7 +46,7 @@ def evaluate_items(model: LoadedModel, items: Iterable[ManifestItem], *, batch_s
     report = EvalReport()
     items = list(items)
     by_id = {item.id: item for item in items}
-    for result in decode_items(model, items, batch_size=batch_size, device=device, beam=beam):
+    for result in decode_items(model, items, batch_size=batch_size, device=device, options=options):
         if result.error:
             if not keep_going:
                 raise CtcToolError(result.error)

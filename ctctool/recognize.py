@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from .checkpoint import LoadedModel
 from .codec import normalize
-from .decoding import greedy_decode
+from .decoding import CompiledScorers, greedy_decode, prefix_beam_search
+from .decoding.constants import DEFAULT_BEAM_WIDTH, DEFAULT_PRUNE_LOG_PROB, DEFAULT_TOP_K
 from .errors import CodecError, CtcToolError, ItemError
 from .inference import NetworkOutput, run_network
 from .manifest import ManifestItem
@@ -16,25 +17,38 @@ from .results import ItemResult, char_spans, hypothesis_result, word_spans
 
 @dataclass(frozen=True)
 class DecodeOptions:
-    beam: int = 1  # 1 = greedy best path
+    beam: int = DEFAULT_BEAM_WIDTH  # prefix beam width; 1 = greedy best path
     nbest: int = 1  # alternatives to report per input
+    prune_log_prob: float = DEFAULT_PRUNE_LOG_PROB  # per-frame symbol cut (natural log)
+    top_k: int = DEFAULT_TOP_K  # per-frame symbol cap; 0 = none
+    scorers: CompiledScorers | None = None  # LM / lexicon / hotwords bound to the model's codec
+
+
+def best_hypotheses(model: LoadedModel, log_probs, options: DecodeOptions):
+    if options.beam == 1 and options.scorers is None:
+        return [greedy_decode(log_probs)]
+    return prefix_beam_search(log_probs, options.beam, options.nbest, prune_log_prob=options.prune_log_prob,
+                              top_k=options.top_k, scorers=options.scorers, num_classes=model.codec.size)
 
 
 def decode_output(model: LoadedModel, output: NetworkOutput, options: DecodeOptions) -> ItemResult:
     if output.error is not None:
         return ItemResult(id=output.item.id, path=output.item.path, error=str(output.error))
-    hypothesis = greedy_decode(output.log_probs)
-    return hypothesis_result(output.item.id, output.item.path, model.codec, hypothesis, output.axis)
+    hypotheses = best_hypotheses(model, output.log_probs, options)
+    if not hypotheses:  # a lexicon no hypothesis could satisfy
+        return ItemResult(id=output.item.id, path=output.item.path, text="", score=float("-inf"),
+                          unit=output.axis.unit, source_extent=(output.axis.origin, output.axis.extent))
+    nbest = tuple((model.codec.decode(h.labels), h.total_score) for h in hypotheses) if options.nbest > 1 else ()
+    return hypothesis_result(output.item.id, output.item.path, model.codec, hypotheses[0], output.axis, nbest)
 
 
-def decode_items(model: LoadedModel, items: Iterable[ManifestItem], *, batch_size: int = 16,
-                 device="cpu", beam: int = 1, nbest: int = 1) -> Iterator[ItemResult]:
-    options = DecodeOptions(beam=beam, nbest=nbest)
+def decode_items(model: LoadedModel, items: Iterable[ManifestItem], *, batch_size: int = 16, device="cpu",
+                 options: DecodeOptions = DecodeOptions()) -> Iterator[ItemResult]:
     for output in run_network(model, items, batch_size=batch_size, device=device):
         yield decode_output(model, output, options)
 
 
-def align_output(model: LoadedModel, output: NetworkOutput) -> ItemResult:
+def align_output(model: LoadedModel, output: NetworkOutput, options: DecodeOptions = DecodeOptions()) -> ItemResult:
     """Forced alignment of the item's transcript, or of the decoded text when it has none."""
     from .align import forced_align
 
@@ -45,7 +59,8 @@ def align_output(model: LoadedModel, output: NetworkOutput) -> ItemResult:
         if item.text is not None:
             labels = model.codec.encode(item.text)
         else:
-            labels = list(greedy_decode(output.log_probs).labels)
+            hypotheses = best_hypotheses(model, output.log_probs, options)
+            labels = list(hypotheses[0].labels) if hypotheses else []
         alignment = forced_align(output.log_probs, labels, where=item.where)
     except CodecError as exc:
         return ItemResult(id=item.id, path=item.path, error=f"{item.where}: text: {exc}")
@@ -72,7 +87,7 @@ def _image_height(item: ManifestItem) -> int:
         raise CtcToolError(f"{item.where}: path: cannot read {item.resolved_path}: {exc}") from None
 
 
-def align_items(model: LoadedModel, items: Iterable[ManifestItem], *, batch_size: int = 16,
-                device="cpu") -> Iterator[ItemResult]:
+def align_items(model: LoadedModel, items: Iterable[ManifestItem], *, batch_size: int = 16, device="cpu",
+                options: DecodeOptions = DecodeOptions()) -> Iterator[ItemResult]:
     for output in run_network(model, items, batch_size=batch_size, device=device):
-        yield align_output(model, output)
+        yield align_output(model, output, options)

@@ -67,6 +67,7 @@ def word_spans(chars: tuple[Span, ...]) -> tuple[Span, ...]:
 def hypothesis_result(item_id: str, path: str, codec: Codec, hypothesis: Hypothesis, axis: FrameAxis,
                       nbest: tuple[tuple[str, float], ...] = ()) -> ItemResult:
     chars = char_spans(codec, hypothesis.labels, hypothesis.spans, hypothesis.confidences, axis)
+    extra = {"lm_score": round(hypothesis.lm_score, 4)} if hypothesis.lm_score else {}
     return ItemResult(id=item_id, path=path, text=codec.decode(hypothesis.labels), score=hypothesis.score,
                       unit=axis.unit, chars=chars, words=word_spans(chars), nbest=nbest,
-                      source_extent=(axis.origin, axis.extent))
+                      source_extent=(axis.origin, axis.extent), extra=extra)

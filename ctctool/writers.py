@@ -59,7 +59,7 @@ def write_decode_jsonl(results: Iterable[ItemResult], out: TextIO) -> None:
             record = {"id": result.id, "path": result.path, "error": result.error}
         else:
             record = {"id": result.id, "path": result.path, "text": result.text, "score": round(result.score, 4),
-                      "confidence": round(result.confidence, 4), "unit": result.unit,
+                      **result.extra, "confidence": round(result.confidence, 4), "unit": result.unit,
                       "chars": [_span_json(s, result.unit) for s in result.chars]}
             if result.nbest:
                 record["nbest"] = [{"text": t, "score": round(s, 4)} for t, s in result.nbest]

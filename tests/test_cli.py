@@ -192,3 +192,40 @@ def test_manifest_commands(tmp_path, tiny_data):
 def test_subcommand_help_shows_env_vars(args):
     result = invoke(*args)
     assert result.exit_code == 0 and "CTCTOOL_DEVICE" in result.stdout or "CTCTOOL" in result.stdout
+
+
+def test_decode_beam_nbest_lm_lexicon_hotwords(tiny_model, tiny_data, tmp_path):
+    paths = [str(tiny_data["root"] / "lines" / f"val-0000{i}.png") for i in range(2)]
+    greedy = invoke("decode", tiny_model, *paths, "--beam", "1", "--format", "jsonl")
+    beam = invoke("decode", tiny_model, *paths, "--beam", "8", "--nbest", "3", "--format", "jsonl")
+    assert greedy.exit_code == 0 and beam.exit_code == 0, beam.stderr
+    rows = [json.loads(line) for line in beam.stdout.splitlines()]
+    assert all(1 <= len(r["nbest"]) <= 3 and r["nbest"][0]["text"] == r["text"] for r in rows)
+    assert all(r["nbest"][i]["score"] >= r["nbest"][i + 1]["score"] for r in rows for i in range(len(r["nbest"]) - 1))
+    lm_file = tmp_path / "lm.bin"
+    built = invoke("lm", "build", tiny_data["train"], "-o", lm_file, "--order", "4")
+    assert built.exit_code == 0 and lm_file.exists() and "order 4" in built.stderr
+    with_lm = invoke("decode", tiny_model, *paths, "--lm", lm_file, "--alpha", "0.8", "--beta", "0.5",
+                     "--format", "jsonl")
+    assert with_lm.exit_code == 0, with_lm.stderr
+    assert all("lm_score" in json.loads(line) for line in with_lm.stdout.splitlines())
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("the\nof\nand\n", encoding="utf-8")
+    constrained = invoke("decode", tiny_model, *paths, "--lexicon", lexicon)
+    assert constrained.exit_code == 0
+    assert all(set(line.split()) <= {"the", "of", "and"} for line in constrained.stdout.splitlines())
+    hot = invoke("decode", tiny_model, *paths, "--hotword", "the:1.5", "--hotword", "and")
+    assert hot.exit_code == 0
+    refused = invoke("decode", tiny_model, *paths, "--beam", "1", "--lm", lm_file)
+    assert refused.exit_code == 1 and "need the beam search" in refused.stderr
+    bad_lm = tmp_path / "bad.bin"
+    bad_lm.write_bytes(b"nope")
+    result = invoke("decode", tiny_model, *paths, "--lm", bad_lm)
+    assert result.exit_code == 1 and "not a ctctool character LM" in result.stderr
+
+
+def test_eval_and_align_take_beam_options(tiny_model, tiny_data):
+    greedy = json.loads(invoke("eval", tiny_model, tiny_data["val"], "--json", "--beam", "1").stdout)
+    beam = json.loads(invoke("eval", tiny_model, tiny_data["val"], "--json", "--beam", "16").stdout)
+    assert greedy["chars"] == beam["chars"] and 0 <= beam["cer"]
+    assert invoke("align", tiny_model, tiny_data["val"], "--beam", "4").exit_code == 0

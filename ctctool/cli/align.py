@@ -6,12 +6,20 @@ from typing import Annotated
 
 import typer
 
+from ..decoding.constants import DEFAULT_BEAM_WIDTH, DEFAULT_LM_ALPHA, DEFAULT_LM_BETA
 from .common import (
     EXIT_PARTIAL,
+    AlphaOption,
     BatchOption,
+    BeamOption,
+    BetaOption,
     DeviceOption,
+    HotwordOption,
+    LexiconOption,
+    LmOption,
     ThreadsOption,
     VerboseOption,
+    decode_options,
     echo_err,
     errors_to_exit,
     load_for_inference,
@@ -30,6 +38,12 @@ def align_command(
     out_dir: Annotated[str | None, typer.Option("--out-dir", help="Folder for --format textgrid files.")] = None,
     keep_going: Annotated[bool, typer.Option("--keep-going", help="An input that fails becomes an error; "
                                              "the rest are still aligned (exit 3).")] = False,
+    beam: BeamOption = DEFAULT_BEAM_WIDTH,
+    lm: LmOption = None,
+    alpha: AlphaOption = DEFAULT_LM_ALPHA,
+    beta: BetaOption = DEFAULT_LM_BETA,
+    lexicon: LexiconOption = None,
+    hotword: HotwordOption = None,
     batch_size: BatchOption = 16,
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
@@ -48,12 +62,13 @@ def align_command(
         items = read_inputs([manifest])
         by_id = {item.id: item for item in items}
         loaded, torch_device = load_for_inference(model, device, threads)
+        options = decode_options(loaded, beam=beam, lm=lm, alpha=alpha, beta=beta, lexicon=lexicon, hotwords=hotword)
         if png:
             os.makedirs(png, exist_ok=True)
         failures = []
 
         def results():
-            for result in align_items(loaded, items, batch_size=batch_size, device=torch_device):
+            for result in align_items(loaded, items, batch_size=batch_size, device=torch_device, options=options):
                 if result.error:
                     if not keep_going:
                         raise CtcToolError(result.error)

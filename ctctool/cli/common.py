@@ -10,6 +10,11 @@ from typing import Annotated
 
 import typer
 
+from ..decoding.constants import (
+    DEFAULT_LM_ALPHA,
+    DEFAULT_LM_BETA,
+    DEFAULT_PRUNE_LOG_PROB,
+)
 from ..errors import ConfigError, CtcToolError
 
 # Exit codes (DESIGN.md): 0 ok, 1 error, 2 usage error, 3 partial failure under --keep-going.
@@ -124,3 +129,48 @@ def load_for_inference(model_path: str, device: str, threads: int | None):
 
     torch_device = setup_torch(device, threads)
     return load_model(model_path, torch_device), torch_device
+
+
+# ---------------------------------------------------------------- decoding options (decode, eval, align)
+
+BeamOption = Annotated[int, typer.Option("--beam", min=1, envvar="CTCTOOL_BEAM",
+                                         help="Prefix beam width; 1 = greedy best path.")]
+NbestOption = Annotated[int, typer.Option("--nbest", min=1, help="Alternatives to report per input (jsonl).")]
+LmOption = Annotated[str | None, typer.Option("--lm", help="Character LM from `ctctool lm build`.")]
+AlphaOption = Annotated[float, typer.Option("--alpha", help="Weight of the LM log-probability.")]
+BetaOption = Annotated[float, typer.Option("--beta", help="Score bonus per emitted character.")]
+LexiconOption = Annotated[str | None, typer.Option("--lexicon", help="Word list: output words must come "
+                                                   "from it (one word per line).")]
+HotwordOption = Annotated[list[str] | None, typer.Option("--hotword", help="WORD or WORD:BOOST (log-score per "
+                                                         "matched character); repeatable.")]
+PruneOption = Annotated[float, typer.Option("--prune", help="Per-frame cut: symbols with a smaller natural-log "
+                                            "probability do not extend prefixes (-inf: none).")]
+TopKOption = Annotated[int, typer.Option("--top-k", min=0, help="At most this many symbols extend prefixes "
+                                         "per frame (0: no cap).")]
+
+
+def decode_options(loaded, *, beam: int, nbest: int = 1, lm: str | None = None, alpha: float | None = None,
+                   beta: float | None = None, lexicon: str | None = None, hotwords: list[str] | None = None,
+                   prune: float | None = None, top_k: int = 0):
+    """DecodeOptions for a loaded model from the shared command-line flags."""
+    from ..recognize import DecodeOptions
+
+    scorers = None
+    if lm or lexicon or hotwords or beta:
+        from ..decoding.scorers import CharNgramLM, compile_scorers, parse_hotword, read_word_list
+
+        scorers = compile_scorers(
+            loaded.codec.labels,
+            lm=CharNgramLM.load(lm) if lm else None,
+            alpha=DEFAULT_LM_ALPHA if alpha is None else alpha,
+            beta=DEFAULT_LM_BETA if beta is None else beta,
+            lexicon=read_word_list(lexicon) if lexicon else None,
+            hotwords=[parse_hotword(spec) for spec in hotwords] if hotwords else None,
+        )
+        if scorers.skipped_words:
+            echo_err(f"warning: {scorers.skipped_words} lexicon/hotword entries use characters the model "
+                     "cannot spell (or a space, for hotwords) and were left out")
+        if beam == 1:
+            raise ConfigError("--lm, --lexicon, --hotword and --beta need the beam search: use --beam 2 or more")
+    return DecodeOptions(beam=beam, nbest=nbest, prune_log_prob=DEFAULT_PRUNE_LOG_PROB if prune is None else prune,
+                         top_k=top_k, scorers=scorers)

@@ -5,12 +5,28 @@ from typing import Annotated
 
 import typer
 
+from ..decoding.constants import (
+    DEFAULT_BEAM_WIDTH,
+    DEFAULT_LM_ALPHA,
+    DEFAULT_LM_BETA,
+    DEFAULT_PRUNE_LOG_PROB,
+)
 from .common import (
     EXIT_PARTIAL,
+    AlphaOption,
     BatchOption,
+    BeamOption,
+    BetaOption,
     DeviceOption,
+    HotwordOption,
+    LexiconOption,
+    LmOption,
+    NbestOption,
+    PruneOption,
     ThreadsOption,
+    TopKOption,
     VerboseOption,
+    decode_options,
     echo_err,
     errors_to_exit,
     load_for_inference,
@@ -25,6 +41,15 @@ def decode_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, tsv or jsonl.")] = "text",
     keep_going: Annotated[bool, typer.Option("--keep-going", help="An input that fails becomes an error row; "
                                              "the rest are still decoded (exit 3).")] = False,
+    beam: BeamOption = DEFAULT_BEAM_WIDTH,
+    nbest: NbestOption = 1,
+    lm: LmOption = None,
+    alpha: AlphaOption = DEFAULT_LM_ALPHA,
+    beta: BetaOption = DEFAULT_LM_BETA,
+    lexicon: LexiconOption = None,
+    hotword: HotwordOption = None,
+    prune: PruneOption = DEFAULT_PRUNE_LOG_PROB,
+    top_k: TopKOption = 0,
     batch_size: BatchOption = 16,
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
@@ -39,10 +64,12 @@ def decode_command(
         writer = get_writer("decode", fmt)
         items = read_inputs(inputs)
         loaded, torch_device = load_for_inference(model, device, threads)
+        options = decode_options(loaded, beam=beam, nbest=nbest, lm=lm, alpha=alpha, beta=beta, lexicon=lexicon,
+                                 hotwords=hotword, prune=prune, top_k=top_k)
         failures = []
 
         def results():
-            for result in decode_items(loaded, items, batch_size=batch_size, device=torch_device):
+            for result in decode_items(loaded, items, batch_size=batch_size, device=torch_device, options=options):
                 if result.error:
                     if not keep_going:
                         raise CtcToolError(result.error)  # everything before it is already on stdout

@@ -5,12 +5,20 @@ from typing import Annotated
 
 import typer
 
+from ..decoding.constants import DEFAULT_BEAM_WIDTH, DEFAULT_LM_ALPHA, DEFAULT_LM_BETA
 from .common import (
     EXIT_PARTIAL,
+    AlphaOption,
     BatchOption,
+    BeamOption,
+    BetaOption,
     DeviceOption,
+    HotwordOption,
+    LexiconOption,
+    LmOption,
     ThreadsOption,
     VerboseOption,
+    decode_options,
     echo_err,
     errors_to_exit,
     load_for_inference,
@@ -27,6 +35,12 @@ def eval_command(
     confusions: Annotated[int, typer.Option("--confusions", min=0, help="Most frequent confusions to list.")] = 10,
     keep_going: Annotated[bool, typer.Option("--keep-going", help="Count unreadable inputs and go on "
                                              "(exit 3) instead of stopping.")] = False,
+    beam: BeamOption = DEFAULT_BEAM_WIDTH,
+    lm: LmOption = None,
+    alpha: AlphaOption = DEFAULT_LM_ALPHA,
+    beta: BetaOption = DEFAULT_LM_BETA,
+    lexicon: LexiconOption = None,
+    hotword: HotwordOption = None,
     batch_size: BatchOption = 16,
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
@@ -42,7 +56,9 @@ def eval_command(
         if missing is not None:
             raise ManifestError(missing.source, None, "text", "missing (eval needs a transcript on every line)")
         loaded, torch_device = load_for_inference(model, device, threads)
-        report = evaluate_items(loaded, items, batch_size=batch_size, device=torch_device, keep_going=keep_going)
+        options = decode_options(loaded, beam=beam, lm=lm, alpha=alpha, beta=beta, lexicon=lexicon, hotwords=hotword)
+        report = evaluate_items(loaded, items, batch_size=batch_size, device=torch_device, options=options,
+                                keep_going=keep_going)
         if per_line:
             with open(per_line, "w", encoding="utf-8") as handle:
                 for line in report.lines:

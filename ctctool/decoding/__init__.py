@@ -4,12 +4,25 @@ Greedy best path, and the CTC prefix beam search (compiled, with a readable pure
 twin) with optional scorers: a character n-gram LM, a word lexicon, hotword boosts. Every
 decoder returns ``Hypothesis`` objects with per-label frame spans, so confidences and
 alignment come for free.
+
+Names load on first use (PEP 562), so ``ctctool.decoding.constants`` is cheap to import
+from the command line's option defaults.
 """
 
-from .beam import BACKEND, prefix_beam_search, prefix_beam_search_batch
-from .greedy import greedy_decode
-from .hypothesis import Hypothesis
-from .scorers import CharNgramLM, CompiledScorers, Scorer, compile_scorers
+from importlib import import_module
 
-__all__ = ["BACKEND", "CharNgramLM", "CompiledScorers", "Hypothesis", "Scorer", "compile_scorers",
-           "greedy_decode", "prefix_beam_search", "prefix_beam_search_batch"]
+_EXPORTS = {
+    "BACKEND": "beam", "prefix_beam_search": "beam", "prefix_beam_search_batch": "beam",
+    "greedy_decode": "greedy", "Hypothesis": "hypothesis",
+    "CharNgramLM": "scorers", "CompiledScorers": "scorers", "Scorer": "scorers", "compile_scorers": "scorers",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

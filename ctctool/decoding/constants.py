@@ -1,11 +1,14 @@
 """Decoder defaults in one place (pyctcdecode's habit)."""
 
+import math
+
 DEFAULT_BEAM_WIDTH = 16
 DEFAULT_NBEST = 1
-# Per-frame pruning: symbols whose log-probability at a frame is below this are not used to
-# extend prefixes at that frame (blank and repeats always are). log(1e-4) ~ -9.2; measured in
-# `make bench`: top-1 agreement with the unpruned search stays >= 99% at this cut.
-DEFAULT_PRUNE_LOG_PROB = -9.2
+# Per-frame pruning: symbols whose probability at a frame is below 1e-3 do not extend prefixes
+# at that frame (blank and repeats always count). Measured with `make bench` (T=500, V=100,
+# beam 32): top-1 identical to the unpruned search on 100/100 peaky and 100/100 hard
+# utterances, 4.6x faster than unpruned on peaky input. -inf turns pruning off.
+DEFAULT_PRUNE_LOG_PROB = math.log(1e-3)  # about -6.9
 DEFAULT_TOP_K = 0  # 0 = no cap on symbols per frame beyond the threshold
 DEFAULT_LM_ALPHA = 0.5  # weight of the character LM's log-probability
 DEFAULT_LM_BETA = 0.0  # bonus per emitted character (counters the LM's preference for short output)

@@ -115,7 +115,7 @@ class CharNgramLM:
             raise ConfigError("the LM corpus holds no text")
         chars = sorted({c for s in sentences for c in s})
         symbol_of = {c: i + 1 for i, c in enumerate(chars)}
-        eos, unk, bos = 0, len(chars) + 1, len(chars) + 2
+        eos, bos = 0, len(chars) + 2  # len(chars) + 1 is the unknown symbol
         num_symbols = len(chars) + 3
         history = order - 1
         counts: dict[tuple[int, ...], Counter[int]] = defaultdict(Counter)
