@@ -400,41 +400,65 @@ cdef void output_free(Output* out) noexcept nogil:
     free(out.confidence)
 
 
-cdef bint viterbi(const float* lp, int64_t frames, int64_t num, const int32_t* labels, int64_t n,
-                  int32_t* first, int32_t* last, double* confidence) noexcept nogil:
-    cdef int64_t states = 2 * n + 1, t, s, k, state
-    cdef double best
+cdef double VITERBI_BEAM = 40.0  # nats: trellis states this far below the frame's best are dropped
+
+
+cdef int viterbi(const float* lp, int64_t frames, int64_t num, const int32_t* labels, int64_t n,
+                 int32_t* first, int32_t* last, double* confidence, double band) noexcept nogil:
+    """Best path for ``labels``; only states within ``band`` nats of each frame's best (and able to
+    reach the end in time) stay active, so long inputs cost about T x band instead of T x 2L.
+    0: done; 1: out of memory; 2: the band lost the end (call again with a wider band)."""
+    cdef int64_t states = 2 * n + 1, t, s, k, state, lo = 0, hi = 1, new_lo, new_hi, floor_state
+    cdef double best, top, candidate
     cdef uint8_t choice
     cdef int32_t* ext = <int32_t*>calloc(states, sizeof(int32_t))
     cdef double* score = <double*>malloc(states * sizeof(double))
     cdef double* new = <double*>malloc(states * sizeof(double))
     cdef double* tmp
-    cdef uint8_t* back = <uint8_t*>calloc(frames * states, sizeof(uint8_t))
+    cdef uint8_t* back = <uint8_t*>malloc(frames * states * sizeof(uint8_t))
     cdef double* sums = <double*>calloc(n, sizeof(double))
     cdef int64_t* counts = <int64_t*>calloc(n, sizeof(int64_t))
     if ext == NULL or score == NULL or new == NULL or back == NULL or sums == NULL or counts == NULL:
         free(ext); free(score); free(new); free(back); free(sums); free(counts)
-        return False
+        return 1
     for k in range(n):
         ext[2 * k + 1] = labels[k]
-    for s in range(states):
-        score[s] = NEG_INF
     score[0] = <double>lp[0]
     score[1] = <double>lp[ext[1]]
     for t in range(1, frames):
-        for s in range(states):
-            best = score[s]
+        new_lo = lo
+        new_hi = hi + 2 if hi + 2 < states else states - 1
+        top = NEG_INF
+        for s in range(new_lo, new_hi + 1):
+            best = score[s] if s <= hi else NEG_INF
             choice = 0
-            if s >= 1 and score[s - 1] > best:
+            if s - 1 >= lo and s - 1 <= hi and score[s - 1] > best:
                 best = score[s - 1]
                 choice = 1
-            if s >= 3 and s % 2 == 1 and ext[s] != ext[s - 2] and score[s - 2] > best:
+            if s >= 3 and s % 2 == 1 and ext[s] != ext[s - 2] and s - 2 >= lo and s - 2 <= hi and score[s - 2] > best:
                 best = score[s - 2]
                 choice = 2
-            new[s] = best + <double>lp[t * num + ext[s]]
+            candidate = best + <double>lp[t * num + ext[s]]
+            new[s] = candidate
             back[t * states + s] = choice
+            if candidate > top:
+                top = candidate
+        # states that can no longer reach the last label or final blank by the last frame
+        floor_state = states - 2 - 2 * (frames - 1 - t)
+        while new_lo < new_hi and (new_lo < floor_state or new[new_lo] < top - band):
+            new_lo += 1
+        while new_hi > new_lo and new[new_hi] < top - band:
+            new_hi -= 1
+        lo = new_lo
+        hi = new_hi
         tmp = score; score = new; new = tmp
-    state = states - 1 if score[states - 1] >= score[states - 2] else states - 2
+    if hi < states - 2:
+        free(ext); free(score); free(new); free(back); free(sums); free(counts)
+        return 2
+    if hi == states - 1 and (lo > states - 2 or score[states - 1] >= score[states - 2]):
+        state = states - 1
+    else:
+        state = states - 2
     t = frames - 1
     while t >= 0:
         if state % 2 == 1:
@@ -449,7 +473,7 @@ cdef bint viterbi(const float* lp, int64_t frames, int64_t num, const int32_t* l
     for k in range(n):
         confidence[k] = exp(sums[k] / counts[k])
     free(ext); free(score); free(new); free(back); free(sums); free(counts)
-    return True
+    return 0
 
 
 cdef struct Work:
@@ -534,6 +558,7 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
     cdef double* total = w.total
     cdef int64_t* order = w.order
     cdef int64_t beam_size = 1, t, i, j, k, n_kept, n_cand, n_sel, node, child, c, last
+    cdef int status
     cdef double y_blank, pb, pnb, tot, ext, delta, acc
     cdef int32_t lm_state, lex_node, hot_node, new_node
     cdef const float* frame
@@ -657,9 +682,14 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
             j -= 1
             out.labels[i][j] = trie.label[child]
             child = trie.parent[child]
-        if out.lengths[i] > 0 and not viterbi(lp, frames, num, out.labels[i], out.lengths[i], out.first[i],
-                                              out.last[i], out.confidence[i]):
-            return 1
+        if out.lengths[i] > 0:
+            status = viterbi(lp, frames, num, out.labels[i], out.lengths[i], out.first[i], out.last[i],
+                             out.confidence[i], VITERBI_BEAM)
+            if status == 2:
+                status = viterbi(lp, frames, num, out.labels[i], out.lengths[i], out.first[i], out.last[i],
+                                 out.confidence[i], INFINITY)
+            if status != 0:
+                return 1
     return 0
 
 

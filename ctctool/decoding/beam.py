@@ -97,13 +97,22 @@ def prefix_beam_search_batch(batch: Sequence[np.ndarray], beam_width: int = DEFA
     """``prefix_beam_search`` over many utterances; the compiled search releases the GIL, so
     ``num_threads`` threads decode in parallel. Results are in input order."""
     _check_options(beam_width, nbest, top_k, prune_log_prob)
-    checked = [check_log_probs(lp, num_classes) for lp in batch]
     chosen = backend or BACKEND
+    batch = list(batch)
 
-    def one(lp: np.ndarray) -> list[Hypothesis]:
-        return _search_one(lp, beam_width, nbest, float(prune_log_prob), top_k, scorers, chosen)
+    def run(indices: range) -> list[list[Hypothesis]]:
+        # validation runs in the worker too: only result conversion holds the GIL for long
+        return [_search_one(check_log_probs(batch[i], num_classes), beam_width, nbest, float(prune_log_prob),
+                            top_k, scorers, chosen) for i in indices]
 
-    if num_threads <= 1 or len(checked) <= 1:
-        return [one(lp) for lp in checked]
-    with ThreadPoolExecutor(max_workers=num_threads) as pool:
-        return list(pool.map(one, checked))
+    threads = max(1, min(num_threads, len(batch)))
+    if threads == 1:
+        return run(range(len(batch)))
+    # one task per thread over a strided share, so long and short utterances mix evenly
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        shares = list(pool.map(run, [range(k, len(batch), threads) for k in range(threads)]))
+    results: list[list[Hypothesis]] = [[] for _ in batch]
+    for k, share in enumerate(shares):
+        for position, hypotheses in zip(range(k, len(batch), threads), share):
+            results[position] = hypotheses
+    return results

@@ -225,10 +225,20 @@ def search(log_probs: np.ndarray, beam_width: int, nbest: int, prune_threshold: 
     return [(trie.labels(node), acoustic, lm) for _, _, node, acoustic, lm in finals[:nbest]]
 
 
-def viterbi_spans(log_probs: np.ndarray, labels: tuple[int, ...]) -> tuple[tuple[tuple[int, int], ...], tuple[float, ...]]:
+VITERBI_BEAM = 40.0  # nats: trellis states this far below the frame's best are dropped
+
+
+def viterbi_spans(log_probs: np.ndarray, labels: tuple[int, ...]):
+    """Spans and confidences of the best placement (see ``banded_viterbi``)."""
+    found = banded_viterbi(log_probs, labels, VITERBI_BEAM)
+    return found if found is not None else banded_viterbi(log_probs, labels, math.inf)
+
+
+def banded_viterbi(log_probs: np.ndarray, labels: tuple[int, ...], band: float):
     """Most likely placement of ``labels``: per label its (first, last) frame and the geometric
     mean of its frame probabilities. Ties prefer stay, then step, then skip; at the end the
-    last label's state over the final blank."""
+    last label's state over the final blank. Only states within ``band`` nats of each frame's
+    best, and still able to reach the end in time, stay active. None if the band lost the end."""
     frames, n = log_probs.shape[0], len(labels)
     if n == 0:
         return (), ()
@@ -239,20 +249,36 @@ def viterbi_spans(log_probs: np.ndarray, labels: tuple[int, ...]) -> tuple[tuple
     score = [NEG_INF] * states
     score[0] = float(log_probs[0, 0])
     score[1] = float(log_probs[0, ext[1]])
+    lo, hi = 0, 1
     back = [[0] * states for _ in range(frames)]
     for t in range(1, frames):
         new = [NEG_INF] * states
         row = back[t]
-        for s in range(states):
-            best, choice = score[s], 0
-            if s >= 1 and score[s - 1] > best:
+        new_lo, new_hi = lo, min(hi + 2, states - 1)
+        top = NEG_INF
+        for s in range(new_lo, new_hi + 1):
+            best, choice = (score[s] if s <= hi else NEG_INF), 0
+            if lo <= s - 1 <= hi and score[s - 1] > best:
                 best, choice = score[s - 1], 1
-            if s >= 3 and s % 2 == 1 and ext[s] != ext[s - 2] and score[s - 2] > best:
+            if s >= 3 and s % 2 == 1 and ext[s] != ext[s - 2] and lo <= s - 2 <= hi and score[s - 2] > best:
                 best, choice = score[s - 2], 2
             new[s] = best + float(log_probs[t, ext[s]])
             row[s] = choice
+            if new[s] > top:
+                top = new[s]
+        floor_state = states - 2 - 2 * (frames - 1 - t)
+        while new_lo < new_hi and (new_lo < floor_state or new[new_lo] < top - band):
+            new_lo += 1
+        while new_hi > new_lo and new[new_hi] < top - band:
+            new_hi -= 1
+        lo, hi = new_lo, new_hi
         score = new
-    state = states - 1 if score[states - 1] >= score[states - 2] else states - 2
+    if hi < states - 2:
+        return None
+    if hi == states - 1 and (lo > states - 2 or score[states - 1] >= score[states - 2]):
+        state = states - 1
+    else:
+        state = states - 2
     first = [0] * n
     last = [0] * n
     sums = [0.0] * n

@@ -17,8 +17,9 @@ def check_log_probs(log_probs, num_classes: int | None = None) -> np.ndarray:
         raise DecodeInputError(f"log_probs needs at least 2 classes (blank + one label), got {log_probs.shape[1]}")
     if num_classes is not None and log_probs.shape[1] != num_classes:
         raise DecodeInputError(f"log_probs has {log_probs.shape[1]} classes but the codec has {num_classes}")
-    if np.isnan(log_probs).any():
-        raise DecodeInputError("log_probs contains NaN")
-    if np.isposinf(log_probs).any():
-        raise DecodeInputError("log_probs contains +inf (expected natural-log probabilities <= 0)")
+    if not np.isfinite(log_probs).all():  # one pass for the common case; -inf is allowed
+        if np.isnan(log_probs).any():
+            raise DecodeInputError("log_probs contains NaN")
+        if np.isposinf(log_probs).any():
+            raise DecodeInputError("log_probs contains +inf (expected natural-log probabilities <= 0)")
     return np.ascontiguousarray(log_probs, dtype=np.float32)
