@@ -9,9 +9,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ctctool-installed
 DEMO_DIR ?= demo-out
 DEMO_EPOCHS ?= 10
+DEMO_SPEECH_EPOCHS ?= 25
 BENCH_DIR ?= bench-out
 
-.PHONY: install demo test test-slow lint bench clean data-ocr
+.PHONY: install demo test test-slow lint bench clean data-ocr data-speech data-speech-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,19 @@ demo: install
 	$(BIN)/ctctool align $(DEMO_DIR)/ocr.pt data/ocr/test.jsonl --format tsv --png $(DEMO_DIR)/align-png \
 		> $(DEMO_DIR)/test-align.tsv
 	grep -m 8 -P '^test-00000\tword' $(DEMO_DIR)/test-align.tsv
+	@echo "== speech: train on the bundled clips" >&2
+	$(BIN)/ctctool train data/speech/train.jsonl --val data/speech/val.jsonl -o $(DEMO_DIR)/speech.pt \
+		--run-dir $(DEMO_DIR)/speech-run --epochs $(DEMO_SPEECH_EPOCHS)
+	@echo "== speech: validation voices, then voices never heard in training" >&2
+	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/val.jsonl --worst 3 --confusions 3
+	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/test-heldout.jsonl --worst 3 --confusions 3
+	@echo "== speech: decode one clip, align the held-out clips (CTM, TextGrid, spectrogram pictures)" >&2
+	$(BIN)/ctctool decode $(DEMO_DIR)/speech.pt data/speech/clips/test-heldout-00000.flac --format jsonl
+	$(BIN)/ctctool align $(DEMO_DIR)/speech.pt data/speech/test-heldout.jsonl --format ctm \
+		--png $(DEMO_DIR)/speech-png > $(DEMO_DIR)/heldout.ctm
+	head -n 6 $(DEMO_DIR)/heldout.ctm
+	$(BIN)/ctctool align $(DEMO_DIR)/speech.pt data/speech/val.jsonl --format textgrid \
+		--out-dir $(DEMO_DIR)/textgrid | head -n 2
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -62,6 +76,15 @@ bench: install $(BENCH_VENV)/.installed
 # Rebuild the bundled OCR lines (needs: apt-get install fonts-dejavu-core fonts-liberation fonts-freefont-ttf).
 data-ocr: install
 	$(BIN)/python data/ocr/make_ocr_lines.py
+
+# Rebuild the bundled speech clips (needs: apt-get install espeak-ng).
+data-speech: install
+	$(BIN)/python data/speech/make_speech_clips.py
+
+# Retrain the small bundled speech model the tests align with (about 10 minutes on 2 cores).
+data-speech-model: install
+	$(BIN)/ctctool train data/speech/train.jsonl --val data/speech/val.jsonl -o data/speech/digits-small.pt \
+		--run-dir runs/digits-small --epochs 30 --hidden 96 --channels 16,32,64,64 --seed 1 --device cpu --quiet
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info $(DEMO_DIR) $(BENCH_DIR) runs .pytest_cache .ruff_cache .hypothesis

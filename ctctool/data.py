@@ -88,6 +88,11 @@ def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extracto
     return prepared, report
 
 
+@dataclass(frozen=True)
+class BadSample:
+    error: str  # "manifest:line: field: reason"
+
+
 class TrainingDataset(torch.utils.data.Dataset):
     """Indexed by ``(index, augment_seed)``: augmentation is a pure function of the seed, so a
     resumed run sees exactly the batches the interrupted one would have."""
@@ -108,19 +113,19 @@ class TrainingDataset(torch.utils.data.Dataset):
         rng = random.Random(seed) if self.augment else None
         try:
             features = self.extractor.load(entry.item, rng)
-        except FeatureError:
-            if self.skip_bad:
-                return None
-            raise
+        except FeatureError as exc:
+            # Returned, not raised: DataLoader workers would wrap the error in a RuntimeError.
+            return BadSample(str(exc))
         return features.values, entry.labels
 
 
 def collate(batch: list) -> dict[str, torch.Tensor | int]:
     """Pad features to the longest in the batch (zeros = background / silence), keep true lengths."""
-    kept = [sample for sample in batch if sample is not None]
+    errors = [sample.error for sample in batch if isinstance(sample, BadSample)]
+    kept = [sample for sample in batch if sample is not None and not isinstance(sample, BadSample)]
     skipped = len(batch) - len(kept)
     if not kept:
-        return {"skipped": skipped, "size": 0}
+        return {"skipped": skipped, "size": 0, "errors": errors}
     feature_dim = kept[0][0].shape[0]
     frames = [values.shape[1] for values, _ in kept]
     features = torch.zeros(len(kept), 1, feature_dim, max(frames))
@@ -134,6 +139,7 @@ def collate(batch: list) -> dict[str, torch.Tensor | int]:
         "target_lengths": torch.tensor([len(labels) for _, labels in kept], dtype=torch.long),
         "skipped": skipped,
         "size": len(kept),
+        "errors": errors,
     }
 
 

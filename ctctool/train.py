@@ -331,6 +331,7 @@ def train(
     recent_loss = float(state.get("recent_loss", float("nan"))) if state is not None else float("nan")
     stopped_early = False
     window_start, window_steps = time.perf_counter(), 0
+    runtime_skipped = 0  # items that failed to load during training (counted per epoch they appear in)
     network.train()
     while step < total_steps and not stopped_early:
         batches = bucketed_batches(lengths, config.batch_size, seed=config.seed, epoch=epoch)
@@ -340,6 +341,12 @@ def train(
             num_workers=config.num_workers, pin_memory=device.type == "cuda")
         try:
             for batch in loader:
+                if batch["errors"]:
+                    if not config.skip_bad:
+                        raise FeatureError(*batch["errors"][0].split(": ", 1))
+                    if not runtime_skipped:
+                        monitor.message(f"warning: skipping unreadable training item: {batch['errors'][0]}")
+                    runtime_skipped += len(batch["errors"])
                 if batch["size"]:
                     features = batch["features"].to(device, non_blocking=True)
                     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -377,6 +384,8 @@ def train(
             save_resume()  # whatever was learned so far is kept; the message names the bad item
             raise
     monitor.close()
+    if runtime_skipped:
+        monitor.message(f"warning: {runtime_skipped} item loads failed during training and were skipped")
     if world > 1:
         torch.distributed.barrier()
     return TrainResult(step, round(step / batches_per_epoch, 3), best_cer, best_step, stopped_early, report,

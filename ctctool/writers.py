@@ -228,3 +228,25 @@ def draw_alignment_png(image, result: ItemResult, path: str) -> None:
         draw.rectangle((span.start - origin, image.height + 1, span.end - origin - 1, image.height + 4),
                        fill=(20, 160, 60))
     canvas.save(path)
+
+
+def draw_spectrogram_png(features, result: ItemResult, path: str) -> None:
+    """The log-mel spectrogram (low frequencies at the bottom) with each word's span marked and named."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    values = features.values
+    scale_x, scale_y, label_h = 3, 2, 14  # pixels per frame, per mel band; label strip height
+    gray = np.clip((values[::-1] + 3.0) / 6.0 * 255.0, 0, 255).astype(np.uint8)
+    picture = Image.fromarray(gray, mode="L").resize((values.shape[1] * scale_x, values.shape[0] * scale_y))
+    canvas = Image.new("RGB", (picture.width, picture.height + label_h), "white")
+    canvas.paste(picture.convert("RGB"), (0, label_h))
+    draw = ImageDraw.Draw(canvas)
+    axis = features.axis
+    for index, span in enumerate(result.words):
+        left = (span.start - axis.origin) / axis.step * scale_x
+        right = (span.end - axis.origin) / axis.step * scale_x
+        colour = ((230, 60, 40), (40, 120, 240))[index % 2]
+        draw.rectangle((left, label_h, right, canvas.height - 1), outline=colour, width=2)
+        draw.text((left + 2, 1), span.token, fill=colour)
+    canvas.save(path)

@@ -8,7 +8,13 @@ import torch
 from PIL import Image, ImageDraw
 
 from ctctool.codec import Codec
-from ctctool.data import bucketed_batches, collate, ctc_min_frames, prepare_training_items
+from ctctool.data import (
+    BadSample,
+    bucketed_batches,
+    collate,
+    ctc_min_frames,
+    prepare_training_items,
+)
 from ctctool.errors import CodecError, FeatureError
 from ctctool.features import default_extractor
 from ctctool.features.image import ImageFeatureConfig, ImageFeatures
@@ -113,8 +119,8 @@ def test_bucketed_batches_cover_everything_once_and_repeat_per_seed():
 
 
 def test_collate_pads_and_keeps_lengths():
-    batch = collate([(np.ones((4, 3), np.float32), (1, 2)), None, (np.ones((4, 5), np.float32), (3,))])
+    batch = collate([(np.ones((4, 3), np.float32), (1, 2)), BadSample("m:3: path: gone"), (np.ones((4, 5), np.float32), (3,))])
     assert batch["features"].shape == (2, 1, 4, 5) and batch["lengths"].tolist() == [3, 5]
     assert batch["features"][0, 0, :, 3:].abs().sum() == 0
     assert batch["targets"].tolist() == [1, 2, 3] and batch["target_lengths"].tolist() == [2, 1]
-    assert batch["skipped"] == 1
+    assert batch["skipped"] == 1 and batch["errors"] == ["m:3: path: gone"]

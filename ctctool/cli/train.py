@@ -34,7 +34,14 @@ def train_command(
                                            "of stopping.")] = False,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Training-time augmentation.")] = True,
     height: Annotated[int, typer.Option("--height", min=8, help="Image line height in pixels.")] = 32,
+    sample_rate: Annotated[int, typer.Option("--sample-rate", help="Audio: clips are resampled to this "
+                                             "rate (Hz).")] = 16000,
+    n_mels: Annotated[int, typer.Option("--n-mels", min=8, help="Audio: mel bands.")] = 64,
+    stride: Annotated[int, typer.Option("--stride", help="Input frames (image columns or 10 ms audio hops) per "
+                                        "CTC frame: 2, 4 or 8.")] = 4,
     hidden: Annotated[int, typer.Option("--hidden", min=8, help="LSTM units per direction.")] = 128,
+    channels: Annotated[str, typer.Option("--channels", help="Output channels of the conv blocks, "
+                                          "comma-separated (one block each).")] = "32,64,128,128",
     workers: Annotated[int, typer.Option("--workers", min=0, help="Data loading processes.")] = 0,
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
@@ -61,7 +68,21 @@ def train_command(
 
             raise ManifestError(missing.source, None, "text", "missing (training and validation need transcripts)")
         modality = modality_of(train_items)
-        extractor = default_extractor(modality, **({"height": height} if modality == "image" else {}))
+        extractor = default_extractor(modality, **({"height": height} if modality == "image" else
+                                                   {"sample_rate": sample_rate, "n_mels": n_mels}))
+        try:
+            conv_channels = tuple(int(c) for c in channels.split(","))
+        except ValueError:
+            raise typer.BadParameter(f"expected numbers like 32,64,128,128, got {channels!r}",
+                                     param_hint="--channels") from None
+        if len(conv_channels) < 3 or any(c < 1 for c in conv_channels):
+            raise typer.BadParameter("give at least 3 positive channel counts", param_hint="--channels")
+        time_pools = {2: (2,), 4: (2, 2), 8: (2, 2, 2)}.get(stride)
+        if time_pools is None:
+            raise typer.BadParameter("must be 2, 4 or 8", param_hint="--stride")
+        blocks = len(conv_channels)
+        pool_time = (*time_pools, *([1] * (blocks - len(time_pools))))
+        pool_features = (2,) * blocks
         codec = None
         if alphabet:
             try:
@@ -78,7 +99,9 @@ def train_command(
         if val:
             metadata.update(val_manifest=os.path.abspath(val), val_sha256=file_sha256(val))
         result = train(train_items, output=output, run_dir=run_dir, extractor=extractor, val_items=val_items,
-                       config=config, model_overrides={"lstm_hidden": hidden}, codec=codec,
+                       config=config, model_overrides={"lstm_hidden": hidden, "pool_time": pool_time,
+                                                            "conv_channels": conv_channels,
+                                                            "pool_features": pool_features}, codec=codec,
                        device=torch_device, resume=resume, monitor=make_monitor(quiet), metadata=metadata)
         if result.best_val_cer is not None:
             best = next(h for h in result.history if h["step"] == result.best_step)

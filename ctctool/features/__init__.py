@@ -56,10 +56,8 @@ def extractor_from_config(config: dict[str, Any]) -> FeatureExtractor:
 
         return ImageFeatures(ImageFeatureConfig.from_dict(config))
     if kind == "audio":
-        try:
-            from .audio import AudioFeatureConfig, AudioFeatures
-        except ImportError:
-            raise ConfigError("this ctctool has no audio front end yet") from None
+        from .audio import AudioFeatureConfig, AudioFeatures
+
         return AudioFeatures(AudioFeatureConfig.from_dict(config))
     raise ConfigError(f"unknown feature type {kind!r} (expected 'image' or 'audio')")
 

@@ -1,0 +1,261 @@
+"""Short audio clips: read with soundfile, mix to mono, resample, log-mel filterbank in torch.
+
+Frames are STFT hops: ``hop_ms`` milliseconds each; the model's time stride turns them into
+CTC frames of ``hop_ms * stride`` milliseconds, which the FrameAxis maps to seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, FeatureError
+from ..manifest import ManifestItem
+from . import Features, FrameAxis
+from .resample import resample
+
+
+@dataclass(frozen=True)
+class AudioFeatureConfig:
+    sample_rate: int = 16000  # Hz; every clip is resampled to it
+    n_mels: int = 64  # mel bands
+    win_ms: float = 25.0  # analysis window, milliseconds
+    hop_ms: float = 10.0  # step between frames, milliseconds
+    f_min: float = 20.0  # Hz, lowest mel band edge
+    f_max: float = 0.0  # Hz, highest mel band edge; 0 = Nyquist
+    type: str = "audio"
+
+    def __post_init__(self) -> None:
+        if not 4000 <= self.sample_rate <= 96000:
+            raise ConfigError(f"sample_rate must be 4000-96000 Hz, got {self.sample_rate}")
+        if not 8 <= self.n_mels <= 256:
+            raise ConfigError(f"n_mels must be 8-256, got {self.n_mels}")
+        if not 0 < self.hop_ms <= self.win_ms <= 100:
+            raise ConfigError(f"need 0 < hop_ms <= win_ms <= 100, got {self.hop_ms} and {self.win_ms}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AudioFeatureConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def hop_samples(self) -> int:
+        return round(self.sample_rate * self.hop_ms / 1000)
+
+    @property
+    def win_samples(self) -> int:
+        return round(self.sample_rate * self.win_ms / 1000)
+
+    @property
+    def n_fft(self) -> int:
+        return 1 << math.ceil(math.log2(self.win_samples))
+
+
+def _hz_to_mel(hz):
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)  # HTK mel scale
+
+
+def _mel_to_hz(mel):
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+@lru_cache(maxsize=8)
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> np.ndarray:
+    """Triangular filters [n_mels, n_fft // 2 + 1] on the HTK mel scale, each with unit area in mel."""
+    f_max = f_max or sample_rate / 2
+    bins_hz = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(f_min), _hz_to_mel(f_max), n_mels + 2))
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (bins_hz[None, :] - lower) / (centre - lower)
+    falling = (upper - bins_hz[None, :]) / (upper - centre)
+    bank = np.clip(np.minimum(rising, falling), 0.0, None)
+    bank *= 2.0 / (upper - lower)  # Slaney-style normalization: equal energy per band
+    return bank.astype(np.float32)
+
+
+def read_clip(item: ManifestItem, sample_rate: int) -> tuple[np.ndarray, float, float]:
+    """Mono float32 samples at ``sample_rate``, the segment's start (s) and the file's length (s)."""
+    import soundfile
+
+    path = item.resolved_path
+    try:
+        info = soundfile.info(path)
+    except FileNotFoundError:
+        raise FeatureError(item.where, f"path: no such file {path}") from None
+    except Exception as exc:  # noqa: BLE001 - libsndfile's errors: unknown format, truncated header...
+        if not __import__("os").path.exists(path):
+            raise FeatureError(item.where, f"path: no such file {path}") from None
+        raise FeatureError(item.where, f"path: cannot read audio {path}: {_short(exc)}") from None
+    length_s = info.frames / info.samplerate if info.samplerate else 0.0
+    if info.frames <= 0:
+        raise FeatureError(item.where, f"path: audio file {path} has no samples")
+    start = 0
+    frames = info.frames
+    offset = item.offset or 0.0
+    if item.offset is not None:
+        start = round(item.offset * info.samplerate)
+        if start >= info.frames:
+            raise FeatureError(item.where, f"offset: {item.offset} s is past the end of {path} ({length_s:.3f} s)")
+        frames = info.frames - start
+    if item.duration is not None:
+        wanted = round(item.duration * info.samplerate)
+        if wanted - frames <= info.samplerate // 1000:  # manifests round durations to the millisecond
+            wanted = min(wanted, frames)
+        if wanted > frames:
+            raise FeatureError(item.where, f"duration: {offset} + {item.duration} s runs past the end of {path} "
+                                           f"({length_s:.3f} s)")
+        frames = wanted
+    try:
+        samples, rate = soundfile.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
+    except Exception as exc:  # noqa: BLE001
+        raise FeatureError(item.where, f"path: cannot decode audio {path}: {_short(exc)}") from None
+    if samples.shape[0] == 0:
+        raise FeatureError(item.where, f"path: audio file {path} has no samples")
+    if samples.shape[0] < frames * 0.99:  # libsndfile stops early on a truncated file
+        raise FeatureError(item.where, f"path: audio file {path} is truncated ({samples.shape[0]} of {frames} "
+                                       "samples readable)")
+    cut = _truncated_wav(path) if path.lower().endswith((".wav", ".wave")) else None
+    if cut is not None:
+        raise FeatureError(item.where, f"path: audio file {path} is truncated (header declares {cut[0]} bytes "
+                                       f"of samples, {cut[1]} present)")
+    channel = item.extra.get("channel")
+    if channel is not None:
+        if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < samples.shape[1]:
+            raise FeatureError(item.where, f"channel: {channel!r} is not a channel of {path} "
+                                           f"(it has {samples.shape[1]}: 0-{samples.shape[1] - 1})")
+        mono = samples[:, channel]
+    else:
+        mono = samples.mean(axis=1)
+    if not np.isfinite(mono).all():
+        raise FeatureError(item.where, f"path: audio file {path} holds NaN or infinite samples")
+    return resample(mono, rate, sample_rate), offset, length_s
+
+
+def _truncated_wav(path: str) -> tuple[int, int] | None:
+    """(declared, present) data bytes when a RIFF/WAVE file is cut short, else None.
+
+    libsndfile quietly shortens such files to what is there, so we read the header ourselves.
+    """
+    import os
+    import struct
+
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(12)
+            if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+                return None
+            while True:
+                chunk = handle.read(8)
+                if len(chunk) < 8:
+                    return None
+                name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if name == b"data":
+                    present = os.path.getsize(path) - handle.tell()
+                    return (size, present) if size != 0xFFFFFFFF and present < size else None
+                handle.seek(size + (size & 1), 1)
+    except OSError:
+        return None
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class AudioFeatures:
+    modality = "audio"
+
+    def __init__(self, config: AudioFeatureConfig | None = None):
+        self.config = config or AudioFeatureConfig()
+
+    @property
+    def feature_dim(self) -> int:
+        return self.config.n_mels
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    def frames_for(self, samples: int) -> int:
+        return 1 + samples // self.config.hop_samples  # centred STFT frames
+
+    def frames_hint(self, item: ManifestItem) -> int:
+        import soundfile
+
+        try:
+            info = soundfile.info(item.resolved_path)
+        except Exception:  # noqa: BLE001
+            raise FeatureError(item.where, f"path: cannot read audio {item.resolved_path}") from None
+        if info.frames <= 0 or info.samplerate <= 0:
+            raise FeatureError(item.where, f"path: audio file {item.resolved_path} has no samples")
+        seconds = item.duration if item.duration is not None else info.frames / info.samplerate - (item.offset or 0)
+        return self.frames_for(max(0, int(seconds * self.config.sample_rate)))
+
+    def load(self, item: ManifestItem, rng: random.Random | None = None) -> Features:
+        samples, offset, length_s = read_clip(item, self.config.sample_rate)
+        if rng is not None:
+            samples = augment_waveform(samples, self.config.sample_rate, rng)
+        values = self.log_mel(samples)
+        if rng is not None:
+            values = spec_augment(values, rng)
+        hop_s = self.config.hop_samples / self.config.sample_rate
+        # After speed perturbation a frame covers a little more or less source time; the axis
+        # is only used for inference, where there is no augmentation.
+        end = offset + (item.duration if item.duration is not None else length_s - offset)
+        axis = FrameAxis(origin=offset, step=hop_s, unit="s", extent=end)
+        return Features(values, axis)
+
+    def log_mel(self, samples: np.ndarray, normalize: bool = True) -> np.ndarray:
+        """[n_mels, frames] log-mel energies, normalized per band over the utterance."""
+        import torch
+
+        c = self.config
+        wave = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+        if wave.numel() < c.n_fft // 2 + 1:  # reflect padding needs a little signal
+            wave = torch.nn.functional.pad(wave, (0, c.n_fft // 2 + 1 - wave.numel()))
+        spectrum = torch.stft(wave, n_fft=c.n_fft, hop_length=c.hop_samples, win_length=c.win_samples,
+                              window=torch.hann_window(c.win_samples), center=True, return_complex=True)
+        power = spectrum.abs().pow(2)  # [freq, frames]
+        bank = torch.from_numpy(mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.f_min, c.f_max))
+        mel = torch.log(bank @ power + 1e-6)
+        frames = self.frames_for(len(samples))
+        mel = mel[:, :frames]
+        if not normalize:
+            return mel.numpy().astype(np.float32)
+        mean = mel.mean(dim=1, keepdim=True)
+        std = mel.std(dim=1, keepdim=True) if mel.shape[1] > 1 else torch.ones_like(mean)
+        return ((mel - mean) / (std + 1e-5)).numpy().astype(np.float32)
+
+
+def augment_waveform(samples: np.ndarray, sample_rate: int, rng: random.Random) -> np.ndarray:
+    """Speed perturbation, gain and additive noise at a random SNR, each with probability 1/2."""
+    if rng.random() < 0.5:  # speed/tempo: play at 0.9-1.1x by resampling, 100 Hz steps keep ratios small
+        factor = rng.uniform(0.9, 1.1)
+        samples = resample(samples, round(sample_rate * factor / 100) * 100, sample_rate)
+    if rng.random() < 0.5:
+        samples = samples * 10 ** (rng.uniform(-6.0, 6.0) / 20)  # gain, +-6 dB
+    if rng.random() < 0.5:
+        power = float(np.mean(samples.astype(np.float64) ** 2)) + 1e-12
+        snr_db = rng.uniform(10.0, 35.0)
+        noise = np.random.default_rng(rng.getrandbits(32)).normal(0.0, 1.0, len(samples))
+        samples = samples + noise * math.sqrt(power / 10 ** (snr_db / 10))
+    return samples.astype(np.float32)
+
+
+def spec_augment(values: np.ndarray, rng: random.Random) -> np.ndarray:
+    """SpecAugment-style masking: two frequency bands (<= 1/8 of the bands each) and two time
+    spans (<= 5% of the frames each) set to the utterance mean (0 after normalization)."""
+    values = values.copy()
+    bands, frames = values.shape
+    for _ in range(2):
+        width = rng.randint(0, max(1, bands // 8))
+        start = rng.randint(0, bands - width)
+        values[start:start + width, :] = 0.0
+    for _ in range(2):
+        width = rng.randint(0, max(1, frames // 20))
+        start = rng.randint(0, max(0, frames - width))
+        values[:, start:start + width] = 0.0
+    return values
