@@ -9,7 +9,7 @@ back to the source's own unit (pixel columns of the original image, or seconds).
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -64,7 +64,3 @@ def extractor_from_config(config: dict[str, Any]) -> FeatureExtractor:
 
 def default_extractor(modality: str, **overrides: Any) -> FeatureExtractor:
     return extractor_from_config({"type": modality, **overrides})
-
-
-def config_fields(config: Any) -> dict[str, Any]:
-    return asdict(config)

@@ -232,9 +232,10 @@ class AudioFeatures:
 
 def augment_waveform(samples: np.ndarray, sample_rate: int, rng: random.Random) -> np.ndarray:
     """Speed perturbation, gain and additive noise at a random SNR, each with probability 1/2."""
-    if rng.random() < 0.5:  # speed/tempo: play at 0.9-1.1x by resampling, 100 Hz steps keep ratios small
-        factor = rng.uniform(0.9, 1.1)
-        samples = resample(samples, round(sample_rate * factor / 100) * 100, sample_rate)
+    if rng.random() < 0.5:  # speed: play 0.9-1.1x faster. Linear interpolation: the little aliasing
+        factor = rng.uniform(0.9, 1.1)  # it adds is harmless noise here, and it is ~20x cheaper
+        positions = np.arange(0, len(samples) - 1, factor)
+        samples = np.interp(positions, np.arange(len(samples)), samples)
     if rng.random() < 0.5:
         samples = samples * 10 ** (rng.uniform(-6.0, 6.0) / 20)  # gain, +-6 dB
     if rng.random() < 0.5:
