@@ -8,8 +8,8 @@ PIP_FLAGS ?= -q
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ctctool-installed
 DEMO_DIR ?= demo-out
-DEMO_EPOCHS ?= 10
-DEMO_SPEECH_EPOCHS ?= 25
+DEMO_EPOCHS ?= 9
+DEMO_SPEECH_EPOCHS ?= 18
 BENCH_DIR ?= bench-out
 
 .PHONY: install demo test test-slow lint bench clean data-ocr data-speech data-speech-model
@@ -84,7 +84,8 @@ data-speech: install
 # Retrain the small bundled speech model the tests align with (about 10 minutes on 2 cores).
 data-speech-model: install
 	$(BIN)/ctctool train data/speech/train.jsonl --val data/speech/val.jsonl -o data/speech/digits-small.pt \
-		--run-dir runs/digits-small --epochs 30 --hidden 96 --channels 16,32,64,64 --seed 1 --device cpu --quiet
+		--run-dir runs/digits-small --epochs 30 --hidden 96 --channels 16,32,64,64 --stride 4 --seed 1 \
+		--device cpu --quiet
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info $(DEMO_DIR) $(BENCH_DIR) runs .pytest_cache .ruff_cache .hypothesis

@@ -8,6 +8,7 @@ gives per-frame scores over the codec (blank = 0).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -44,18 +45,12 @@ class ModelConfig:
 
     @property
     def feature_reduction(self) -> int:
-        product = 1
-        for factor in self.pool_features:
-            product *= factor
-        return product
+        return math.prod(self.pool_features)
 
     @property
     def time_stride(self) -> int:
-        """Input frames per output frame (for images: feature columns per CTC frame)."""
-        product = 1
-        for factor in self.pool_time:
-            product *= factor
-        return product
+        """Input frames per output frame (image columns, or audio hops, per CTC frame)."""
+        return math.prod(self.pool_time)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -8,7 +8,6 @@ import typer
 
 from ..decoding.constants import DEFAULT_BEAM_WIDTH, DEFAULT_LM_ALPHA, DEFAULT_LM_BETA
 from .common import (
-    EXIT_PARTIAL,
     AlphaOption,
     BatchOption,
     BeamOption,
@@ -19,9 +18,10 @@ from .common import (
     LmOption,
     ThreadsOption,
     VerboseOption,
+    checked_results,
     decode_options,
-    echo_err,
     errors_to_exit,
+    exit_if_partial,
     load_for_inference,
     read_inputs,
 )
@@ -51,7 +51,7 @@ def align_command(
 ) -> None:
     """CTC forced alignment: a start and end for every character and word, with confidences."""
     with errors_to_exit(verbose):
-        from ..errors import ConfigError, CtcToolError
+        from ..errors import ConfigError
         from ..recognize import align_items
         from ..writers import ALIGN_FORMATS, get_writer, write_textgrids
 
@@ -65,27 +65,17 @@ def align_command(
         options = decode_options(loaded, beam=beam, lm=lm, alpha=alpha, beta=beta, lexicon=lexicon, hotwords=hotword)
         if png:
             os.makedirs(png, exist_ok=True)
-        failures = []
-
-        def results():
-            for result in align_items(loaded, items, batch_size=batch_size, device=torch_device, options=options):
-                if result.error:
-                    if not keep_going:
-                        raise CtcToolError(result.error)
-                    failures.append(result.error)
-                    echo_err(f"error: {result.error}")
-                elif png:
-                    draw_png(loaded, by_id[result.id], result, png)
-                yield result
-
+        failures: list[str] = []
+        results = checked_results(
+            align_items(loaded, items, batch_size=batch_size, device=torch_device, options=options),
+            keep_going=keep_going, failures=failures,
+            on_result=(lambda result: draw_png(loaded, by_id[result.id], result, png)) if png else None)
         if fmt == "textgrid":
-            for path in write_textgrids(results(), out_dir):
+            for path in write_textgrids(results, out_dir):
                 typer.echo(path)
         else:
-            get_writer("align", fmt)(results(), sys.stdout)
-        if failures:
-            echo_err(f"{len(failures)} of {len(items)} inputs failed")
-            raise typer.Exit(EXIT_PARTIAL)
+            get_writer("align", fmt)(results, sys.stdout)
+        exit_if_partial(failures, len(items))
 
 
 def draw_png(loaded, item, result, folder: str) -> None:

@@ -124,6 +124,26 @@ def read_inputs(inputs: list[str]):
     return items
 
 
+def checked_results(results, *, keep_going: bool, failures: list[str], on_result=None):
+    """Pass results through; a failed item stops the run (what came before is already written)
+    unless ``keep_going``, when it is reported on stderr, counted, and passed on as an error row."""
+    for result in results:
+        if result.error:
+            if not keep_going:
+                raise CtcToolError(result.error)
+            failures.append(result.error)
+            echo_err(f"error: {result.error}")
+        elif on_result is not None:
+            on_result(result)
+        yield result
+
+
+def exit_if_partial(failures: list[str], total: int) -> None:
+    if failures:
+        echo_err(f"{len(failures)} of {total} inputs failed")
+        raise typer.Exit(EXIT_PARTIAL)
+
+
 def load_for_inference(model_path: str, device: str, threads: int | None):
     from ..checkpoint import load_model
 

@@ -12,7 +12,6 @@ from ..decoding.constants import (
     DEFAULT_PRUNE_LOG_PROB,
 )
 from .common import (
-    EXIT_PARTIAL,
     AlphaOption,
     BatchOption,
     BeamOption,
@@ -26,9 +25,10 @@ from .common import (
     ThreadsOption,
     TopKOption,
     VerboseOption,
+    checked_results,
     decode_options,
-    echo_err,
     errors_to_exit,
+    exit_if_partial,
     load_for_inference,
     read_inputs,
 )
@@ -57,7 +57,6 @@ def decode_command(
 ) -> None:
     """Recognize images or clips; one result per input, in input order, on stdout."""
     with errors_to_exit(verbose):
-        from ..errors import CtcToolError
         from ..recognize import decode_items
         from ..writers import get_writer
 
@@ -66,18 +65,7 @@ def decode_command(
         loaded, torch_device = load_for_inference(model, device, threads)
         options = decode_options(loaded, beam=beam, nbest=nbest, lm=lm, alpha=alpha, beta=beta, lexicon=lexicon,
                                  hotwords=hotword, prune=prune, top_k=top_k)
-        failures = []
-
-        def results():
-            for result in decode_items(loaded, items, batch_size=batch_size, device=torch_device, options=options):
-                if result.error:
-                    if not keep_going:
-                        raise CtcToolError(result.error)  # everything before it is already on stdout
-                    failures.append(result.error)
-                    echo_err(f"error: {result.error}")
-                yield result
-
-        writer(results(), sys.stdout)
-        if failures:
-            echo_err(f"{len(failures)} of {len(items)} inputs failed")
-            raise typer.Exit(EXIT_PARTIAL)
+        failures: list[str] = []
+        results = decode_items(loaded, items, batch_size=batch_size, device=torch_device, options=options)
+        writer(checked_results(results, keep_going=keep_going, failures=failures), sys.stdout)
+        exit_if_partial(failures, len(items))

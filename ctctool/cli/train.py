@@ -37,8 +37,9 @@ def train_command(
     sample_rate: Annotated[int, typer.Option("--sample-rate", help="Audio: clips are resampled to this "
                                              "rate (Hz).")] = 16000,
     n_mels: Annotated[int, typer.Option("--n-mels", min=8, help="Audio: mel bands.")] = 64,
-    stride: Annotated[int, typer.Option("--stride", help="Input frames (image columns or 10 ms audio hops) per "
-                                        "CTC frame: 2, 4 or 8.")] = 4,
+    stride: Annotated[int | None, typer.Option("--stride", help="Input frames (image columns or 10 ms audio "
+                                               "hops) per CTC frame: 2, 4 or 8 [default: 4 for images, 2 for "
+                                               "audio].")] = None,
     hidden: Annotated[int, typer.Option("--hidden", min=8, help="LSTM units per direction.")] = 128,
     channels: Annotated[str, typer.Option("--channels", help="Output channels of the conv blocks, "
                                           "comma-separated (one block each).")] = "32,64,128,128",
@@ -77,6 +78,9 @@ def train_command(
                                      param_hint="--channels") from None
         if len(conv_channels) < 3 or any(c < 1 for c in conv_channels):
             raise typer.BadParameter("give at least 3 positive channel counts", param_hint="--channels")
+        # Audio defaults to 20 ms CTC frames: at 40 ms fast speech runs out of frames for
+        # spelled-out words with doubled letters ("three" needs six).
+        stride = stride or (4 if modality == "image" else 2)
         time_pools = {2: (2,), 4: (2, 2), 8: (2, 2, 2)}.get(stride)
         if time_pools is None:
             raise typer.BadParameter("must be 2, 4 or 8", param_hint="--stride")

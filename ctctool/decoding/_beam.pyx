@@ -172,37 +172,23 @@ cdef bint grow_children(Trie* t) noexcept nogil:
     return True
 
 
+cdef inline bint grow(void** array, int64_t count, size_t item) noexcept nogil:
+    cdef void* p = realloc(array[0], count * item)
+    if p == NULL:
+        return False
+    array[0] = p
+    return True
+
+
 cdef bint grow_nodes(Trie* t) noexcept nogil:
     cdef int64_t cap = t.capacity * 2
-    cdef void* p
-    p = realloc(t.parent, cap * sizeof(int32_t))
-    if p == NULL: return False
-    t.parent = <int32_t*>p
-    p = realloc(t.label, cap * sizeof(int32_t))
-    if p == NULL: return False
-    t.label = <int32_t*>p
-    p = realloc(t.extra, cap * sizeof(double))
-    if p == NULL: return False
-    t.extra = <double*>p
-    p = realloc(t.lm, cap * sizeof(int32_t))
-    if p == NULL: return False
-    t.lm = <int32_t*>p
-    p = realloc(t.lex, cap * sizeof(int32_t))
-    if p == NULL: return False
-    t.lex = <int32_t*>p
-    p = realloc(t.hot, cap * sizeof(int32_t))
-    if p == NULL: return False
-    t.hot = <int32_t*>p
-    p = realloc(t.hot_acc, cap * sizeof(double))
-    if p == NULL: return False
-    t.hot_acc = <double*>p
-    p = realloc(t.stamp, cap * sizeof(int32_t))
-    if p == NULL: return False
-    t.stamp = <int32_t*>p
+    if not (grow(<void**>&t.parent, cap, sizeof(int32_t)) and grow(<void**>&t.label, cap, sizeof(int32_t))
+            and grow(<void**>&t.extra, cap, sizeof(double)) and grow(<void**>&t.lm, cap, sizeof(int32_t))
+            and grow(<void**>&t.lex, cap, sizeof(int32_t)) and grow(<void**>&t.hot, cap, sizeof(int32_t))
+            and grow(<void**>&t.hot_acc, cap, sizeof(double)) and grow(<void**>&t.stamp, cap, sizeof(int32_t))
+            and grow(<void**>&t.slot, cap, sizeof(int32_t))):
+        return False
     memset(t.stamp + t.capacity, 0, (cap - t.capacity) * sizeof(int32_t))
-    p = realloc(t.slot, cap * sizeof(int32_t))
-    if p == NULL: return False
-    t.slot = <int32_t*>p
     t.capacity = cap
     return True
 
