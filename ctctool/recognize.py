@@ -6,7 +6,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .checkpoint import LoadedModel
-from .codec import normalize
 from .decoding import CompiledScorers, greedy_decode, prefix_beam_search
 from .decoding.constants import DEFAULT_BEAM_WIDTH, DEFAULT_PRUNE_LOG_PROB, DEFAULT_TOP_K
 from .errors import CodecError, CtcToolError, ItemError
@@ -72,7 +71,7 @@ def align_output(model: LoadedModel, output: NetworkOutput, options: DecodeOptio
         y0, height = (item.bbox[1], item.bbox[3] - item.bbox[1]) if item.bbox else (0, None)
         extra["line_bbox"] = (round(output.axis.origin), y0, round(output.axis.extent),
                               y0 + (height if height is not None else _image_height(item)))
-    return ItemResult(id=item.id, path=item.path, text=normalize(model.codec.decode(alignment.labels), "none"),
+    return ItemResult(id=item.id, path=item.path, text=model.codec.decode(alignment.labels),
                       score=alignment.score, unit=output.axis.unit, chars=chars, words=word_spans(chars),
                       source_extent=(output.axis.origin, output.axis.extent), extra=extra)
 
