@@ -72,6 +72,7 @@ $(BENCH_VENV)/.installed:
 
 bench: install $(BENCH_VENV)/.installed
 	PYTHONPATH=$(CURDIR) $(BENCH_VENV)/bin/python tests/bench/run_bench.py --out $(BENCH_DIR)
+	$(BIN)/python tests/bench/threads.py --out $(BENCH_DIR)
 
 # Rebuild the bundled OCR lines (needs: apt-get install fonts-dejavu-core fonts-liberation fonts-freefont-ttf).
 data-ocr: install

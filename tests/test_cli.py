@@ -229,3 +229,13 @@ def test_eval_and_align_take_beam_options(tiny_model, tiny_data):
     beam = json.loads(invoke("eval", tiny_model, tiny_data["val"], "--json", "--beam", "16").stdout)
     assert greedy["chars"] == beam["chars"] and 0 <= beam["cer"]
     assert invoke("align", tiny_model, tiny_data["val"], "--beam", "4").exit_code == 0
+
+
+def test_bad_json_line_in_a_manifest_names_file_and_line(tiny_model, tmp_path):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"path": "a.png"}\n{"path": "b.png", oops}\n', encoding="utf-8")
+    for command in (["decode", tiny_model, manifest], ["eval", tiny_model, manifest], ["align", tiny_model, manifest]):
+        result = invoke(*command)
+        assert result.exit_code == 1
+        assert result.stderr.strip() == f"error: {manifest}:2: not valid JSON (Expecting property name enclosed in " \
+                                        "double quotes at column 19)"

@@ -107,6 +107,8 @@ def train_command(
                                                             "conv_channels": conv_channels,
                                                             "pool_features": pool_features}, codec=codec,
                        device=torch_device, resume=resume, monitor=make_monitor(quiet), metadata=metadata)
+        if int(os.environ.get("RANK", "0")) != 0:
+            return  # under torchrun, rank 0 reports
         if result.best_val_cer is not None:
             best = next(h for h in result.history if h["step"] == result.best_step)
             typer.echo(f"{output}: best validation CER {100 * result.best_val_cer:.2f}% "
