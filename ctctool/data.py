@@ -126,15 +126,11 @@ def collate(batch: list) -> dict[str, torch.Tensor | int]:
     skipped = len(batch) - len(kept)
     if not kept:
         return {"skipped": skipped, "size": 0, "errors": errors}
-    feature_dim = kept[0][0].shape[0]
-    frames = [values.shape[1] for values, _ in kept]
-    features = torch.zeros(len(kept), 1, feature_dim, max(frames))
-    for row, (values, _) in enumerate(kept):
-        features[row, 0, :, : values.shape[1]] = torch.from_numpy(values)
+    features, lengths = pad_batch([values for values, _ in kept])
     targets = torch.tensor([label for _, labels in kept for label in labels], dtype=torch.long)
     return {
         "features": features,
-        "lengths": torch.tensor(frames, dtype=torch.long),
+        "lengths": lengths,
         "targets": targets,
         "target_lengths": torch.tensor([len(labels) for _, labels in kept], dtype=torch.long),
         "skipped": skipped,

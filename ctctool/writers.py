@@ -150,14 +150,14 @@ def write_textgrids(results: Iterable[ItemResult], out_dir: str) -> list[str]:
         if result.error:
             continue
         _require_seconds(result, "textgrid")
-        path = os.path.join(out_dir, _safe_name(result.id) + ".TextGrid")
+        path = os.path.join(out_dir, safe_name(result.id) + ".TextGrid")
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(textgrid_document(result))
         written.append(path)
     return written
 
 
-def _safe_name(item_id: str) -> str:
+def safe_name(item_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in item_id) or "item"
 
 

@@ -79,9 +79,9 @@ def align_command(
 
 
 def draw_png(loaded, item, result, folder: str) -> None:
-    from ..writers import _safe_name
+    from ..writers import safe_name
 
-    path = os.path.join(folder, _safe_name(result.id) + ".png")
+    path = os.path.join(folder, safe_name(result.id) + ".png")
     if loaded.modality == "image":
         from ..features.image import open_line_image
         from ..writers import draw_alignment_png
