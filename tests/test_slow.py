@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("modality, folder, steps, metric, limit", [
-    ("image", "ocr", 600, "cer", 0.15),
+    ("image", "ocr", 1050, "cer", 0.10),
     ("audio", "speech", 800, "wer", 0.30),
 ])
 def test_training_learns_the_bundled_data(tmp_path, modality, folder, steps, metric, limit):
