@@ -21,6 +21,7 @@ class NetworkOutput:
     log_probs: np.ndarray | None  # float32 [frames, classes], natural log; None when ``error``
     axis: FrameAxis | None  # CTC frame -> source position (px column / seconds)
     error: ItemError | None = None
+    source_height: int = 0  # images: line height in source pixels
 
 
 def output_axis(features: Features, time_stride: int) -> FrameAxis:
@@ -76,5 +77,6 @@ def run_network(model: LoadedModel, items: Iterable[ManifestItem], *, batch_size
             for row, (position, features) in enumerate(group):
                 frames = int(out_lengths[row])
                 outputs[position] = NetworkOutput(window[position], np.ascontiguousarray(log_probs[row, :frames]),
-                                                  output_axis(features, stride))
+                                                  output_axis(features, stride),
+                                                  source_height=features.source_height)
         yield from outputs  # type: ignore[misc]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .checkpoint import LoadedModel
 from .decoding import CompiledScorers, greedy_decode, prefix_beam_search
 from .decoding.constants import DEFAULT_BEAM_WIDTH, DEFAULT_PRUNE_LOG_PROB, DEFAULT_TOP_K
-from .errors import CodecError, CtcToolError, ItemError
+from .errors import CodecError, ItemError
 from .inference import NetworkOutput, run_network
 from .manifest import ManifestItem
 from .results import ItemResult, char_spans, hypothesis_result, word_spans
@@ -68,22 +68,11 @@ def align_output(model: LoadedModel, output: NetworkOutput, options: DecodeOptio
     chars = char_spans(model.codec, alignment.labels, alignment.spans, alignment.confidences, output.axis)
     extra = {"aligned": "transcript" if item.text is not None else "decoded"}
     if output.axis.unit == "px":
-        y0, height = (item.bbox[1], item.bbox[3] - item.bbox[1]) if item.bbox else (0, None)
-        extra["line_bbox"] = (round(output.axis.origin), y0, round(output.axis.extent),
-                              y0 + (height if height is not None else _image_height(item)))
+        y0 = item.bbox[1] if item.bbox else 0
+        extra["line_bbox"] = (round(output.axis.origin), y0, round(output.axis.extent), y0 + output.source_height)
     return ItemResult(id=item.id, path=item.path, text=model.codec.decode(alignment.labels),
                       score=alignment.score, unit=output.axis.unit, chars=chars, words=word_spans(chars),
                       source_extent=(output.axis.origin, output.axis.extent), extra=extra)
-
-
-def _image_height(item: ManifestItem) -> int:
-    from PIL import Image
-
-    try:
-        with Image.open(item.resolved_path) as image:
-            return image.height
-    except (OSError, ValueError) as exc:
-        raise CtcToolError(f"{item.where}: path: cannot read {item.resolved_path}: {exc}") from None
 
 
 def align_items(model: LoadedModel, items: Iterable[ManifestItem], *, batch_size: int = 16, device="cpu",

@@ -33,6 +33,7 @@ class FrameAxis:
 class Features:
     values: np.ndarray  # float32 [feature_dim, frames]
     axis: FrameAxis
+    source_height: int = 0  # images: the line's height in source pixels (for boxes); 0 for audio
 
 
 class FeatureExtractor(Protocol):

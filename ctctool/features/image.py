@@ -92,7 +92,7 @@ class ImageFeatures:
         from PIL import Image
 
         gray = open_line_image(item)
-        source_width = gray.width
+        source_width, source_height = gray.width, gray.height
         if rng is not None:
             gray = _augment_geometry(gray, rng)
         width = self.scaled_width(gray.width, gray.height)
@@ -104,7 +104,7 @@ class ImageFeatures:
             values = _augment_pixels(values, rng)
         origin = float(item.bbox[0]) if item.bbox else 0.0
         axis = FrameAxis(origin=origin, step=source_width / width, unit="px", extent=origin + source_width)
-        return Features(np.ascontiguousarray(values, dtype=np.float32), axis)
+        return Features(np.ascontiguousarray(values, dtype=np.float32), axis, source_height)
 
     def _ink_is_dark(self, values: np.ndarray) -> bool:
         if self.config.polarity == "dark-ink":
