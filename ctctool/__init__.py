@@ -20,11 +20,18 @@ def load_model(path: str, device: str = "cpu"):
     return _load(path, device)
 
 
-def recognize(model, inputs, *, batch_size: int = 16, device: str = "cpu", beam: int = 16):
-    """Decoded ``ItemResult`` for each input (paths or ManifestItems), in input order."""
-    from .manifest import ManifestItem, guess_kind
-    from .recognize import DecodeOptions, decode_items
+def recognize(model, inputs, *, batch_size: int = 16, device: str = "cpu", **decode_options):
+    """Decoded ``ItemResult`` for each input (paths or ManifestItems), in input order.
 
-    items = [x if isinstance(x, ManifestItem) else ManifestItem(path=str(x), kind=guess_kind(str(x)), id=str(x))
-             for x in inputs]
-    return decode_items(model, items, batch_size=batch_size, device=device, options=DecodeOptions(beam=beam))
+    ``decode_options`` are ``build_decode_options``'s: ``beam``, ``nbest``, ``lm`` (a file from
+    ``ctctool lm build``), ``alpha``, ``beta``, ``lexicon`` (a word-list file), ``hotwords``
+    (``["seven:2"]``), ``prune``, ``top_k``.
+    """
+    from .manifest import ManifestItem, items_from_paths
+    from .recognize import build_decode_options, decode_items
+
+    inputs = list(inputs)
+    paths = iter(items_from_paths([(str(x), str(x)) for x in inputs if not isinstance(x, ManifestItem)], root="."))
+    items = [x if isinstance(x, ManifestItem) else next(paths) for x in inputs]
+    options = build_decode_options(model.codec, **decode_options)
+    return decode_items(model, items, batch_size=batch_size, device=device, options=options)

@@ -8,16 +8,16 @@ the model. Resume state (optimizer, scheduler, RNG, step) lives in the run folde
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from .codec import Codec
-from .errors import CheckpointError
+from .errors import CheckpointError, CtcToolError
+from .fileio import atomic_write
 from .features import FeatureExtractor, extractor_from_config
-from .model import CTCRecognizer, ModelConfig
+from .model import CTCRecognizer, ModelConfig, expected_weight_shapes
 from .version import __version__
 
 FORMAT_NAME = "ctctool-model"
@@ -26,23 +26,9 @@ MIN_READER_VERSION = 1  # oldest reader format version that can use files writte
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a model file is an ordinary file
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``torch.save`` through ``atomic_write``: readers never see half a file; failures name ``path``."""
+    with atomic_write(path) as handle:
+        torch.save(obj, handle)
 
 
 def plain_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -90,29 +76,79 @@ def model_payload(network: torch.nn.Module, codec: Codec, extractor: FeatureExtr
 
 def save_model(path: str, network: torch.nn.Module, codec: Codec, extractor: FeatureExtractor,
                model_config: ModelConfig, metadata: dict[str, Any]) -> None:
-    atomic_torch_save(model_payload(network, codec, extractor, model_config, metadata), path)
+    """Write a model file; one whose weights hold NaN or infinity is refused (it could only
+    give garbage, silently)."""
+    payload = model_payload(network, codec, extractor, model_config, metadata)
+    bad = next((key for key, value in payload["state_dict"].items()
+                if value.is_floating_point() and not torch.isfinite(value).all()), None)
+    if bad is not None:
+        raise CheckpointError(f"{path}: not written: weight {bad} holds NaN or infinite values")
+    atomic_torch_save(payload, path)
+
+
+def _load_error(path: str, exc: BaseException) -> CheckpointError:
+    text = str(exc).strip()
+    if "Unsupported global" in text or "Unsupported class" in text:
+        # torch's own advice (load with weights_only=False) would run the stranger's code: never give it
+        return CheckpointError(f"{path}: refused: the file holds Python objects other than plain values and "
+                               "tensors (loading it could run code); it is not a ctctool model file")
+    lines = [line for line in text.splitlines() if line.strip()]
+    reason = next((line.split("error:", 1)[1] for line in lines if "WeightsUnpickler error:" in line),
+                  lines[0] if lines else type(exc).__name__)
+    if "weights_only" in reason:
+        reason = "unreadable pickle data"
+    return CheckpointError(f"{path}: not a ctctool model file or it is corrupt ({reason.strip()[:160]})")
 
 
 def read_model_file(path: str) -> dict[str, Any]:
     """The raw payload, checked for format and version; never unpickles code."""
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such model file")
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path}: is a folder, expected a model file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - corrupt zip, foreign pickle, truncated file...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a ctctool model file or it is corrupt ({first})") from None
+        raise _load_error(path, exc) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path}: not a ctctool model file (no '{FORMAT_NAME}' format tag)")
-    if payload.get("min_reader_version", 1) > FORMAT_VERSION:
+    reader = payload.get("min_reader_version", 1)
+    if isinstance(reader, bool) or not isinstance(reader, int):
+        raise CheckpointError(f"{path}: min_reader_version: expected an integer, got {reader!r}")
+    if reader > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: written by ctctool {payload.get('ctctool_version')} in model format "
             f"{payload.get('format_version')}; this ctctool {__version__} reads format {FORMAT_VERSION}: upgrade ctctool"
         )
-    for key in ("codec", "features", "model_config", "state_dict"):
+    for key in ("codec", "features", "model_config", "state_dict", "training"):
         if key not in payload:
             raise CheckpointError(f"{path}: model file lacks '{key}'")
+        if not isinstance(payload[key], dict):
+            raise CheckpointError(f"{path}: {key}: expected a mapping, got {type(payload[key]).__name__}")
+    labels = payload["codec"].get("labels")
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise CheckpointError(f"{path}: codec.labels: expected a list of strings")
     return payload
+
+
+def check_weights(path: str, model_config: ModelConfig, state_dict: dict[str, Any]) -> None:
+    """Every weight the network needs, with the shape the config implies, and nothing else;
+    checked before the network is built, so a config claiming a huge network allocates nothing."""
+    expected = expected_weight_shapes(model_config)
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"{path}: state_dict: expected a mapping of tensors")
+    for key, shape in expected.items():
+        value = state_dict.get(key)
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: state_dict.{key}: missing (the model config needs it)")
+        if tuple(value.shape) != shape:
+            raise CheckpointError(f"{path}: state_dict.{key}: shape {list(value.shape)} does not match the model "
+                                  f"config ({list(shape)})")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise CheckpointError(f"{path}: state_dict.{key}: holds NaN or infinite values")
+    extra = sorted(set(state_dict) - set(expected))
+    if extra:
+        raise CheckpointError(f"{path}: state_dict.{extra[0]}: not a weight of this network")
 
 
 def load_model(path: str, device: str | torch.device = "cpu") -> LoadedModel:
@@ -121,14 +157,16 @@ def load_model(path: str, device: str | torch.device = "cpu") -> LoadedModel:
         codec = Codec.from_dict(payload["codec"])
         extractor = extractor_from_config(payload["features"])
         model_config = ModelConfig.from_dict(payload["model_config"])
-        network = CTCRecognizer(model_config)
-        network.load_state_dict(payload["state_dict"])
-    except CheckpointError:
-        raise
-    except Exception as exc:  # noqa: BLE001
+    except (CtcToolError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: model file is inconsistent: {exc}") from None
     if model_config.num_classes != codec.size:
         raise CheckpointError(f"{path}: network has {model_config.num_classes} outputs but the codec {codec.size}")
+    if model_config.feature_dim != extractor.feature_dim:
+        raise CheckpointError(f"{path}: network reads {model_config.feature_dim} feature rows but the features "
+                              f"give {extractor.feature_dim}")
+    check_weights(path, model_config, payload["state_dict"])
+    network = CTCRecognizer(model_config)
+    network.load_state_dict(payload["state_dict"])
     network.to(device).eval()
     return LoadedModel(
         network=network,

@@ -11,21 +11,10 @@ import numpy as np
 import torch
 
 from .codec import Codec
+from .ctc import min_frames, output_frames
 from .errors import CodecError, FeatureError
 from .features import FeatureExtractor
 from .manifest import ManifestItem
-
-
-def ctc_min_frames(labels: Sequence[int]) -> int:
-    """Fewest CTC frames that can emit ``labels``: one per label plus a blank between repeats."""
-    repeats = sum(1 for a, b in zip(labels, labels[1:]) if a == b)
-    return len(labels) + repeats
-
-
-def output_frames(input_frames: int, pool_time: Sequence[int]) -> int:
-    for factor in pool_time:
-        input_frames //= factor
-    return input_frames
 
 
 @dataclass(frozen=True)
@@ -80,7 +69,7 @@ def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extracto
                 raise
             report.bad_files.append(str(exc))
             continue
-        if output_frames(frames, pool_time) < ctc_min_frames(labels):
+        if output_frames(frames, pool_time) < min_frames(labels):
             report.too_short.append(item.where)
             continue
         prepared.append(TrainingItem(item, labels, frames))
@@ -90,19 +79,24 @@ def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extracto
 
 @dataclass(frozen=True)
 class BadSample:
-    error: str  # "manifest:line: field: reason"
+    """An item that failed to load, returned (not raised) by the dataset: DataLoader workers
+    would wrap a raised error in a RuntimeError. Plain strings, so it pickles across workers."""
+
+    where: str  # "manifest:line"
+    reason: str  # "field: what is wrong"
+
+    def error(self) -> FeatureError:
+        return FeatureError(self.where, self.reason)
 
 
 class TrainingDataset(torch.utils.data.Dataset):
     """Indexed by ``(index, augment_seed)``: augmentation is a pure function of the seed, so a
     resumed run sees exactly the batches the interrupted one would have."""
 
-    def __init__(self, items: Sequence[TrainingItem], extractor: FeatureExtractor, *, augment: bool,
-                 skip_bad: bool = False):
+    def __init__(self, items: Sequence[TrainingItem], extractor: FeatureExtractor, *, augment: bool):
         self.items = list(items)
         self.extractor = extractor
         self.augment = augment
-        self.skip_bad = skip_bad
 
     def __len__(self) -> int:
         return len(self.items)
@@ -114,29 +108,36 @@ class TrainingDataset(torch.utils.data.Dataset):
         try:
             features = self.extractor.load(entry.item, rng)
         except FeatureError as exc:
-            # Returned, not raised: DataLoader workers would wrap the error in a RuntimeError.
-            return BadSample(str(exc))
-        return features.values, entry.labels
+            return BadSample(exc.where, exc.reason)
+        return features.values, entry.labels, entry.item.where
 
 
-def collate(batch: list) -> dict[str, torch.Tensor | int]:
+@dataclass
+class Batch:
+    """A padded training batch; the items that failed to load are in ``bad``."""
+
+    features: torch.Tensor | None  # float32 [B, 1, feature_dim, frames], zero-padded; None when empty
+    lengths: torch.Tensor | None  # int64 [B]: true frames per item
+    targets: torch.Tensor | None  # int64 [sum of label lengths]: labels, concatenated
+    target_lengths: torch.Tensor | None  # int64 [B]
+    wheres: tuple[str, ...]  # "manifest:line" of each kept item, to name them in errors
+    bad: tuple[BadSample, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.wheres)
+
+
+def collate(samples: list) -> Batch:
     """Pad features to the longest in the batch (zeros = background / silence), keep true lengths."""
-    errors = [sample.error for sample in batch if isinstance(sample, BadSample)]
-    kept = [sample for sample in batch if sample is not None and not isinstance(sample, BadSample)]
-    skipped = len(batch) - len(kept)
+    bad = tuple(sample for sample in samples if isinstance(sample, BadSample))
+    kept = [sample for sample in samples if not isinstance(sample, BadSample)]
     if not kept:
-        return {"skipped": skipped, "size": 0, "errors": errors}
-    features, lengths = pad_batch([values for values, _ in kept])
-    targets = torch.tensor([label for _, labels in kept for label in labels], dtype=torch.long)
-    return {
-        "features": features,
-        "lengths": lengths,
-        "targets": targets,
-        "target_lengths": torch.tensor([len(labels) for _, labels in kept], dtype=torch.long),
-        "skipped": skipped,
-        "size": len(kept),
-        "errors": errors,
-    }
+        return Batch(None, None, None, None, (), bad)
+    features, lengths = pad_batch([values for values, _, _ in kept])
+    targets = torch.tensor([label for _, labels, _ in kept for label in labels], dtype=torch.long)
+    target_lengths = torch.tensor([len(labels) for _, labels, _ in kept], dtype=torch.long)
+    return Batch(features, lengths, targets, target_lengths, tuple(where for _, _, where in kept), bad)
 
 
 def bucketed_batches(lengths: Sequence[int], batch_size: int, *, seed: int, epoch: int,

@@ -58,3 +58,19 @@ class DecodeInputError(CtcToolError, ValueError):
 
 class ConfigError(CtcToolError, ValueError):
     """An option value or combination of options is not usable."""
+
+
+class OptionError(ConfigError):
+    """An option's value is unusable (not finite, out of range, unknown format): a usage error, exit 2."""
+
+
+class OutputError(CtcToolError, OSError):
+    """A file ctctool was asked to write cannot be written (a folder, no permission, disk full)."""
+
+
+class InputFileError(CtcToolError):
+    """A text input (lexicon, corpus, alphabet, LM) is missing, a folder, not UTF-8, or malformed."""
+
+
+class TrainingError(CtcToolError):
+    """Training cannot go on (non-finite loss, nothing usable); resume state was saved where possible."""

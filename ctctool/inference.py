@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .checkpoint import LoadedModel
+from .ctc import output_frames
 from .data import pad_batch
 from .errors import ItemError
 from .features import Features, FrameAxis
@@ -22,6 +23,7 @@ class NetworkOutput:
     axis: FrameAxis | None  # CTC frame -> source position (px column / seconds)
     error: ItemError | None = None
     source_height: int = 0  # images: line height in source pixels
+    page_size: tuple[int, int] | None = None  # images: (width, height) of the whole image file
 
 
 def output_axis(features: Features, time_stride: int) -> FrameAxis:
@@ -59,10 +61,7 @@ def run_network(model: LoadedModel, items: Iterable[ManifestItem], *, batch_size
             except ItemError as exc:
                 outputs[position] = NetworkOutput(item, None, None, exc)
                 continue
-            frames = features.values.shape[1]
-            for factor in pool_time:
-                frames //= factor
-            if frames < 1:
+            if output_frames(features.values.shape[1], pool_time) < 1:
                 outputs[position] = NetworkOutput(item, None, None, ItemError(
                     item.where, f"path: input too short for this model ({features.values.shape[1]} "
                                 f"frames, needs at least {stride})"))
@@ -76,7 +75,13 @@ def run_network(model: LoadedModel, items: Iterable[ManifestItem], *, batch_size
             log_probs = log_probs.float().cpu().numpy()
             for row, (position, features) in enumerate(group):
                 frames = int(out_lengths[row])
-                outputs[position] = NetworkOutput(window[position], np.ascontiguousarray(log_probs[row, :frames]),
+                item_log_probs = log_probs[row, :frames]
+                if np.isnan(item_log_probs).any() or np.isposinf(item_log_probs).any():
+                    outputs[position] = NetworkOutput(window[position], None, None, ItemError(
+                        window[position].where, "path: the network gave non-finite scores for this input"))
+                    continue
+                outputs[position] = NetworkOutput(window[position], np.ascontiguousarray(item_log_probs),
                                                   output_axis(features, stride),
-                                                  source_height=features.source_height)
+                                                  source_height=features.source_height,
+                                                  page_size=features.page_size)
         yield from outputs  # type: ignore[misc]

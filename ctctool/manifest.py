@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from .errors import ManifestError
 
 # Fields with a meaning; everything else is carried along untouched in ``ManifestItem.extra``.
-KNOWN_FIELDS = ("path", "text", "id", "kind", "offset", "duration", "bbox")
+KNOWN_FIELDS = ("path", "text", "id", "kind", "offset", "duration", "bbox", "channel")
 # Other tools' names for ``path``: NeMo, Hugging Face image/audio folders, generic.
 PATH_ALIASES = ("audio_filepath", "file_name", "image")
 
@@ -55,6 +55,7 @@ class ManifestItem:
     offset: float | None = None  # audio segment start, seconds
     duration: float | None = None  # audio segment length, seconds
     bbox: tuple[int, int, int, int] | None = None  # x0, y0, x1, y1 in page pixels
+    channel: int | None = None  # audio: use this channel (0-based) instead of the mean of all
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     source: str = ""  # "manifest.jsonl:12", for error messages
 
@@ -87,6 +88,8 @@ class ManifestItem:
             record["duration"] = self.duration
         if self.bbox is not None:
             record["bbox"] = list(self.bbox)
+        if self.channel is not None:
+            record["channel"] = self.channel
         record.update(self.extra)
         return record
 
@@ -147,6 +150,10 @@ def parse_record(record: Any, *, source: str, line: int, root: str) -> ManifestI
             raise ManifestError(source, line, "bbox", f"needs 0 <= x0 < x1 and 0 <= y0 < y1, got {bbox!r}")
         bbox = (x0, y0, x1, y1)
 
+    channel = record.get("channel")
+    if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or channel < 0):
+        raise ManifestError(source, line, "channel", f"expected a channel number >= 0, got {channel!r}")
+
     extra = {k: v for k, v in record.items() if k not in KNOWN_FIELDS and k != path_field}
     return ManifestItem(
         path=path,
@@ -157,6 +164,7 @@ def parse_record(record: Any, *, source: str, line: int, root: str) -> ManifestI
         offset=offset,
         duration=duration,
         bbox=bbox,
+        channel=channel,
         extra=extra,
         source=f"{source}:{line}",
     )
@@ -164,8 +172,8 @@ def parse_record(record: Any, *, source: str, line: int, root: str) -> ManifestI
 
 def _open_text(path: str) -> TextIO:
     if path.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")  # a byte-order mark (Notepad) is dropped
 
 
 def _default_id(path: str) -> str:
@@ -175,8 +183,10 @@ def _default_id(path: str) -> str:
     return Path(name).stem or name
 
 
-def _assign_ids(items: list[ManifestItem]) -> list[ManifestItem]:
-    """Fill missing ids with the path stem, made unique with ``-2``, ``-3``...; explicit ids must be unique."""
+def _assign_ids(items: list[ManifestItem], default_id=None) -> list[ManifestItem]:
+    """Fill missing ids with ``default_id(path)`` (the path stem), made unique with ``-2``, ``-3``...;
+    explicit ids must be unique."""
+    default_id = default_id or _default_id
     seen: dict[str, str] = {}
     for item in items:
         if item.id:
@@ -186,7 +196,7 @@ def _assign_ids(items: list[ManifestItem]) -> list[ManifestItem]:
     result = []
     for item in items:
         if not item.id:
-            base = _default_id(item.path)
+            base = default_id(item.path)
             candidate, n = base, 1
             while candidate in seen:
                 n += 1
@@ -228,7 +238,14 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestItem]:
 
 
 def read_manifest_text(text: str, *, source: str = "<stdin>", root: str = ".") -> list[ManifestItem]:
-    return _assign_ids(list(iter_lines(text.splitlines(), source=source, root=root)))
+    return _assign_ids(list(iter_lines(text.removeprefix("\ufeff").splitlines(), source=source, root=root)))
+
+
+def items_from_paths(paths: Iterable[tuple[str, str]], *, root: str) -> list[ManifestItem]:
+    """Items for bare file paths (command-line arguments, or lines on stdin), given as (path, source).
+    The id is the path itself, made unique (``a.png``, ``a.png-2``) when a path comes twice."""
+    items = [ManifestItem(path=path, root=root, kind=guess_kind(path), source=source) for path, source in paths]
+    return _assign_ids(items, default_id=lambda path: path)
 
 
 def write_manifest(items: Iterable[ManifestItem], path: str | os.PathLike[str] | None) -> int:
@@ -243,21 +260,21 @@ def write_manifest(items: Iterable[ManifestItem], path: str | os.PathLike[str] |
             sys.stdout.write(json.dumps(item.to_record(os.getcwd()), ensure_ascii=False) + "\n")
             count += 1
         return count
+    from .fileio import atomic_write
+
     path = os.fspath(path)
     out_dir = os.path.dirname(os.path.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
     count = 0
-    try:
-        raw = gzip.open(tmp, "wb") if path.endswith(".gz") else open(tmp, "wb")
-        with raw, io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as handle:
-            for item in items:
-                handle.write(json.dumps(item.to_record(out_dir), ensure_ascii=False) + "\n")
-                count += 1
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path) as raw:
+        stream = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.endswith(".gz") else raw
+        handle = io.TextIOWrapper(stream, encoding="utf-8", newline="\n")
+        for item in items:
+            handle.write(json.dumps(item.to_record(out_dir), ensure_ascii=False) + "\n")
+            count += 1
+        handle.flush()
+        handle.detach()  # atomic_write closes the file itself
+        if stream is not raw:
+            stream.close()  # writes the gzip trailer into raw
     return count
 
 
@@ -275,32 +292,17 @@ class ValidationReport:
 
 
 def _check_file_opens(item: ManifestItem) -> str | None:
-    """Why the item's file cannot be used, or None. Opens it for real (headers, not full decode)."""
-    resolved = item.resolved_path
-    if not os.path.exists(resolved):
-        return f"{item.source}: path: no such file {resolved}"
-    field_name = "path"
+    """Why the item's file cannot be used, or None: the very checks decode and train run when
+    they load it (one code path), with the default size limits."""
+    from .errors import ItemError
+    from .features import default_extractor
+
+    if item.kind is None:
+        return f"{item.source}: kind: cannot tell image from audio for {item.path!r}; add \"kind\""
     try:
-        if item.kind == "image":
-            from PIL import Image
-
-            with Image.open(resolved) as image:
-                image.load()  # full decode: catches truncated files
-                if item.bbox is not None:
-                    x0, y0, x1, y1 = item.bbox
-                    if x1 > image.width or y1 > image.height:
-                        return (f"{item.source}: bbox: {list(item.bbox)} lies outside the "
-                                f"{image.width}x{image.height} image")
-        elif item.kind == "audio":
-            import soundfile
-
-            info = soundfile.info(resolved)
-            if info.frames == 0:
-                return f"{item.source}: {field_name}: audio file has no samples"
-        else:
-            return f"{item.source}: kind: cannot tell image from audio for {item.path!r}; add \"kind\""
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file, reported per line
-        return f"{item.source}: {field_name}: cannot open {resolved}: {exc}"
+        default_extractor(item.kind).check(item)
+    except ItemError as exc:
+        return str(exc)
     return None
 
 
@@ -436,9 +438,11 @@ def import_tsv(path: str) -> ImportResult:
     root = os.path.dirname(os.path.abspath(path))
     items = []
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, encoding="utf-8-sig")  # a byte-order mark (Notepad) is dropped
     except FileNotFoundError:
         raise ManifestError(path, None, None, "no such file") from None
+    except IsADirectoryError:
+        raise ManifestError(path, None, None, "is a folder, expected a path<TAB>label list") from None
     with handle:
         for number, raw in enumerate(handle, start=1):
             line = raw.rstrip("\n").rstrip("\r")

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import ConfigError
+from .errors import ConfigError, OptionError
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,28 @@ class ModelConfig:
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "conv_channels", tuple(self.conv_channels))
-        object.__setattr__(self, "pool_features", tuple(self.pool_features))
-        object.__setattr__(self, "pool_time", tuple(self.pool_time))
+        from .features import check_config_types
+
+        for name in ("conv_channels", "pool_features", "pool_time"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        check_config_types(self)  # model files come from strangers: types first, then ranges
         n = len(self.conv_channels)
         if n == 0 or len(self.pool_features) != n or len(self.pool_time) != n:
             raise ConfigError("conv_channels, pool_features and pool_time need one entry per conv block")
+        for name, value, low, high in (("feature_dim", self.feature_dim, 1, 1024),
+                                       ("num_classes", self.num_classes, 2, 100_000),
+                                       ("lstm_hidden", self.lstm_hidden, 1, 2048),
+                                       ("lstm_layers", self.lstm_layers, 1, 8),
+                                       ("conv blocks", n, 1, 8)):
+            if not low <= value <= high:
+                raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        if any(not 1 <= c <= 1024 for c in self.conv_channels):
+            raise ConfigError(f"conv_channels must each be 1..1024, got {list(self.conv_channels)}")
+        if any(not 1 <= p <= 8 for p in (*self.pool_features, *self.pool_time)):
+            raise ConfigError("pooling factors must each be 1..8")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.feature_dim < self.feature_reduction:
             raise ConfigError(f"feature_dim {self.feature_dim} is smaller than the conv stack's "
                               f"pooling ({self.feature_reduction}x)")
@@ -60,11 +76,59 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"model config must be a mapping, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ConfigError(f"unknown model config keys: {', '.join(sorted(unknown))}")
+            raise ConfigError(f"unknown model config keys: {', '.join(sorted(map(str, unknown)))}")
+        missing = {"feature_dim", "num_classes"} - set(data)
+        if missing:
+            raise ConfigError(f"model config lacks {', '.join(sorted(missing))}")
         return cls(**data)
+
+    @classmethod
+    def for_modality(cls, modality: str, feature_dim: int, num_classes: int,
+                     shape: NetworkShape | None = None) -> ModelConfig:
+        """The network ``ctctool train`` builds: ``shape.stride`` input frames per CTC frame (default 4
+        for images, 2 for audio: 20 ms frames, since at 40 ms fast speech runs out of frames for
+        doubled letters, "three" needs six), pooled 2x in time by the first blocks and 2x in the
+        feature axis by every block."""
+        shape = shape or NetworkShape()
+        stride = shape.stride or (4 if modality == "image" else 2)
+        time_pools = {2: (2,), 4: (2, 2), 8: (2, 2, 2)}.get(stride)
+        if time_pools is None:
+            raise OptionError(f"--stride must be 2, 4 or 8, got {stride}")
+        blocks = len(shape.channels)
+        if blocks < len(time_pools):
+            raise OptionError(f"--stride {stride} needs at least {len(time_pools)} conv blocks")
+        return cls(feature_dim=feature_dim, num_classes=num_classes, conv_channels=tuple(shape.channels),
+                   pool_features=(2,) * blocks, pool_time=(*time_pools, *([1] * (blocks - len(time_pools)))),
+                   lstm_hidden=shape.hidden)
+
+
+@dataclass(frozen=True)
+class NetworkShape:
+    """The part of the network a user chooses; ``ModelConfig.for_modality`` fills in the rest."""
+
+    stride: int | None = None  # input frames per CTC frame: 2, 4 or 8; None = per modality
+    channels: tuple[int, ...] = (32, 64, 128, 128)  # output channels of the conv blocks (3 or more)
+    hidden: int = 128  # LSTM units per direction
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(self.channels))
+        if len(self.channels) < 3 or any(not 1 <= c <= 1024 for c in self.channels):
+            raise OptionError(f"--channels needs at least 3 counts of 1..1024, got {list(self.channels)}")
+        if not 1 <= self.hidden <= 2048:
+            raise OptionError(f"--hidden must be 1..2048, got {self.hidden}")
+
+
+def expected_weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Every weight's shape for ``config``, computed on the meta device: no memory is taken,
+    so a model file claiming a huge network is refused before anything is allocated."""
+    with torch.device("meta"):
+        network = CTCRecognizer(config)
+    return {key: tuple(value.shape) for key, value in network.state_dict().items()}
 
 
 class CTCRecognizer(nn.Module):

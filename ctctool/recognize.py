@@ -2,25 +2,67 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .checkpoint import LoadedModel
 from .decoding import CompiledScorers, greedy_decode, prefix_beam_search
-from .decoding.constants import DEFAULT_BEAM_WIDTH, DEFAULT_PRUNE_LOG_PROB, DEFAULT_TOP_K
-from .errors import CodecError, ItemError
+from .codec import Codec
+from .decoding.constants import (
+    DEFAULT_BEAM_WIDTH,
+    DEFAULT_LM_ALPHA,
+    DEFAULT_LM_BETA,
+    DEFAULT_PRUNE_LOG_PROB,
+    DEFAULT_TOP_K,
+)
+from .errors import OptionError
 from .inference import NetworkOutput, run_network
 from .manifest import ManifestItem
-from .results import ItemResult, char_spans, hypothesis_result, word_spans
+from .results import ItemResult, hypothesis_result
 
 
 @dataclass(frozen=True)
 class DecodeOptions:
     beam: int = DEFAULT_BEAM_WIDTH  # prefix beam width; 1 = greedy best path
     nbest: int = 1  # alternatives to report per input
-    prune_log_prob: float = DEFAULT_PRUNE_LOG_PROB  # per-frame symbol cut (natural log)
+    prune_log_prob: float = DEFAULT_PRUNE_LOG_PROB  # per-frame symbol cut (natural log); -inf = none
     top_k: int = DEFAULT_TOP_K  # per-frame symbol cap; 0 = none
     scorers: CompiledScorers | None = None  # LM / lexicon / hotwords bound to the model's codec
+
+    def __post_init__(self) -> None:
+        if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
+            raise OptionError(f"--beam must be at least 1, got {self.beam!r}")
+        if isinstance(self.nbest, bool) or not isinstance(self.nbest, int) or self.nbest < 1:
+            raise OptionError(f"--nbest must be at least 1, got {self.nbest!r}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
+            raise OptionError(f"--top-k must be 0 or more, got {self.top_k!r}")
+        if math.isnan(self.prune_log_prob) or self.prune_log_prob == math.inf:
+            raise OptionError(f"--prune must be a log-probability (a number <= 0, or -inf), got {self.prune_log_prob}")
+        if self.scorers is not None and self.scorers.active and self.beam == 1:
+            raise OptionError("--lm, --lexicon, --hotword and --beta need the beam search: use --beam 2 or more")
+
+
+def build_decode_options(codec: Codec, *, beam: int = DEFAULT_BEAM_WIDTH, nbest: int = 1, lm: str | None = None,
+                         alpha: float = DEFAULT_LM_ALPHA, beta: float = DEFAULT_LM_BETA, lexicon: str | None = None,
+                         hotwords: Sequence[str] | None = None, prune: float = DEFAULT_PRUNE_LOG_PROB,
+                         top_k: int = DEFAULT_TOP_K) -> DecodeOptions:
+    """DecodeOptions for a model's codec, loading the scorer files here (the CLI's flags have
+    these names). ``lm``: a file from ``ctctool lm build``; ``lexicon``: a word list;
+    ``hotwords``: ``WORD`` or ``WORD:BOOST`` specs."""
+    for name, value in (("alpha", alpha), ("beta", beta), ("prune", prune)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
+                or (name != "prune" and not math.isfinite(value)):
+            raise OptionError(f"--{name} must be a {'finite ' if name != 'prune' else ''}number, got {value!r}")
+    scorers = None
+    if lm or lexicon or hotwords or beta:
+        from .decoding.scorers import CharNgramLM, compile_scorers, parse_hotword, read_word_list
+
+        scorers = compile_scorers(
+            codec.labels, lm=CharNgramLM.load(lm) if lm else None, alpha=alpha, beta=beta,
+            lexicon=read_word_list(lexicon) if lexicon else None,
+            hotwords=[parse_hotword(spec) for spec in hotwords] if hotwords else None)
+    return DecodeOptions(beam=beam, nbest=nbest, prune_log_prob=float(prune), top_k=top_k, scorers=scorers)
 
 
 def best_hypotheses(model: LoadedModel, log_probs, options: DecodeOptions):
@@ -45,37 +87,3 @@ def decode_items(model: LoadedModel, items: Iterable[ManifestItem], *, batch_siz
                  options: DecodeOptions = DecodeOptions()) -> Iterator[ItemResult]:
     for output in run_network(model, items, batch_size=batch_size, device=device):
         yield decode_output(model, output, options)
-
-
-def align_output(model: LoadedModel, output: NetworkOutput, options: DecodeOptions = DecodeOptions()) -> ItemResult:
-    """Forced alignment of the item's transcript, or of the decoded text when it has none."""
-    from .align import forced_align
-
-    item = output.item
-    if output.error is not None:
-        return ItemResult(id=item.id, path=item.path, error=str(output.error))
-    try:
-        if item.text is not None:
-            labels = model.codec.encode(item.text)
-        else:
-            hypotheses = best_hypotheses(model, output.log_probs, options)
-            labels = list(hypotheses[0].labels) if hypotheses else []
-        alignment = forced_align(output.log_probs, labels, where=item.where)
-    except CodecError as exc:
-        return ItemResult(id=item.id, path=item.path, error=f"{item.where}: text: {exc}")
-    except ItemError as exc:
-        return ItemResult(id=item.id, path=item.path, error=str(exc))
-    chars = char_spans(model.codec, alignment.labels, alignment.spans, alignment.confidences, output.axis)
-    extra = {"aligned": "transcript" if item.text is not None else "decoded"}
-    if output.axis.unit == "px":
-        y0 = item.bbox[1] if item.bbox else 0
-        extra["line_bbox"] = (round(output.axis.origin), y0, round(output.axis.extent), y0 + output.source_height)
-    return ItemResult(id=item.id, path=item.path, text=model.codec.decode(alignment.labels),
-                      score=alignment.score, unit=output.axis.unit, chars=chars, words=word_spans(chars),
-                      source_extent=(output.axis.origin, output.axis.extent), extra=extra)
-
-
-def align_items(model: LoadedModel, items: Iterable[ManifestItem], *, batch_size: int = 16, device="cpu",
-                options: DecodeOptions = DecodeOptions()) -> Iterator[ItemResult]:
-    for output in run_network(model, items, batch_size=batch_size, device=device):
-        yield align_output(model, output, options)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,7 +31,10 @@ class ItemResult:
     error: str | None = None  # set when the item failed (under --keep-going)
     nbest: tuple[tuple[str, float], ...] = ()  # (text, score) alternatives, best first
     source_extent: tuple[float, float] = (0.0, 0.0)  # (start, end) of the source in ``unit``
-    extra: dict = field(default_factory=dict)
+    lm_score: float = 0.0  # what the scorers (LM, lexicon, hotwords) added to the best hypothesis
+    aligned: str | None = None  # align only: "transcript" or "decoded" (what was aligned)
+    line_bbox: tuple[int, int, int, int] | None = None  # images: the line's box in page pixels
+    page_size: tuple[int, int] | None = None  # images: (width, height) of the whole page image
 
     @property
     def confidence(self) -> float:
@@ -67,7 +70,6 @@ def word_spans(chars: tuple[Span, ...]) -> tuple[Span, ...]:
 def hypothesis_result(item_id: str, path: str, codec: Codec, hypothesis: Hypothesis, axis: FrameAxis,
                       nbest: tuple[tuple[str, float], ...] = ()) -> ItemResult:
     chars = char_spans(codec, hypothesis.labels, hypothesis.spans, hypothesis.confidences, axis)
-    extra = {"lm_score": round(hypothesis.lm_score, 4)} if hypothesis.lm_score else {}
     return ItemResult(id=item_id, path=path, text=codec.decode(hypothesis.labels), score=hypothesis.score,
                       unit=axis.unit, chars=chars, words=word_spans(chars), nbest=nbest,
-                      source_extent=(axis.origin, axis.extent), extra=extra)
+                      source_extent=(axis.origin, axis.extent), lm_score=hypothesis.lm_score)

@@ -2,7 +2,13 @@
 
 One process by default (CPU or one GPU with mixed precision). Under ``torchrun`` the same
 code runs DistributedDataParallel: each rank takes every world_size-th batch, rank 0
-evaluates and writes files.
+evaluates and writes files, and every decision that changes the control flow (skip a
+batch, stop early) is taken by all ranks together, so none waits forever for the others.
+
+The resume file *is* ``TrainState.to_dict()`` plus the weights, optimizer, scheduler and
+RNG states. Batch order and augmentation are pure functions of (seed, epoch, item), and the
+DataLoader draws from its own generator, so a run killed anywhere and resumed from its last
+checkpoint trains bit for bit as the uninterrupted run did.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import random
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,20 +30,17 @@ from torch.nn import functional as F
 
 from .checkpoint import LoadedModel, atomic_torch_save, plain_state_dict, save_model
 from .codec import Codec
-from .data import (
-    PreparationReport,
-    TrainingDataset,
-    bucketed_batches,
-    collate,
-    prepare_training_items,
-)
-from .errors import CheckpointError, ConfigError, FeatureError, ItemError
+from .data import Batch, PreparationReport, TrainingDataset, bucketed_batches, collate, prepare_training_items
+from .errors import CheckpointError, ConfigError, FeatureError, ItemError, TrainingError
 from .features import FeatureExtractor
+from .fileio import atomic_write, check_writable, remove_stale_temp_files
 from .manifest import ManifestItem
-from .model import CTCRecognizer, ModelConfig, count_parameters
+from .model import CTCRecognizer, ModelConfig, NetworkShape, count_parameters
 from .version import __version__
 
 RESUME_FILE = "resume.pt"
+RESUME_FORMAT = "ctctool-resume"
+RESUME_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class TrainConfig:
     seed: int = 0
     augment: bool = True
     lenient: bool = False  # skip (and count) transcript characters outside the alphabet
-    skip_bad: bool = False  # skip (and count) unreadable inputs instead of stopping
+    skip_bad: bool = False  # skip (and count) unreadable inputs and non-finite batches instead of stopping
     num_workers: int = 0  # DataLoader worker processes
     amp: bool = True  # mixed precision (bf16 autocast) on CUDA; ignored on CPU
 
@@ -66,8 +69,43 @@ class TrainConfig:
             raise ConfigError("--epochs must be at least 1")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError("--max-steps must be at least 1")
-        if not self.lr > 0:
-            raise ConfigError("--lr must be positive")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError("--lr must be a positive finite number")
+
+
+@dataclass
+class TrainState:
+    """Where a run stands. Saved in the resume file after every validation."""
+
+    step: int = 0  # optimizer steps taken (skipped batches count: the schedule does not stretch)
+    epoch: int = 0  # epochs begun (0-based)
+    batch_in_epoch: int = 0  # this rank's batches done in the current epoch
+    best_cer: float | None = None  # best validation CER so far
+    best_step: int | None = None  # the step that reached it (the model at -o)
+    stale_evals: int = 0  # validations since the last improvement
+    recent_loss: float = math.nan  # exponential moving average of the training loss
+    history: list[dict[str, Any]] = field(default_factory=list)  # one row per validation (= log.jsonl)
+    skipped_items: int = 0  # items that failed to load during training, under --skip-bad
+    skipped_batches: int = 0  # batches with non-finite features, loss or gradients, under --skip-bad
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str) -> TrainState:
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{source}: state: expected a mapping")
+        values = {}
+        for f in fields(cls):
+            if f.name not in data:
+                raise CheckpointError(f"{source}: state.{f.name}: missing")
+            values[f.name] = data[f.name]
+        for name in ("step", "epoch", "batch_in_epoch", "stale_evals", "skipped_items", "skipped_batches"):
+            if isinstance(values[name], bool) or not isinstance(values[name], int) or values[name] < 0:
+                raise CheckpointError(f"{source}: state.{name}: expected a count, got {values[name]!r}")
+        if not isinstance(values["history"], list):
+            raise CheckpointError(f"{source}: state.history: expected a list")
+        return cls(**values)
 
 
 @dataclass
@@ -113,6 +151,8 @@ def file_sha256(path: str) -> str:
 
 
 def modality_of(items: Sequence[ManifestItem]) -> str:
+    if not items:
+        raise ConfigError("the training manifest holds no items")
     kinds = {item.kind for item in items}
     if None in kinds:
         bad = next(item for item in items if item.kind is None)
@@ -132,7 +172,8 @@ def lr_factor(step: int, total: int, warmup: int, final_ratio: float) -> float:
 
 def evaluate(model: LoadedModel, items: Sequence[ManifestItem], *, batch_size: int, device: torch.device,
              skip_bad: bool) -> dict[str, Any]:
-    """Greedy CER / WER over items with transcripts (fast: validation runs every epoch)."""
+    """Greedy CER / WER over items with transcripts (fast: validation runs every epoch).
+    ``cer`` is None when no item could be scored."""
     from .evaluation import evaluate_items
     from .recognize import DecodeOptions
 
@@ -144,7 +185,12 @@ def evaluate(model: LoadedModel, items: Sequence[ManifestItem], *, batch_size: i
     finally:
         model.network.train(was_training)
     summary = report.summary
-    return {"cer": summary.cer, "wer": summary.wer, "lines": summary.lines, "skipped": len(report.failures)}
+    scored = summary.lines > 0
+    return {"cer": summary.cer if scored else None, "wer": summary.wer if scored else None,
+            "lines": summary.lines, "skipped": len(report.failures)}
+
+
+# ---------------------------------------------------------------- distributed helpers
 
 
 def _distributed() -> tuple[int, int]:
@@ -156,57 +202,188 @@ def _distributed() -> tuple[int, int]:
     return rank, world
 
 
-def train(
-    train_items: Sequence[ManifestItem],
-    *,
-    output: str,
-    run_dir: str,
-    extractor: FeatureExtractor,
-    val_items: Sequence[ManifestItem] = (),
-    config: TrainConfig = TrainConfig(),
-    model_overrides: dict[str, Any] | None = None,
-    codec: Codec | None = None,
-    device: str | torch.device = "cpu",
-    resume: bool = False,
-    monitor: TrainingMonitor | None = None,
-    metadata: dict[str, Any] | None = None,
-) -> TrainResult:
-    """Train a recognizer on ``train_items``; keep the best model (by validation CER) at ``output``.
+def _any_rank(flag: bool, world: int, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is true on any: one decision for all."""
+    if world == 1:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+    return bool(value.item() > 0)
 
-    ``codec`` fixes the alphabet (transcript characters outside it are an error unless
-    ``config.lenient``); by default it is built from the training transcripts.
-    """
-    monitor = monitor or SilentMonitor()
-    started = time.perf_counter()
-    rank, world = _distributed()
-    device = torch.device(device)
-    if world > 1 and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    set_seed(config.seed)
-    resume_path = os.path.join(run_dir, RESUME_FILE)
-    state: dict[str, Any] | None = None
-    if resume:
-        if not os.path.exists(resume_path):
-            raise CheckpointError(f"{resume_path}: nothing to resume (no resume state in the run folder)")
-        try:
-            state = torch.load(resume_path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001
-            raise CheckpointError(f"{resume_path}: resume state is corrupt ({exc})") from None
-        codec = Codec.from_dict(state["codec"])
 
-    modality = modality_of(train_items)
-    if extractor.modality != modality:
-        raise ConfigError(f"training items are {modality} but the feature extractor is for {extractor.modality}")
-    if codec is None:
-        codec = Codec.from_texts(item.text or "" for item in train_items)
-    overrides = dict(model_overrides or {})
-    if state is not None:
-        overrides = {k: v for k, v in state["model_config"].items() if k not in ("feature_dim", "num_classes")}
-    model_config = ModelConfig(feature_dim=extractor.feature_dim, num_classes=codec.size, **overrides)
+# ---------------------------------------------------------------- one run's fixed parts
 
-    prepared, report = prepare_training_items(train_items, codec, extractor, model_config.pool_time,
-                                              lenient=config.lenient, skip_bad=config.skip_bad)
+
+@dataclass
+class _Run:
+    """What stays fixed through a run (the loop's mutable state is in TrainState)."""
+
+    config: TrainConfig
+    network: CTCRecognizer  # unwrapped; saved and evaluated
+    train_network: torch.nn.Module  # the DDP wrapper under torchrun, else the network
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    codec: Codec
+    extractor: FeatureExtractor
+    model_config: ModelConfig
+    modality: str
+    device: torch.device
+    rank: int
+    world: int
+    output: str
+    run_dir: str
+    val_items: Sequence[ManifestItem]
+    batches_per_epoch: int
+    total_steps: int
+    data_info: dict[str, Any]
+    monitor: TrainingMonitor
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def resume_path(self) -> str:
+        return os.path.join(self.run_dir, RESUME_FILE)
+
+
+def _rng_states(device: torch.device) -> dict[str, Any]:
+    states: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _restore_rng(states: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(states["torch"])
+    if device.type == "cuda" and "cuda" in states:
+        torch.cuda.set_rng_state(states["cuda"], device)
+
+
+def save_resume(run: _Run, state: TrainState, rng: dict[str, Any] | None = None) -> None:
+    if not run.is_main:
+        return
+    atomic_torch_save({
+        "format": RESUME_FORMAT, "version": RESUME_VERSION, "ctctool_version": __version__,
+        "state": state.to_dict(), "rng": rng or _rng_states(run.device),
+        "model": plain_state_dict(run.network), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "codec": run.codec.to_dict(),
+        "model_config": run.model_config.to_dict(), "train_config": asdict(run.config),
+    }, run.resume_path)
+
+
+def load_resume(path: str) -> dict[str, Any]:
+    """The resume file, with every key the loop needs checked (a missing one is named)."""
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: nothing to resume (no resume state in the run folder)")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: resume state is corrupt ({first})") from None
+    if not isinstance(data, dict) or data.get("format") != RESUME_FORMAT:
+        raise CheckpointError(f"{path}: not a ctctool resume file")
+    if data.get("version") != RESUME_VERSION:
+        raise CheckpointError(f"{path}: resume file version {data.get('version')!r} is not {RESUME_VERSION}; "
+                              "start a new run")
+    for key in ("state", "rng", "model", "optimizer", "scheduler", "codec", "model_config"):
+        if key not in data:
+            raise CheckpointError(f"{path}: {key}: missing from the resume file")
+    if not isinstance(data["rng"], dict) or not isinstance(data["rng"].get("torch"), torch.Tensor):
+        raise CheckpointError(f"{path}: rng.torch: missing from the resume file")
+    data["state"] = TrainState.from_dict(data["state"], path)
+    try:
+        data["codec"] = Codec.from_dict(data["codec"])
+        data["model_config"] = ModelConfig.from_dict(data["model_config"])
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"{path}: codec or model_config is unusable ({exc})") from None
+    return data
+
+
+def save_best(run: _Run, state: TrainState, metrics: dict[str, Any]) -> None:
+    if not run.is_main:
+        return
+    meta = {**run.data_info, "steps": state.step, "epochs": round(state.step / run.batches_per_epoch, 3),
+            "seed": run.config.seed, "best_val_cer": metrics.get("cer"), "best_val_wer": metrics.get("wer"),
+            "train_config": asdict(run.config), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    save_model(run.output, run.network, run.codec, run.extractor, run.model_config, meta)
+
+
+def write_log(run: _Run, history: list[dict[str, Any]]) -> None:
+    """log.jsonl is the validation history: rewritten whole, so a resumed run never repeats rows."""
+    if not run.is_main:
+        return
+    with atomic_write(os.path.join(run.run_dir, "log.jsonl"), "w", encoding="utf-8") as handle:
+        for row in history:
+            handle.write(json.dumps(row) + "\n")
+
+
+def validate(run: _Run, state: TrainState) -> bool:
+    """Evaluate on rank 0 and keep the best model; True (on every rank) when patience ran out."""
+    stop = False
+    if run.is_main:
+        if run.val_items:
+            evaluator = LoadedModel(run.network, run.codec, run.extractor, run.model_config, run.modality, {},
+                                    run.output)
+            metrics = evaluate(evaluator, run.val_items, batch_size=run.config.batch_size, device=run.device,
+                               skip_bad=run.config.skip_bad)
+        else:
+            metrics = {"cer": None, "wer": None, "lines": 0}
+        metrics.update(step=state.step, epoch=round(state.step / run.batches_per_epoch, 3), loss=state.recent_loss)
+        if not run.val_items:
+            improved = True  # no validation data: the latest model is the one to keep
+        elif metrics["cer"] is None:
+            improved = False
+            run.monitor.message("warning: no validation item could be scored; the model at -o is not replaced")
+        else:
+            improved = state.best_cer is None or metrics["cer"] < state.best_cer
+        if improved:
+            save_best(run, state, metrics)
+            state.best_cer, state.best_step, state.stale_evals = metrics["cer"], state.step, 0
+        else:
+            state.stale_evals += 1
+        metrics["best_cer"] = state.best_cer
+        state.history.append(metrics)
+        write_log(run, state.history)
+        run.monitor.evaluated(state.step, metrics)
+        stop = run.config.patience > 0 and state.stale_evals >= run.config.patience
+    return _any_rank(stop, run.world, run.device)
+
+
+def train_step(run: _Run, batch: Batch, state: TrainState) -> None:
+    """One optimizer step on ``batch``. Non-finite features, loss or gradients are never applied:
+    the batch is skipped (``skip_bad``) or training stops with an error naming its items."""
+    features = batch.features.to(run.device, non_blocking=True)
+    bad = not bool(torch.isfinite(features).all())
+    loss = None
+    if not bad:
+        with torch.autocast(device_type=run.device.type, dtype=torch.bfloat16,
+                            enabled=run.config.amp and run.device.type == "cuda"):
+            log_probs, out_lengths = run.train_network(features, batch.lengths.to(run.device))
+        loss = F.ctc_loss(log_probs.transpose(0, 1), batch.targets.to(run.device), out_lengths,
+                          batch.target_lengths.to(run.device), blank=0, reduction="mean", zero_infinity=True)
+        bad = not bool(torch.isfinite(loss))
+    if not _any_rank(bad, run.world, run.device):
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(run.network.parameters(), run.config.grad_clip)
+        bad = not bool(torch.isfinite(grad_norm))
+        if not _any_rank(bad, run.world, run.device):
+            run.optimizer.step()
+            value = float(loss.detach())
+            state.recent_loss = value if math.isnan(state.recent_loss) else 0.9 * state.recent_loss + 0.1 * value
+            return
+        run.optimizer.zero_grad(set_to_none=True)
+    items = ", ".join(batch.wheres[:4]) + (f" and {len(batch.wheres) - 4} more" if len(batch.wheres) > 4 else "")
+    what = "features" if loss is None else "loss or gradients"
+    if not run.config.skip_bad:
+        raise TrainingError(f"non-finite {what} in the batch of {items} at step {state.step + 1}; fix or "
+                            "remove those items, or train with --skip-bad to skip such batches")
+    state.skipped_batches += 1
+    run.monitor.message(f"warning: skipped a batch with non-finite {what} at step {state.step + 1}: {items}")
+
+
+def _report_preparation(report: PreparationReport, monitor: TrainingMonitor) -> None:
     if report.too_short:
         monitor.message(f"warning: skipped {len(report.too_short)} training items too short for their "
                         f"transcript under CTC (first: {report.too_short[0]})")
@@ -221,18 +398,76 @@ def train(
 
         monitor.message(f"warning: --lenient dropped characters outside the alphabet: "
                         f"{describe_unknown(report.lenient_skipped_chars)}")
+
+
+def _epoch_loader(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[int]):
+    batches = bucketed_batches(lengths, run.config.batch_size, seed=run.config.seed, epoch=state.epoch)
+    batches = batches[run.rank::run.world][:run.batches_per_epoch]
+    # The loader draws its worker seed from its own generator, not the global RNG, so where a
+    # loader starts (an epoch's first batch, or mid-epoch after a resume) does not change the
+    # dropout masks that follow.
+    generator = torch.Generator().manual_seed(run.config.seed * 1_000_003 + state.epoch)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=batches[state.batch_in_epoch:], collate_fn=collate,
+                                       num_workers=run.config.num_workers, pin_memory=run.device.type == "cuda",
+                                       generator=generator)
+
+
+def train(
+    train_items: Sequence[ManifestItem],
+    *,
+    output: str,
+    run_dir: str,
+    extractor: FeatureExtractor,
+    val_items: Sequence[ManifestItem] = (),
+    config: TrainConfig = TrainConfig(),
+    shape: NetworkShape | None = None,
+    codec: Codec | None = None,
+    device: str | torch.device = "cpu",
+    resume: bool = False,
+    monitor: TrainingMonitor | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train a recognizer on ``train_items``; keep the best model (by validation CER) at ``output``.
+
+    ``codec`` fixes the alphabet (transcript characters outside it are an error unless
+    ``config.lenient``); by default it is built from the training transcripts. ``shape`` picks
+    the network (``ModelConfig.for_modality``); a resumed run keeps the one it was started with.
+    """
+    monitor = monitor or SilentMonitor()
+    started = time.perf_counter()
+    rank, world = _distributed()
+    device = torch.device(device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    check_writable(output, "model")
+    check_writable(os.path.join(run_dir, RESUME_FILE), "resume state")
+    if rank == 0:
+        remove_stale_temp_files(run_dir, os.path.dirname(os.path.abspath(output)))
+    set_seed(config.seed)
+    resumed = load_resume(os.path.join(run_dir, RESUME_FILE)) if resume else None
+
+    modality = modality_of(train_items)
+    if extractor.modality != modality:
+        raise ConfigError(f"training items are {modality} but the feature extractor is for {extractor.modality}")
+    if resumed is not None:
+        codec, model_config = resumed["codec"], resumed["model_config"]
+    else:
+        codec = codec or Codec.from_texts(item.text or "" for item in train_items)
+        model_config = ModelConfig.for_modality(modality, extractor.feature_dim, codec.size, shape)
+
+    prepared, report = prepare_training_items(train_items, codec, extractor, model_config.pool_time,
+                                              lenient=config.lenient, skip_bad=config.skip_bad)
+    _report_preparation(report, monitor)
     if not prepared:
         raise ConfigError("no usable training items remain")
 
     network = CTCRecognizer(model_config).to(device)
-    if state is not None:
-        network.load_state_dict(state["model"])
     train_network: torch.nn.Module = network
     if world > 1:
         train_network = torch.nn.parallel.DistributedDataParallel(
             network, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-
     lengths = [entry.frames for entry in prepared]
     batches_per_epoch = len(bucketed_batches(lengths, config.batch_size, seed=config.seed, epoch=0)) // world
     if batches_per_epoch == 0:
@@ -241,142 +476,95 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total_steps, config.warmup_steps, config.final_lr_ratio))
 
-    step, epoch, batch_in_epoch = 0, 0, 0
-    best_cer: float | None = None
-    best_step: int | None = None
-    stale_evals = 0
-    history: list[dict[str, Any]] = []
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        best_cer, best_step, stale_evals = state["best_cer"], state["best_step"], state["stale_evals"]
-        history = list(state.get("history", []))
-        torch.set_rng_state(state["torch_rng"])
-        monitor.message(f"resuming at step {step} (epoch {epoch + 1}, batch {batch_in_epoch})")
-
     data_info = dict(metadata or {})
     data_info.setdefault("train_items", len(train_items))
-    data_info["train_items_used"] = len(prepared)
-    data_info["val_items"] = len(val_items)
+    data_info.update(train_items_used=len(prepared), val_items=len(val_items))
+    run = _Run(config, network, train_network, optimizer, scheduler, codec, extractor, model_config, modality,
+               device, rank, world, output, run_dir, val_items, batches_per_epoch, total_steps, data_info, monitor)
 
-    dataset = TrainingDataset(prepared, extractor, augment=config.augment, skip_bad=config.skip_bad)
-    use_amp = config.amp and device.type == "cuda"
-    evaluator = LoadedModel(network, codec, extractor, model_config, modality, {}, output)
-    is_main = rank == 0
-
-    def save_resume() -> None:
-        if not is_main:
-            return
-        atomic_torch_save({
-            "format": "ctctool-resume", "ctctool_version": __version__,
-            "model": plain_state_dict(network), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch,
-            "batch_in_epoch": batch_in_epoch, "best_cer": best_cer, "best_step": best_step,
-            "stale_evals": stale_evals, "history": history, "torch_rng": torch.get_rng_state(),
-            "recent_loss": recent_loss,
-            "codec": codec.to_dict(), "model_config": model_config.to_dict(),
-            "train_config": asdict(config),
-        }, resume_path)
-
-    def save_best(metrics: dict[str, Any]) -> None:
-        if not is_main:
-            return
-        meta = {**data_info, "steps": step, "epochs": round(step / batches_per_epoch, 3), "seed": config.seed,
-                "best_val_cer": metrics.get("cer"), "best_val_wer": metrics.get("wer"),
-                "train_config": asdict(config), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        save_model(output, network, codec, extractor, model_config, meta)
-
-    def validate() -> bool:
-        """Evaluate, keep the best model; True when patience has run out."""
-        nonlocal best_cer, best_step, stale_evals
-        if not is_main:
-            return False
-        if val_items:
-            metrics = evaluate(evaluator, val_items, batch_size=config.batch_size, device=device,
-                               skip_bad=config.skip_bad)
-        else:
-            metrics = {"cer": None, "wer": None, "lines": 0}
-        metrics.update(step=step, epoch=round(step / batches_per_epoch, 3), loss=recent_loss)
-        history.append(metrics)
-        improved = metrics["cer"] is None or best_cer is None or metrics["cer"] < best_cer
-        if improved:
-            best_cer, best_step, stale_evals = metrics["cer"], step, 0
-            save_best(metrics)
-        else:
-            stale_evals += 1
-        metrics["best_cer"] = best_cer
-        monitor.evaluated(step, metrics)
-        with open(os.path.join(run_dir, "log.jsonl"), "a", encoding="utf-8") as log:
-            log.write(json.dumps(metrics) + "\n")
-        return config.patience > 0 and stale_evals >= config.patience
-
-    if is_main:
-        os.makedirs(run_dir, exist_ok=True)
-        with open(os.path.join(run_dir, "config.json"), "w", encoding="utf-8") as handle:
+    state = TrainState()
+    if resumed is not None:
+        try:
+            network.load_state_dict(resumed["model"])
+            optimizer.load_state_dict(resumed["optimizer"])
+            scheduler.load_state_dict(resumed["scheduler"])
+        except Exception as exc:  # noqa: BLE001
+            raise CheckpointError(f"{run.resume_path}: weights or optimizer state do not fit the network ({exc})") \
+                from None
+        state = resumed["state"]
+        _restore_rng(resumed["rng"], device)
+        if state.best_step is not None and not os.path.exists(output):
+            monitor.message(f"warning: the best model of this run ({output}, step {state.best_step}) is gone; "
+                            "the next validation writes a new one")
+            state.best_cer, state.best_step, state.stale_evals = None, None, 0
+        write_log(run, state.history)  # drops rows of steps after the checkpoint
+        monitor.message(f"resuming at step {state.step} (epoch {state.epoch + 1}, batch {state.batch_in_epoch})")
+    elif rank == 0:
+        with atomic_write(os.path.join(run_dir, "config.json"), "w", encoding="utf-8") as handle:
             json.dump({"command": sys.argv, "train_config": asdict(config), "model_config": model_config.to_dict(),
                        "features": extractor.config_dict(), "codec": codec.to_dict(), "device": str(device),
                        "parameters": count_parameters(network), **data_info}, handle, indent=2)
-    monitor.start(total_steps, step)
-    recent_loss = float(state.get("recent_loss", float("nan"))) if state is not None else float("nan")
-    stopped_early = False
-    window_start, window_steps = time.perf_counter(), 0
-    runtime_skipped = 0  # items that failed to load during training (counted per epoch they appear in)
-    network.train()
-    while step < total_steps and not stopped_early:
-        batches = bucketed_batches(lengths, config.batch_size, seed=config.seed, epoch=epoch)
-        batches = batches[rank::world][:batches_per_epoch]
-        loader = torch.utils.data.DataLoader(
-            dataset, batch_sampler=batches[batch_in_epoch:], collate_fn=collate,
-            num_workers=config.num_workers, pin_memory=device.type == "cuda")
-        try:
-            for batch in loader:
-                if batch["errors"]:
-                    if not config.skip_bad:
-                        raise FeatureError(*batch["errors"][0].split(": ", 1))
-                    if not runtime_skipped:
-                        monitor.message(f"warning: skipping unreadable training item: {batch['errors'][0]}")
-                    runtime_skipped += len(batch["errors"])
-                if batch["size"]:
-                    features = batch["features"].to(device, non_blocking=True)
-                    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-                        log_probs, out_lengths = train_network(features, batch["lengths"].to(device))
-                    loss = F.ctc_loss(log_probs.transpose(0, 1), batch["targets"].to(device),
-                                      out_lengths, batch["target_lengths"].to(device),
-                                      blank=0, reduction="mean", zero_infinity=True)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(network.parameters(), config.grad_clip)
-                    optimizer.step()
-                    value = float(loss.detach())
-                    recent_loss = value if math.isnan(recent_loss) else 0.9 * recent_loss + 0.1 * value
-                scheduler.step()
-                step += 1
-                batch_in_epoch += 1
-                window_steps += 1
-                elapsed = time.perf_counter() - window_start
-                monitor.step(step, recent_loss, window_steps / elapsed if elapsed > 0 else 0.0)
-                if elapsed > 10:
-                    window_start, window_steps = time.perf_counter(), 0
-                at_epoch_end = batch_in_epoch >= batches_per_epoch
-                due = (config.eval_every and step % config.eval_every == 0) or (
-                    not config.eval_every and at_epoch_end) or step >= total_steps
-                if at_epoch_end:
-                    epoch, batch_in_epoch = epoch + 1, 0
-                if due:
-                    stopped_early = validate()
-                    save_resume()
-                    if stopped_early:
-                        monitor.message(f"stopping early: no better validation CER for {config.patience} evaluations")
-                if step >= total_steps or stopped_early:
-                    break
-        except ItemError:
-            save_resume()  # whatever was learned so far is kept; the message names the bad item
-            raise
+
+    stopped_early = _loop(run, TrainingDataset(prepared, extractor, augment=config.augment), state, lengths)
+
     monitor.close()
-    if runtime_skipped:
-        monitor.message(f"warning: {runtime_skipped} item loads failed during training and were skipped")
+    if state.skipped_items:
+        monitor.message(f"warning: {state.skipped_items} item loads failed during training and were skipped")
+    if state.skipped_batches:
+        monitor.message(f"warning: {state.skipped_batches} batches with non-finite values were skipped")
     if world > 1:
         torch.distributed.barrier()
-    return TrainResult(step, round(step / batches_per_epoch, 3), best_cer, best_step, stopped_early, report,
-                       time.perf_counter() - started, history)
+    if rank == 0 and not os.path.exists(output):
+        raise TrainingError(f"{output}: no model was written: no validation since the run "
+                            f"{'resumed' if resumed else 'started'} scored any item better than before")
+    return TrainResult(state.step, round(state.step / batches_per_epoch, 3), state.best_cer, state.best_step,
+                       stopped_early, report, time.perf_counter() - started, state.history)
+
+
+def _loop(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[int]) -> bool:
+    """Train until the step budget is spent or patience runs out; True when stopped early."""
+    config = run.config
+    run.monitor.start(run.total_steps, state.step)
+    window_start, window_steps = time.perf_counter(), 0
+    run.network.train()
+    while state.step < run.total_steps:
+        for batch in _epoch_loader(run, dataset, state, lengths):
+            rng_before = _rng_states(run.device)  # what a save here must record: this batch is not yet done
+            if batch.bad:
+                if not config.skip_bad:
+                    save_resume(run, state, rng_before)  # what was learned is kept; the error names the item
+                    raise batch.bad[0].error()
+                if not state.skipped_items:
+                    run.monitor.message(f"warning: skipping unreadable training item: {batch.bad[0].error()}")
+                state.skipped_items += len(batch.bad)
+            if not _any_rank(batch.size == 0, run.world, run.device):  # all ranks step, or none
+                try:
+                    train_step(run, batch, state)
+                except TrainingError:
+                    save_resume(run, state, rng_before)
+                    raise
+            run.scheduler.step()
+            state.step += 1
+            state.batch_in_epoch += 1
+            window_steps += 1
+            elapsed = time.perf_counter() - window_start
+            run.monitor.step(state.step, state.recent_loss, window_steps / elapsed if elapsed > 0 else 0.0)
+            if elapsed > 10:
+                window_start, window_steps = time.perf_counter(), 0
+            at_epoch_end = state.batch_in_epoch >= run.batches_per_epoch
+            if at_epoch_end:
+                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+            done = state.step >= run.total_steps
+            if (config.eval_every and state.step % config.eval_every == 0) or \
+                    (not config.eval_every and at_epoch_end) or done:
+                stop = validate(run, state)
+                save_resume(run, state)
+                if stop:
+                    run.monitor.message(f"stopping early: no better validation CER for {config.patience} "
+                                        "evaluations")
+                    return True
+            if done:
+                return False
+            if at_epoch_end:
+                break  # a new loader for the next epoch
+    return False

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from .errors import ConfigError
+from .errors import OptionError
 from .results import ItemResult, Span
 
 DECODE_FORMATS = ("text", "tsv", "jsonl")
@@ -59,7 +59,8 @@ def write_decode_jsonl(results: Iterable[ItemResult], out: TextIO) -> None:
             record = {"id": result.id, "path": result.path, "error": result.error}
         else:
             record = {"id": result.id, "path": result.path, "text": result.text, "score": round(result.score, 4),
-                      **result.extra, "confidence": round(result.confidence, 4), "unit": result.unit,
+                      **({"lm_score": round(result.lm_score, 4)} if result.lm_score else {}),
+                      "confidence": round(result.confidence, 4), "unit": result.unit,
                       "chars": [_span_json(s, result.unit) for s in result.chars]}
             if result.nbest:
                 record["nbest"] = [{"text": t, "score": round(s, 4)} for t, s in result.nbest]
@@ -76,7 +77,8 @@ def write_align_jsonl(results: Iterable[ItemResult], out: TextIO) -> None:
             record = {"id": result.id, "path": result.path, "error": result.error}
         else:
             record = {"id": result.id, "path": result.path, "text": result.text, "score": round(result.score, 4),
-                      "unit": result.unit, **result.extra,
+                      "unit": result.unit, "aligned": result.aligned,
+                      **({"line_bbox": list(result.line_bbox)} if result.line_bbox else {}),
                       "words": [_span_json(s, result.unit) for s in result.words],
                       "chars": [_span_json(s, result.unit) for s in result.chars]}
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -101,7 +103,7 @@ def write_align_tsv(results: Iterable[ItemResult], out: TextIO) -> None:
 
 def _require_seconds(result: ItemResult, name: str) -> None:
     if result.unit != "s":
-        raise ConfigError(f"--format {name} is for audio (times in seconds); use jsonl, tsv or hocr for images")
+        raise OptionError(f"--format {name} is for audio (times in seconds); use jsonl, tsv or hocr for images")
 
 
 def write_align_ctm(results: Iterable[ItemResult], out: TextIO) -> None:
@@ -172,9 +174,9 @@ def write_align_hocr(results: Iterable[ItemResult], out: TextIO) -> None:
         if result.error:
             continue
         if result.unit != "px":
-            raise ConfigError("--format hocr is for images; use ctm, textgrid, jsonl or tsv for audio")
-        x0, y0, x1, y1 = result.extra.get("line_bbox", (0, 0, 0, 0))
-        page = result.extra.get("page_size", (x1, y1))
+            raise OptionError("--format hocr is for images; use ctm, textgrid, jsonl or tsv for audio")
+        x0, y0, x1, y1 = result.line_bbox or (0, 0, 0, 0)
+        page = result.page_size or (x1, y1)
         out.write(f'<div class="ocr_page" id="page_{number}" title="image {html.escape(result.path, quote=True)!s}; '
                   f'bbox 0 0 {page[0]} {page[1]}">\n')
         out.write(f' <span class="ocr_line" id="line_{number}" title="bbox {x0} {y0} {x1} {y1}">')
@@ -201,12 +203,24 @@ STREAM_WRITERS: dict[str, Callable[[Iterable[ItemResult], TextIO], None]] = {
 }
 
 
+# Formats that only make sense for one modality: "s" (audio, times) or "px" (images, boxes).
+FORMAT_UNITS = {"align:ctm": "audio", "align:textgrid": "audio", "align:hocr": "image"}
+
+
+def check_format(command: str, fmt: str, modality: str) -> None:
+    """Refuse a format the model's modality cannot fill, before any input is read."""
+    needed = FORMAT_UNITS.get(f"{command}:{fmt}")
+    if needed is not None and needed != modality:
+        hint = "jsonl, tsv or hocr for images" if modality == "image" else "jsonl, tsv, ctm or textgrid for audio"
+        raise OptionError(f"--format {fmt} is for {needed} models and this one reads {modality}; use {hint}")
+
+
 def get_writer(command: str, fmt: str) -> Callable[[Iterable[ItemResult], TextIO], None]:
     try:
         return STREAM_WRITERS[f"{command}:{fmt}"]
     except KeyError:
         formats = DECODE_FORMATS if command == "decode" else ALIGN_FORMATS
-        raise ConfigError(f"unknown --format {fmt!r} for {command}; choose from {', '.join(formats)}") from None
+        raise OptionError(f"unknown --format {fmt!r} for {command}; choose from {', '.join(formats)}") from None
 
 
 # ---------------------------------------------------------------- pictures
@@ -216,7 +230,7 @@ def draw_alignment_png(image, result: ItemResult, path: str) -> None:
     """The line image with a box per character (alternating colours) and a bar per word beneath."""
     from PIL import Image, ImageDraw
 
-    origin = result.extra.get("line_bbox", (0, 0, 0, 0))[0]
+    origin = result.line_bbox[0] if result.line_bbox else 0
     canvas = Image.new("RGB", (image.width, image.height + 6), "white")
     canvas.paste(image.convert("RGB"), (0, 0))
     draw = ImageDraw.Draw(canvas)

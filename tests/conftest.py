@@ -36,6 +36,7 @@ def tiny_model(tiny_data, tmp_path_factory) -> Path:
     from ctctool.codec import Codec
     from ctctool.features import default_extractor
     from ctctool.manifest import read_manifest
+    from ctctool.model import NetworkShape
     from ctctool.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("model") / "tiny.pt"
@@ -45,5 +46,5 @@ def tiny_model(tiny_data, tmp_path_factory) -> Path:
     train(items, codec=codec, output=str(out), run_dir=str(out.parent / "run"),
           extractor=default_extractor("image"), val_items=read_manifest(tiny_data["val"]),
           config=TrainConfig(max_steps=6, batch_size=8, seed=1, eval_every=6),
-          model_overrides={"lstm_hidden": 32, "conv_channels": (8, 16, 16, 16)})
+          shape=NetworkShape(hidden=32, channels=(8, 16, 16, 16)))
     return out

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ctctool.align import forced_align
-from ctctool.data import ctc_min_frames
-from ctctool.decoding import greedy_decode
+from ctctool.ctc import min_frames, viterbi
+from ctctool.decoding import BACKEND, greedy_decode, prefix_beam_search
 from ctctool.errors import AlignmentError, DecodeInputError
 
 
@@ -29,9 +28,17 @@ def random_log_probs(rng, frames, classes):
     return (logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)).astype(np.float32)
 
 
+BACKENDS = ["python", "cython"] if BACKEND == "cython" else ["python"]
+
+
+def forced_align(log_probs, labels, backend=None):
+    return viterbi(log_probs, labels, backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 6), st.integers(2, 4), st.integers(0, 2**31), st.data())
-def test_viterbi_matches_brute_force_best_path(frames, classes, seed, data):
+def test_viterbi_matches_brute_force_best_path(backend, frames, classes, seed, data):
     rng = np.random.default_rng(seed)
     log_probs = random_log_probs(rng, frames, classes)
     labels = tuple(data.draw(st.lists(st.integers(1, classes - 1), min_size=0, max_size=frames)))
@@ -42,11 +49,11 @@ def test_viterbi_matches_brute_force_best_path(frames, classes, seed, data):
             if score > best_score:
                 best_score, best_path = score, path
     if best_path is None:
-        assert ctc_min_frames(labels) > frames
+        assert min_frames(labels) > frames
         with pytest.raises(AlignmentError, match="needs at least"):
-            forced_align(log_probs, labels)
+            forced_align(log_probs, labels, backend)
         return
-    alignment = forced_align(log_probs, labels)
+    alignment = forced_align(log_probs, labels, backend)
     assert alignment.score == pytest.approx(best_score, abs=1e-4)
     assert collapse(alignment.path) == labels
     assert float(sum(log_probs[t, s] for t, s in enumerate(alignment.path))) == pytest.approx(best_score, abs=1e-4)
@@ -56,6 +63,38 @@ def test_viterbi_matches_brute_force_best_path(frames, classes, seed, data):
         assert all(alignment.path[t] == labels[k] for t in range(start, end + 1))
         if k:
             assert alignment.spans[k - 1][1] < start
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(2, 8), st.integers(0, 2**31))
+def test_backends_align_identically(frames, classes, seed):
+    """One Viterbi, two spellings: the compiled and the Python twin give the same placement and
+    a bit-identical score."""
+    if BACKEND != "cython":
+        pytest.skip("compiled extension not built")
+    rng = np.random.default_rng(seed)
+    log_probs = random_log_probs(rng, frames, classes)
+    labels = tuple(int(x) for x in rng.integers(1, classes, size=rng.integers(0, frames + 1)))
+    if min_frames(labels) > frames:
+        return
+    a, b = forced_align(log_probs, labels, "python"), forced_align(log_probs, labels, "cython")
+    assert a.spans == b.spans and a.score == b.score and a.confidences == b.confidences
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 60), st.integers(3, 10), st.integers(0, 2**31))
+def test_forced_alignment_agrees_with_beam_spans(frames, classes, seed):
+    """Aligning the beam's best labelling to the same frames gives the spans the beam reported."""
+    rng = np.random.default_rng(seed)
+    peaks = rng.integers(0, classes, size=frames)
+    log_probs = np.full((frames, classes), np.log(0.02), dtype=np.float32)
+    log_probs[np.arange(frames), peaks] = np.log(1 - 0.02 * (classes - 1))
+    best = prefix_beam_search(log_probs, beam_width=8)[0]
+    if not best.labels:
+        return
+    alignment = forced_align(log_probs, best.labels)
+    assert alignment.spans == best.spans
+    assert alignment.confidences == pytest.approx(best.confidences, rel=1e-9)
 
 
 def test_repeats_need_a_blank():

@@ -71,10 +71,10 @@ def test_stereo_mixes_to_mono_and_channel_selects(tmp_path):
     stereo = np.stack([tone(300.0), np.zeros(RATE, np.float32)], axis=1)
     mixed, _, _ = read_clip(clip(tmp_path, "s.wav", stereo, subtype="FLOAT"), RATE)
     assert np.allclose(mixed, stereo.mean(axis=1), atol=1e-6)
-    second, _, _ = read_clip(clip(tmp_path, "s2.wav", stereo, subtype="FLOAT", extra={"channel": 1}), RATE)
+    second, _, _ = read_clip(clip(tmp_path, "s2.wav", stereo, subtype="FLOAT", channel=1), RATE)
     assert np.abs(second).max() == 0
     with pytest.raises(FeatureError, match=r"channel: 2 is not a channel of .* \(it has 2: 0-1\)"):
-        read_clip(clip(tmp_path, "s3.wav", stereo, extra={"channel": 2}), RATE)
+        read_clip(clip(tmp_path, "s3.wav", stereo, channel=2), RATE)
 
 
 def test_bad_audio_gives_clear_per_item_errors(tmp_path):
@@ -181,7 +181,7 @@ def test_audio_decode_align_formats(tmp_path):
     assert grid.startswith('File type = "ooTextFile"') and 'name = "words"' in grid and 'name = "chars"' in grid
     assert (tmp_path / "png" / "c0.png").exists()
     hocr = invoke("align", BUNDLED_MODEL, manifest, "--format", "hocr")
-    assert hocr.exit_code == 1 and "for images" in hocr.stderr
+    assert hocr.exit_code == 2 and "for image models" in hocr.stderr
 
 
 def test_audio_training_skips_bad_clips_only_when_asked(tmp_path):

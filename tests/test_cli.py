@@ -126,7 +126,7 @@ def test_decode_bad_inputs_keep_going(tiny_model, tiny_data, tmp_path):
 
 
 def test_decode_bad_format_and_bad_model(tiny_model, tmp_path):
-    assert invoke("decode", tiny_model, "x.png", "--format", "xml").exit_code == 1
+    assert invoke("decode", tiny_model, "x.png", "--format", "xml").exit_code == 2  # a usage error
     junk = tmp_path / "junk.pt"
     junk.write_text("junk")
     result = invoke("decode", junk, "x.png")
@@ -151,7 +151,7 @@ def test_align_formats_and_png(tiny_model, tiny_data, tmp_path):
     hocr = invoke("align", tiny_model, tiny_data["val"], "--format", "hocr")
     assert hocr.exit_code == 0 and hocr.stdout.count('class="ocr_line"') == 8 and "ocrx_word" in hocr.stdout
     ctm = invoke("align", tiny_model, tiny_data["val"], "--format", "ctm")
-    assert ctm.exit_code == 1 and "for audio" in ctm.stderr
+    assert ctm.exit_code == 2 and "for audio models" in ctm.stderr
 
 
 def test_align_without_text_and_infeasible(tiny_model, tiny_data, tmp_path):
@@ -217,7 +217,7 @@ def test_decode_beam_nbest_lm_lexicon_hotwords(tiny_model, tiny_data, tmp_path):
     hot = invoke("decode", tiny_model, *paths, "--hotword", "the:1.5", "--hotword", "and")
     assert hot.exit_code == 0
     refused = invoke("decode", tiny_model, *paths, "--beam", "1", "--lm", lm_file)
-    assert refused.exit_code == 1 and "need the beam search" in refused.stderr
+    assert refused.exit_code == 2 and "need the beam search" in refused.stderr
     bad_lm = tmp_path / "bad.bin"
     bad_lm.write_bytes(b"nope")
     result = invoke("decode", tiny_model, *paths, "--lm", bad_lm)

@@ -12,9 +12,9 @@ from ctctool.data import (
     BadSample,
     bucketed_batches,
     collate,
-    ctc_min_frames,
     prepare_training_items,
 )
+from ctctool.ctc import min_frames
 from ctctool.errors import CodecError, FeatureError
 from ctctool.features import default_extractor
 from ctctool.features.image import ImageFeatureConfig, ImageFeatures
@@ -104,7 +104,7 @@ def test_prepare_skips_too_short_and_reports_unknown_characters(tmp_path):
     prepared, report = prepare_training_items(items, codec, default_extractor("image"), (2, 2, 1, 1), lenient=True)
     assert [p.item.source for p in prepared] == ["m:2"] and prepared[0].labels == (1, 1, 2)
     assert report.too_short == ["m:1"] and report.lenient_skipped_chars == {"c": 1, "d": 1}  # 4 labels > 3 frames
-    assert ctc_min_frames((1, 1, 2)) == 4
+    assert min_frames((1, 1, 2)) == 4
 
 
 def test_bucketed_batches_cover_everything_once_and_repeat_per_seed():
@@ -119,8 +119,12 @@ def test_bucketed_batches_cover_everything_once_and_repeat_per_seed():
 
 
 def test_collate_pads_and_keeps_lengths():
-    batch = collate([(np.ones((4, 3), np.float32), (1, 2)), BadSample("m:3: path: gone"), (np.ones((4, 5), np.float32), (3,))])
-    assert batch["features"].shape == (2, 1, 4, 5) and batch["lengths"].tolist() == [3, 5]
-    assert batch["features"][0, 0, :, 3:].abs().sum() == 0
-    assert batch["targets"].tolist() == [1, 2, 3] and batch["target_lengths"].tolist() == [2, 1]
-    assert batch["skipped"] == 1 and batch["errors"] == ["m:3: path: gone"]
+    batch = collate([(np.ones((4, 3), np.float32), (1, 2), "m:1"), BadSample("m:3", "path: gone"),
+                     (np.ones((4, 5), np.float32), (3,), "m:4")])
+    assert batch.features.shape == (2, 1, 4, 5) and batch.lengths.tolist() == [3, 5]
+    assert batch.features[0, 0, :, 3:].abs().sum() == 0
+    assert batch.targets.tolist() == [1, 2, 3] and batch.target_lengths.tolist() == [2, 1]
+    assert batch.size == 2 and batch.wheres == ("m:1", "m:4")
+    assert [str(bad.error()) for bad in batch.bad] == ["m:3: path: gone"]
+    empty = collate([BadSample("m:5", "path: gone")])
+    assert empty.size == 0 and empty.features is None and len(empty.bad) == 1

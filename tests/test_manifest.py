@@ -147,7 +147,7 @@ def test_validate_reports_every_problem_with_lines(tmp_path):
     assert lines == [2, 3, 4, 5, 6]
     assert "path: no such file" in report.errors[0]
     assert "not valid JSON" in report.errors[1]
-    assert "cannot open" in report.errors[2]
+    assert "cannot read image" in report.errors[2]
     assert "bbox" in report.errors[3] and "outside the 20x10 image" in report.errors[3]
     assert "text: missing" in report.errors[4]
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -9,14 +10,15 @@ from ctctool.checkpoint import describe_model, load_model, read_model_file
 from ctctool.errors import CheckpointError, CodecError, ConfigError
 from ctctool.features import default_extractor
 from ctctool.manifest import read_manifest
+from ctctool.model import NetworkShape
 from ctctool.train import TrainConfig, lr_factor, train
 
-SMALL = {"lstm_hidden": 32, "conv_channels": (8, 16, 16, 16)}
+SMALL = NetworkShape(hidden=32, channels=(8, 16, 16, 16))
 
 
 def run(tiny_data, out, config, **kwargs):
     return train(read_manifest(tiny_data["train"]), output=str(out), run_dir=str(out.parent / "run"),
-                 extractor=default_extractor("image"), config=config, model_overrides=SMALL, **kwargs)
+                 extractor=default_extractor("image"), config=config, shape=SMALL, **kwargs)
 
 
 def test_loss_falls_on_a_few_steps(tiny_data, tmp_path):
@@ -55,20 +57,29 @@ def test_bad_model_files(tmp_path, tiny_model):
         read_model_file(str(tmp_path / "other.pt"))
 
 
-def test_resume_continues_exactly(tiny_data, tmp_path):
-    """6 steps, stop, resume to 12 == 12 steps in one go: same weights, same history."""
-    config = TrainConfig(max_steps=12, batch_size=8, seed=5, eval_every=6)
+def test_resume_after_a_kill_between_checkpoints_is_bit_exact(tiny_data, tmp_path):
+    """Killed at step 10 (checkpoints at 4, 8, 12: the last one mid-epoch), resumed from step 8,
+    run to 16: every weight and optimizer moment equals the uninterrupted run's bit for bit, the
+    loss history is identical, and log.jsonl holds each validation once."""
+    config = TrainConfig(max_steps=16, batch_size=8, seed=5, eval_every=4)  # 6 batches per epoch
     straight = run(tiny_data, tmp_path / "a" / "m.pt", config)
     (tmp_path / "c").mkdir()
-    assert run_until_interrupt(tiny_data, tmp_path / "c" / "m.pt", config, monitor=_StopAt(7)) is None
-    assert torch.load(tmp_path / "c" / "run" / "resume.pt", weights_only=True)["step"] == 6
+    assert run_until_interrupt(tiny_data, tmp_path / "c" / "m.pt", config, monitor=_StopAt(10)) is None
+    state = torch.load(tmp_path / "c" / "run" / "resume.pt", weights_only=True)["state"]
+    assert (state["step"], state["epoch"], state["batch_in_epoch"]) == (8, 1, 2)
     resumed = run(tiny_data, tmp_path / "c" / "m.pt", config, resume=True)
-    assert resumed.steps == 12
-    a = torch.load(tmp_path / "a" / "run" / "resume.pt", weights_only=True)["model"]
-    c = torch.load(tmp_path / "c" / "run" / "resume.pt", weights_only=True)["model"]
-    for key in a:
-        assert torch.equal(a[key], c[key]), key
-    assert [h["loss"] for h in straight.history] == pytest.approx([h["loss"] for h in resumed.history])
+    assert resumed.steps == 16
+    a = torch.load(tmp_path / "a" / "run" / "resume.pt", weights_only=True)
+    c = torch.load(tmp_path / "c" / "run" / "resume.pt", weights_only=True)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], c["model"][key]), key
+    for key, moments in a["optimizer"]["state"].items():
+        for name, value in moments.items():
+            assert torch.equal(value, c["optimizer"]["state"][key][name]), (key, name)
+    assert [h["loss"] for h in straight.history] == [h["loss"] for h in resumed.history]
+    logged = [json.loads(line)["step"] for line in (tmp_path / "c" / "run" / "log.jsonl").read_text().splitlines()]
+    assert logged == [4, 8, 12, 16]
+    assert not [p for p in os.listdir(tmp_path / "c" / "run") if p.startswith(".ctctool-tmp-")]
 
 
 class _StopAt:

@@ -1,35 +1,32 @@
-"""Options and helpers shared by every command: device, threads, verbosity, error handling."""
+"""What every command shares: option groups declared once, error handling, input reading.
+
+A command asks for option groups with ``@shared_options(...)``. The decorator adds each
+group's options to the command's signature (so Typer shows them in ``--help``), collects
+their values into one frozen object per group (``Runtime``, ``DecodeFlags``, ``Limits``)
+and runs the command under ``errors_to_exit``. Flag names equal the library's keyword
+names (``build_decode_options(**asdict(flags))``), so the CLI and the library cannot drift.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
-from ..decoding.constants import (
-    DEFAULT_LM_ALPHA,
-    DEFAULT_LM_BETA,
-    DEFAULT_PRUNE_LOG_PROB,
-)
-from ..errors import ConfigError, CtcToolError
+from ..decoding.constants import DEFAULT_BEAM_WIDTH, DEFAULT_LM_ALPHA, DEFAULT_LM_BETA, DEFAULT_PRUNE_LOG_PROB
+from ..errors import ConfigError, CtcToolError, OptionError
 
-# Exit codes (DESIGN.md): 0 ok, 1 error, 2 usage error, 3 partial failure under --keep-going.
+# Exit codes (see the README): 0 ok, 1 error, 2 usage error, 3 partial failure under --keep-going.
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
-
-DeviceOption = Annotated[str, typer.Option("--device", "-d", envvar="CTCTOOL_DEVICE",
-                                           help="auto, cpu, cuda or cuda:N.")]
-ThreadsOption = Annotated[int | None, typer.Option("--threads", envvar="CTCTOOL_THREADS", min=1,
-                                                   help="CPU threads for torch (default: 2, or fewer cores).")]
-VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", envvar="CTCTOOL_QUIET",
-                                           help="No progress bars or info messages on stderr.")]
-BatchOption = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Inputs per network batch.")]
 
 # Measured on the 2-core CI machines (see README "Threads"): 2 threads beat 1 on a quiet
 # machine; more threads than cores only adds contention.
@@ -40,41 +37,141 @@ def echo_err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def setup_torch(device: str, threads: int | None):
-    """Apply --threads and resolve --device; returns a torch.device."""
-    import torch
+# ---------------------------------------------------------------- option groups
 
-    count = threads or min(DEFAULT_THREADS, os.cpu_count() or 1)
-    torch.set_num_threads(count)
-    name = device.strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {device}: this torch build or machine has no CUDA GPU; use --device cpu")
-        try:
-            resolved = torch.device(name)
-        except RuntimeError:
-            raise ConfigError(f"--device {device}: expected cuda or cuda:N") from None
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) visible")
-        return resolved
-    raise ConfigError(f"--device {device}: expected auto, cpu, cuda or cuda:N")
+
+@dataclass(frozen=True)
+class Runtime:
+    device: str = "auto"  # auto, cpu, cuda or cuda:N
+    threads: int | None = None  # torch CPU threads; None = DEFAULT_THREADS (or fewer cores)
+    verbose: bool = False  # tracebacks on errors
+
+
+@dataclass(frozen=True)
+class Verbosity:
+    verbose: bool = False  # tracebacks on errors
+
+
+@dataclass(frozen=True)
+class DecodeFlags:
+    """The decoding flags of decode, eval and align; names match ``build_decode_options``."""
+
+    beam: int = DEFAULT_BEAM_WIDTH
+    nbest: int = 1
+    lm: str | None = None
+    alpha: float = DEFAULT_LM_ALPHA
+    beta: float = DEFAULT_LM_BETA
+    lexicon: str | None = None
+    hotwords: list[str] | None = None
+    prune: float = DEFAULT_PRUNE_LOG_PROB
+    top_k: int = 0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-item size limits: larger inputs are per-item errors, never a huge allocation."""
+
+    max_width: int | None = None  # image lines: pixels after scaling to the model's height
+    max_seconds: float | None = None  # audio: seconds per clip or segment
+
+
+def _option(name: str, annotation, default) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+
+
+_VERBOSE = _option("verbose", Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")],
+                   False)
+_GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
+    "verbosity": (Verbosity, [_VERBOSE]),
+    "runtime": (Runtime, [
+        _option("device", Annotated[str, typer.Option("--device", "-d", envvar="CTCTOOL_DEVICE",
+                                                      help="auto, cpu, cuda or cuda:N.")], "auto"),
+        _option("threads", Annotated[int | None, typer.Option(
+            "--threads", envvar="CTCTOOL_THREADS", min=1, help="CPU threads for torch (default: 2, or fewer "
+            "cores; use 1 on a busy machine).")], None),
+        _VERBOSE,
+    ]),
+    "decode": (DecodeFlags, [
+        _option("beam", Annotated[int, typer.Option("--beam", min=1, envvar="CTCTOOL_BEAM",
+                                                    help="Prefix beam width; 1 = greedy best path.")],
+                DEFAULT_BEAM_WIDTH),
+        _option("nbest", Annotated[int, typer.Option("--nbest", min=1, help="Alternatives to report per input "
+                                                     "(decode jsonl).")], 1),
+        _option("lm", Annotated[str | None, typer.Option("--lm", help="Character LM from `ctctool lm build`.")],
+                None),
+        _option("alpha", Annotated[float, typer.Option("--alpha", help="Weight of the LM log-probability.")],
+                DEFAULT_LM_ALPHA),
+        _option("beta", Annotated[float, typer.Option("--beta", help="Score bonus per emitted character.")],
+                DEFAULT_LM_BETA),
+        _option("lexicon", Annotated[str | None, typer.Option(
+            "--lexicon", help="Word list: output words must come from it (one word per line).")], None),
+        _option("hotwords", Annotated[list[str] | None, typer.Option(
+            "--hotword", help="WORD or WORD:BOOST (log-score per matched character); repeatable.")], None),
+        _option("prune", Annotated[float, typer.Option(
+            "--prune", help="Per-frame cut: symbols with a smaller natural-log probability do not extend "
+            "prefixes (-inf: none).")], DEFAULT_PRUNE_LOG_PROB),
+        _option("top_k", Annotated[int, typer.Option("--top-k", min=0, help="At most this many symbols extend "
+                                                     "prefixes per frame (0: no cap).")], 0),
+    ]),
+    "limits": (Limits, [
+        _option("max_width", Annotated[int | None, typer.Option(
+            "--max-width", min=16, envvar="CTCTOOL_MAX_WIDTH", help="Longest image line accepted, in pixels "
+            "after scaling to the model's height [default: 12000, or the model's].")], None),
+        _option("max_seconds", Annotated[float | None, typer.Option(
+            "--max-seconds", min=0.1, envvar="CTCTOOL_MAX_SECONDS", help="Longest audio clip or segment "
+            "accepted, in seconds [default: 120, or the model's].")], None),
+    ]),
+}
+
+
+def shared_options(*groups: str):
+    """Add the named option groups to a command; it receives them as keyword arguments
+    named after the group (``runtime=Runtime(...)``, ``decode=DecodeFlags(...)``...)."""
+
+    def decorate(command):
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name not in groups]
+        added = [param for group in groups for param in _GROUPS[group][1]]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs):
+            grouped = {}
+            for group in groups:
+                cls, params = _GROUPS[group]
+                grouped[group] = cls(**{p.name: kwargs.pop(p.name) for p in params})
+            verbose = any(getattr(values, "verbose", False) for values in grouped.values())
+            with errors_to_exit(verbose):
+                return command(**kwargs, **grouped)
+
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + added
+        wrapper.__signature__ = signature.replace(parameters=params)
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        del wrapper.__wrapped__  # Typer must read the new signature, not the command's
+        return wrapper
+
+    return decorate
+
+
+# ---------------------------------------------------------------- errors and torch set-up
 
 
 @contextlib.contextmanager
 def errors_to_exit(verbose: bool) -> Iterator[None]:
-    """Library errors become one line on stderr and exit code 1; a traceback only with -v."""
+    """Library errors become one line on stderr and exit code 1 (2 for bad option values);
+    a traceback only with -v."""
     try:
         yield
     except typer.Exit:
         raise
+    except (OptionError, typer.BadParameter) as exc:
+        if verbose:
+            raise
+        echo_err(f"error: {_one_line(exc)}")
+        raise typer.Exit(EXIT_USAGE) from None
     except CtcToolError as exc:
         if verbose:
             raise
-        echo_err(f"error: {exc}")
+        echo_err(f"error: {_one_line(exc)}")
         raise typer.Exit(EXIT_ERROR) from None
     except KeyboardInterrupt:
         echo_err("interrupted")
@@ -87,41 +184,105 @@ def errors_to_exit(verbose: bool) -> Iterator[None]:
     except MemoryError:
         echo_err("error: out of memory; try a smaller --batch-size")
         raise typer.Exit(EXIT_ERROR) from None
+    except OSError as exc:  # a file we were pointed at: name it
+        if verbose:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        echo_err(f"error: {where}{(exc.strerror or str(exc)).lower()}")
+        raise typer.Exit(EXIT_ERROR) from None
     except Exception as exc:  # noqa: BLE001
         if verbose:
             raise
-        echo_err(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for a traceback)")
+        echo_err(f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (run with -v for a traceback)")
         raise typer.Exit(EXIT_ERROR) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return " ".join(text.split()) if text else type(exc).__name__
+
+
+def setup_torch(runtime: Runtime):
+    """Apply --threads and resolve --device; returns a torch.device."""
+    import torch
+
+    count = runtime.threads or min(DEFAULT_THREADS, os.cpu_count() or 1)
+    torch.set_num_threads(count)
+    device = runtime.device
+    name = device.strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: this torch build or machine has no CUDA GPU; use --device cpu")
+        try:
+            resolved = torch.device(name)
+        except RuntimeError:
+            raise OptionError(f"--device {device}: expected cuda or cuda:N") from None
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) visible")
+        return resolved
+    raise OptionError(f"--device {device}: expected auto, cpu, cuda or cuda:N")
+
+
+def load_for_inference(model_path: str, runtime: Runtime, limits: Limits | None = None):
+    """The model on the chosen device, its feature extractor carrying the command's limits."""
+    from dataclasses import replace
+
+    from ..checkpoint import load_model
+
+    torch_device = setup_torch(runtime)
+    loaded = load_model(model_path, torch_device)
+    if limits is not None:
+        loaded = replace(loaded, extractor=loaded.extractor.with_limits(max_width=limits.max_width,
+                                                                         max_seconds=limits.max_seconds))
+    return loaded, torch_device
+
+
+def decode_options(loaded, flags: DecodeFlags):
+    """The library's DecodeOptions for these flags; warns about lexicon words the model cannot spell."""
+    from dataclasses import asdict
+
+    from ..recognize import build_decode_options
+
+    options = build_decode_options(loaded.codec, **asdict(flags))
+    if options.scorers is not None and options.scorers.skipped_words:
+        echo_err(f"warning: {options.scorers.skipped_words} lexicon/hotword entries use characters the model "
+                 "cannot spell (or a space, for hotwords) and were left out")
+    return options
+
+
+# ---------------------------------------------------------------- inputs and results
 
 
 def read_inputs(inputs: list[str]):
     """Manifest items from the command's inputs: files, manifests (.jsonl[.gz]), or ``-`` for stdin.
 
     On stdin, a first line starting with ``{`` means a manifest; otherwise one path per line.
+    Bare paths get the path as id, made unique when a path comes twice.
     """
-    from ..manifest import ManifestItem, guess_kind, read_manifest, read_manifest_text
+    from ..manifest import items_from_paths, read_manifest, read_manifest_text
 
     if not inputs:
-        raise ConfigError("give input files, a manifest, or - to read paths from stdin")
-    items: list[ManifestItem] = []
+        raise OptionError("give input files, a manifest, or - to read paths from stdin")
+    entries: list = []  # manifest items, or (path, source) pairs for bare paths, in input order
     for argument in inputs:
         if argument == "-":
-            text = sys.stdin.read()
+            text = sys.stdin.read().removeprefix("\ufeff")
             first = next((line for line in text.splitlines() if line.strip()), "")
             if first.lstrip().startswith("{"):
-                items += read_manifest_text(text, source="<stdin>", root=os.getcwd())
+                entries += read_manifest_text(text, source="<stdin>", root=os.getcwd())
             else:
-                for number, line in enumerate(text.splitlines(), start=1):
-                    path = line.strip()
-                    if path:
-                        items.append(ManifestItem(path=path, root=os.getcwd(), kind=guess_kind(path),
-                                                  id=path, source=f"<stdin>:{number}"))
+                entries += [(line.strip(), f"<stdin>:{number}") for number, line in enumerate(text.splitlines(), 1)
+                            if line.strip()]
         elif argument.endswith((".jsonl", ".jsonl.gz")):
-            items += read_manifest(argument)
+            entries += read_manifest(argument)
         else:
-            items.append(ManifestItem(path=argument, root=os.getcwd(), kind=guess_kind(argument), id=argument,
-                                      source=argument))
-    return items
+            entries.append((argument, argument))
+    path_items = iter(items_from_paths([e for e in entries if isinstance(e, tuple)], root=os.getcwd()))
+    return [next(path_items) if isinstance(e, tuple) else e for e in entries]
 
 
 def checked_results(results, *, keep_going: bool, failures: list[str], on_result=None):
@@ -142,55 +303,3 @@ def exit_if_partial(failures: list[str], total: int) -> None:
     if failures:
         echo_err(f"{len(failures)} of {total} inputs failed")
         raise typer.Exit(EXIT_PARTIAL)
-
-
-def load_for_inference(model_path: str, device: str, threads: int | None):
-    from ..checkpoint import load_model
-
-    torch_device = setup_torch(device, threads)
-    return load_model(model_path, torch_device), torch_device
-
-
-# ---------------------------------------------------------------- decoding options (decode, eval, align)
-
-BeamOption = Annotated[int, typer.Option("--beam", min=1, envvar="CTCTOOL_BEAM",
-                                         help="Prefix beam width; 1 = greedy best path.")]
-NbestOption = Annotated[int, typer.Option("--nbest", min=1, help="Alternatives to report per input (jsonl).")]
-LmOption = Annotated[str | None, typer.Option("--lm", help="Character LM from `ctctool lm build`.")]
-AlphaOption = Annotated[float, typer.Option("--alpha", help="Weight of the LM log-probability.")]
-BetaOption = Annotated[float, typer.Option("--beta", help="Score bonus per emitted character.")]
-LexiconOption = Annotated[str | None, typer.Option("--lexicon", help="Word list: output words must come "
-                                                   "from it (one word per line).")]
-HotwordOption = Annotated[list[str] | None, typer.Option("--hotword", help="WORD or WORD:BOOST (log-score per "
-                                                         "matched character); repeatable.")]
-PruneOption = Annotated[float, typer.Option("--prune", help="Per-frame cut: symbols with a smaller natural-log "
-                                            "probability do not extend prefixes (-inf: none).")]
-TopKOption = Annotated[int, typer.Option("--top-k", min=0, help="At most this many symbols extend prefixes "
-                                         "per frame (0: no cap).")]
-
-
-def decode_options(loaded, *, beam: int, nbest: int = 1, lm: str | None = None, alpha: float | None = None,
-                   beta: float | None = None, lexicon: str | None = None, hotwords: list[str] | None = None,
-                   prune: float | None = None, top_k: int = 0):
-    """DecodeOptions for a loaded model from the shared command-line flags."""
-    from ..recognize import DecodeOptions
-
-    scorers = None
-    if lm or lexicon or hotwords or beta:
-        from ..decoding.scorers import CharNgramLM, compile_scorers, parse_hotword, read_word_list
-
-        scorers = compile_scorers(
-            loaded.codec.labels,
-            lm=CharNgramLM.load(lm) if lm else None,
-            alpha=DEFAULT_LM_ALPHA if alpha is None else alpha,
-            beta=DEFAULT_LM_BETA if beta is None else beta,
-            lexicon=read_word_list(lexicon) if lexicon else None,
-            hotwords=[parse_hotword(spec) for spec in hotwords] if hotwords else None,
-        )
-        if scorers.skipped_words:
-            echo_err(f"warning: {scorers.skipped_words} lexicon/hotword entries use characters the model "
-                     "cannot spell (or a space, for hotwords) and were left out")
-        if beam == 1:
-            raise ConfigError("--lm, --lexicon, --hotword and --beta need the beam search: use --beam 2 or more")
-    return DecodeOptions(beam=beam, nbest=nbest, prune_log_prob=DEFAULT_PRUNE_LOG_PROB if prune is None else prune,
-                         top_k=top_k, scorers=scorers)

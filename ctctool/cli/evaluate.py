@@ -5,27 +5,21 @@ from typing import Annotated
 
 import typer
 
-from ..decoding.constants import DEFAULT_BEAM_WIDTH, DEFAULT_LM_ALPHA, DEFAULT_LM_BETA
 from .common import (
+    EXIT_ERROR,
     EXIT_PARTIAL,
-    AlphaOption,
-    BatchOption,
-    BeamOption,
-    BetaOption,
-    DeviceOption,
-    HotwordOption,
-    LexiconOption,
-    LmOption,
-    ThreadsOption,
-    VerboseOption,
+    DecodeFlags,
+    Limits,
+    Runtime,
     decode_options,
     echo_err,
-    errors_to_exit,
     load_for_inference,
     read_inputs,
+    shared_options,
 )
 
 
+@shared_options("decode", "limits", "runtime")
 def eval_command(
     model: Annotated[str, typer.Argument(help="Model file.")],
     manifest: Annotated[str, typer.Argument(help="Manifest with transcripts (or - for one on stdin).")],
@@ -35,48 +29,53 @@ def eval_command(
     confusions: Annotated[int, typer.Option("--confusions", min=0, help="Most frequent confusions to list.")] = 10,
     keep_going: Annotated[bool, typer.Option("--keep-going", help="Count unreadable inputs and go on "
                                              "(exit 3) instead of stopping.")] = False,
-    beam: BeamOption = DEFAULT_BEAM_WIDTH,
-    lm: LmOption = None,
-    alpha: AlphaOption = DEFAULT_LM_ALPHA,
-    beta: BetaOption = DEFAULT_LM_BETA,
-    lexicon: LexiconOption = None,
-    hotword: HotwordOption = None,
-    batch_size: BatchOption = 16,
-    device: DeviceOption = "auto",
-    threads: ThreadsOption = None,
-    verbose: VerboseOption = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Inputs per network batch.")] = 16,
+    *,
+    decode: DecodeFlags,
+    limits: Limits,
+    runtime: Runtime,
 ) -> None:
-    """Score a model on a manifest: CER, WER, error breakdown, confusions, worst lines."""
-    with errors_to_exit(verbose):
-        from ..errors import ManifestError
-        from ..evaluation import evaluate_items
+    """Score a model on a manifest: CER, WER, error breakdown, confusions, worst lines.
 
-        items = read_inputs([manifest])
-        missing = next((item for item in items if item.text is None), None)
-        if missing is not None:
-            raise ManifestError(missing.source, None, "text", "missing (eval needs a transcript on every line)")
-        loaded, torch_device = load_for_inference(model, device, threads)
-        options = decode_options(loaded, beam=beam, lm=lm, alpha=alpha, beta=beta, lexicon=lexicon, hotwords=hotword)
-        report = evaluate_items(loaded, items, batch_size=batch_size, device=torch_device, options=options,
-                                keep_going=keep_going)
-        if per_line:
-            with open(per_line, "w", encoding="utf-8") as handle:
-                for line in report.lines:
-                    handle.write(json.dumps({"id": line.id, "path": line.path, "reference": line.reference,
-                                             "hypothesis": line.hypothesis, "char_errors": line.char_errors,
-                                             "chars": line.ref_chars, "word_errors": line.word_errors,
-                                             "words": line.ref_words, "cer": round(line.cer, 6)},
-                                            ensure_ascii=False) + "\n")
-                for failure in report.failures:
-                    handle.write(json.dumps({"id": failure[0], "error": failure[1]}, ensure_ascii=False) + "\n")
-        if as_json:
-            typer.echo(json.dumps(report.as_dict(confusions=confusions, worst=worst), ensure_ascii=False))
-        else:
-            print_tables(report, confusions=confusions, worst=worst, modality=loaded.modality)
-        for _, error in report.failures:
-            echo_err(f"error: {error}")
-        if report.failures:
-            raise typer.Exit(EXIT_PARTIAL)
+    No scored line means no score: an empty manifest exits 1, and when every input fails the
+    rates are null and the exit code is 3."""
+    from ..errors import ManifestError
+    from ..evaluation import evaluate_items
+    from ..fileio import atomic_write, check_writable
+
+    items = read_inputs([manifest])
+    missing = next((item for item in items if item.text is None), None)
+    if missing is not None:
+        raise ManifestError(missing.source, None, "text", "missing (eval needs a transcript on every line)")
+    if not items:
+        echo_err(f"error: {manifest}: no items to evaluate")
+        raise typer.Exit(EXIT_ERROR)
+    if per_line:
+        check_writable(per_line, "--per-line file")
+    loaded, torch_device = load_for_inference(model, runtime, limits)
+    options = decode_options(loaded, decode)
+    report = evaluate_items(loaded, items, batch_size=batch_size, device=torch_device, options=options,
+                            keep_going=keep_going)
+    if per_line:
+        with atomic_write(per_line, "w", encoding="utf-8") as handle:
+            for line in report.lines:
+                handle.write(json.dumps({"id": line.id, "path": line.path, "reference": line.reference,
+                                         "hypothesis": line.hypothesis, "char_errors": line.char_errors,
+                                         "chars": line.ref_chars, "word_errors": line.word_errors,
+                                         "words": line.ref_words, "cer": round(line.cer, 6)},
+                                        ensure_ascii=False) + "\n")
+            for failure in report.failures:
+                handle.write(json.dumps({"id": failure[0], "error": failure[1]}, ensure_ascii=False) + "\n")
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(confusions=confusions, worst=worst), ensure_ascii=False))
+    elif report.summary.lines:
+        print_tables(report, confusions=confusions, worst=worst, modality=loaded.modality)
+    for _, error in report.failures:
+        echo_err(f"error: {error}")
+    if report.failures:
+        if not report.summary.lines:
+            echo_err(f"every one of the {len(items)} inputs failed: no score")
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 def print_tables(report, *, confusions: int, worst: int, modality: str) -> None:

@@ -5,31 +5,32 @@ from typing import Annotated
 
 import typer
 
-from .common import VerboseOption, errors_to_exit
+from .common import Verbosity, shared_options
 
 
+@shared_options("verbosity")
 def info_command(
     model: Annotated[str, typer.Argument(help="Model file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    verbose: VerboseOption = False,
+    *,
+    verbosity: Verbosity,
 ) -> None:
     """Show what a model file holds: modality, alphabet, features, network size, training metadata."""
-    with errors_to_exit(verbose):
-        from ..checkpoint import describe_model
+    from ..checkpoint import describe_model
 
-        info = describe_model(model)
-        if as_json:
-            typer.echo(json.dumps(info, ensure_ascii=False, indent=2))
-            return
-        from rich.console import Console
-        from rich.table import Table
+    info = describe_model(model)
+    if as_json:
+        typer.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
 
-        table = Table(title=model, show_header=False)
-        table.add_column("field", style="bold")
-        table.add_column("value", overflow="fold")
-        training = info.pop("training")
-        for key, value in info.items():
-            table.add_row(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-        for key, value in training.items():
-            table.add_row(f"training.{key}", value if isinstance(value, str) else json.dumps(value))
-        Console(highlight=False).print(table)
+    table = Table(title=model, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    training = info.pop("training")
+    for key, value in info.items():
+        table.add_row(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+    for key, value in training.items():
+        table.add_row(f"training.{key}", value if isinstance(value, str) else json.dumps(value))
+    Console(highlight=False).print(table)

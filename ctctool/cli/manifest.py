@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from .common import EXIT_ERROR, VerboseOption, echo_err, errors_to_exit
+from .common import EXIT_ERROR, Verbosity, echo_err, shared_options
 
 app = typer.Typer(help="Check, summarise and import manifests.", no_args_is_help=True)
 import_app = typer.Typer(help="Make a manifest from another tool's layout.", no_args_is_help=True)
@@ -15,53 +15,55 @@ OutputOption = Annotated[str, typer.Option("--output", "-o", help="Manifest to w
 
 
 @app.command("validate")
+@shared_options("verbosity")
 def validate_command(
     manifest: Annotated[str, typer.Argument(help="Manifest to check.")],
     no_files: Annotated[bool, typer.Option("--no-files", help="Check the lines only, not that files open.")] = False,
     need_text: Annotated[bool, typer.Option("--need-text", help="Every line must carry a transcript.")] = False,
-    verbose: VerboseOption = False,
+    *,
+    verbosity: Verbosity,
 ) -> None:
     """Check every line and every file; print each problem as manifest:line: field: reason."""
-    with errors_to_exit(verbose):
-        from ..manifest import validate_manifest
+    from ..manifest import validate_manifest
 
-        report = validate_manifest(manifest, check_files=not no_files, need_text=need_text)
-        for error in report.errors:
-            typer.echo(error)
-        if report.errors:
-            echo_err(f"{manifest}: {len(report.errors)} problem(s) in {report.items} readable item(s)")
-            raise typer.Exit(EXIT_ERROR)
-        echo_err(f"{manifest}: {report.items} items ok")
+    report = validate_manifest(manifest, check_files=not no_files, need_text=need_text)
+    for error in report.errors:
+        typer.echo(error)
+    if report.errors:
+        echo_err(f"{manifest}: {len(report.errors)} problem(s) in {report.items} readable item(s)")
+        raise typer.Exit(EXIT_ERROR)
+    echo_err(f"{manifest}: {report.items} items ok")
 
 
 @app.command("stats")
+@shared_options("verbosity")
 def stats_command(
     manifest: Annotated[str, typer.Argument(help="Manifest to summarise.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    verbose: VerboseOption = False,
+    *,
+    verbosity: Verbosity,
 ) -> None:
     """Counts, characters and a transcript-length histogram."""
-    with errors_to_exit(verbose):
-        from dataclasses import asdict
+    from dataclasses import asdict
 
-        from ..manifest import manifest_stats, read_manifest
+    from ..manifest import manifest_stats, read_manifest
 
-        stats = manifest_stats(read_manifest(manifest))
-        if as_json:
-            typer.echo(json.dumps(asdict(stats), ensure_ascii=False))
-            return
-        typer.echo(f"items: {stats.items} ({stats.with_text} with text); kinds: "
-                   + ", ".join(f"{k} {v}" for k, v in stats.kinds.items()))
-        if stats.total_duration is not None:
-            typer.echo(f"audio: {stats.total_duration:.1f} s")
-        typer.echo(f"transcript length: min {stats.min_length}, mean {stats.mean_length:.1f}, max {stats.max_length}")
-        typer.echo(f"characters: {len(stats.characters)} distinct, {sum(stats.characters.values())} in all")
-        typer.echo("  " + " ".join(f"{c!r}:{n}" for c, n in stats.characters.items()))
-        if stats.length_histogram:
-            peak = max(count for _, _, count in stats.length_histogram)
-            typer.echo("length histogram:")
-            for low, high, count in stats.length_histogram:
-                typer.echo(f"  {low:>4}-{high:<4} {count:>7} {'#' * round(40 * count / max(1, peak))}")
+    stats = manifest_stats(read_manifest(manifest))
+    if as_json:
+        typer.echo(json.dumps(asdict(stats), ensure_ascii=False))
+        return
+    typer.echo(f"items: {stats.items} ({stats.with_text} with text); kinds: "
+               + ", ".join(f"{k} {v}" for k, v in stats.kinds.items()))
+    if stats.total_duration is not None:
+        typer.echo(f"audio: {stats.total_duration:.1f} s")
+    typer.echo(f"transcript length: min {stats.min_length}, mean {stats.mean_length:.1f}, max {stats.max_length}")
+    typer.echo(f"characters: {len(stats.characters)} distinct, {sum(stats.characters.values())} in all")
+    typer.echo("  " + " ".join(f"{c!r}:{n}" for c, n in stats.characters.items()))
+    if stats.length_histogram:
+        peak = max(count for _, _, count in stats.length_histogram)
+        typer.echo("length histogram:")
+        for low, high, count in stats.length_histogram:
+            typer.echo(f"  {low:>4}-{high:<4} {count:>7} {'#' * round(40 * count / max(1, peak))}")
 
 
 def _write(result, output: str, what: str) -> None:
@@ -74,26 +76,28 @@ def _write(result, output: str, what: str) -> None:
 
 
 @import_app.command("gt-txt")
+@shared_options("verbosity")
 def import_gt_txt_command(
     folder: Annotated[str, typer.Argument(help="Folder of line images with .gt.txt sidecars.")],
     output: OutputOption,
-    verbose: VerboseOption = False,
+    *,
+    verbosity: Verbosity,
 ) -> None:
     """Images with <stem>.gt.txt transcripts (kraken, calamari, tesstrain, ocropus)."""
-    with errors_to_exit(verbose):
-        from ..manifest import import_gt_txt
+    from ..manifest import import_gt_txt
 
-        _write(import_gt_txt(folder), output, folder)
+    _write(import_gt_txt(folder), output, folder)
 
 
 @import_app.command("tsv")
+@shared_options("verbosity")
 def import_tsv_command(
     source: Annotated[str, typer.Argument(help="A path<TAB>label list (PaddleOCR's format).")],
     output: OutputOption,
-    verbose: VerboseOption = False,
+    *,
+    verbosity: Verbosity,
 ) -> None:
     """path<TAB>label lines; paths relative to the list's folder."""
-    with errors_to_exit(verbose):
-        from ..manifest import import_tsv
+    from ..manifest import import_tsv
 
-        _write(import_tsv(source), output, source)
+    _write(import_tsv(source), output, source)

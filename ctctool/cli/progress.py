@@ -22,8 +22,7 @@ class LineMonitor:
         if not self.quiet:
             echo_err(f"training for {total_steps} steps" + (f" (from step {done_steps})" if done_steps else ""))
 
-    def step(self, step: int, loss: float, steps_per_second: float) -> None:
-        self.last_rate = steps_per_second
+    def step(self, step: int, loss: float, steps_per_second: float) -> None: ...
 
     def evaluated(self, step: int, metrics: dict[str, Any]) -> None:
         if not self.quiet:

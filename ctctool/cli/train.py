@@ -6,9 +6,13 @@ from typing import Annotated
 
 import typer
 
-from .common import DeviceOption, QuietOption, ThreadsOption, VerboseOption, errors_to_exit
+from .common import Limits, Runtime, shared_options
+
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", envvar="CTCTOOL_QUIET",
+                                           help="No progress bars or info messages on stderr.")]
 
 
+@shared_options("limits", "runtime")
 def train_command(
     train_manifest: Annotated[str, typer.Argument(help="Training manifest (.jsonl or .jsonl.gz).")],
     output: Annotated[str, typer.Option("--output", "-o", help="Where to write the best model file.")],
@@ -30,8 +34,8 @@ def train_command(
                                                  "alphabet [default: from the training transcripts].")] = None,
     lenient: Annotated[bool, typer.Option("--lenient", help="Skip (and count) transcript characters "
                                           "outside --alphabet instead of failing.")] = False,
-    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip (and count) unreadable inputs instead "
-                                           "of stopping.")] = False,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip (and count) unreadable inputs and batches "
+                                           "with non-finite values instead of stopping.")] = False,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Training-time augmentation.")] = True,
     height: Annotated[int, typer.Option("--height", min=8, help="Image line height in pixels.")] = 32,
     sample_rate: Annotated[int, typer.Option("--sample-rate", help="Audio: clips are resampled to this "
@@ -44,75 +48,56 @@ def train_command(
     channels: Annotated[str, typer.Option("--channels", help="Output channels of the conv blocks, "
                                           "comma-separated (one block each).")] = "32,64,128,128",
     workers: Annotated[int, typer.Option("--workers", min=0, help="Data loading processes.")] = 0,
-    device: DeviceOption = "auto",
-    threads: ThreadsOption = None,
     quiet: QuietOption = False,
-    verbose: VerboseOption = False,
+    *,
+    limits: Limits,
+    runtime: Runtime,
 ) -> None:
     """Train a CNN-BiLSTM-CTC recognizer; the best model (by validation CER) is written to -o."""
-    with errors_to_exit(verbose):
-        from ..codec import Codec
-        from ..features import default_extractor
-        from ..manifest import read_manifest
-        from ..train import TrainConfig, file_sha256, modality_of, train
-        from .common import setup_torch
-        from .progress import make_monitor
+    from ..codec import Codec
+    from ..errors import ConfigError, ManifestError, OptionError
+    from ..features import default_extractor
+    from ..fileio import check_writable, read_text
+    from ..manifest import read_manifest
+    from ..model import NetworkShape
+    from ..train import TrainConfig, file_sha256, modality_of, train
+    from .common import setup_torch
+    from .progress import make_monitor
 
-        torch_device = setup_torch(device, threads)
-        train_items = read_manifest(train_manifest)
-        if not train_items:
-            raise typer.BadParameter(f"{train_manifest} holds no items", param_hint="TRAIN_MANIFEST")
-        val_items = read_manifest(val) if val else []
-        missing = next((item for item in [*train_items, *val_items] if item.text is None), None)
-        if missing is not None:
-            from ..errors import ManifestError
-
-            raise ManifestError(missing.source, None, "text", "missing (training and validation need transcripts)")
-        modality = modality_of(train_items)
-        extractor = default_extractor(modality, **({"height": height} if modality == "image" else
-                                                   {"sample_rate": sample_rate, "n_mels": n_mels}))
-        try:
-            conv_channels = tuple(int(c) for c in channels.split(","))
-        except ValueError:
-            raise typer.BadParameter(f"expected numbers like 32,64,128,128, got {channels!r}",
-                                     param_hint="--channels") from None
-        if len(conv_channels) < 3 or any(c < 1 for c in conv_channels):
-            raise typer.BadParameter("give at least 3 positive channel counts", param_hint="--channels")
-        # Audio defaults to 20 ms CTC frames: at 40 ms fast speech runs out of frames for
-        # spelled-out words with doubled letters ("three" needs six).
-        stride = stride or (4 if modality == "image" else 2)
-        time_pools = {2: (2,), 4: (2, 2), 8: (2, 2, 2)}.get(stride)
-        if time_pools is None:
-            raise typer.BadParameter("must be 2, 4 or 8", param_hint="--stride")
-        blocks = len(conv_channels)
-        pool_time = (*time_pools, *([1] * (blocks - len(time_pools))))
-        pool_features = (2,) * blocks
-        codec = None
-        if alphabet:
-            try:
-                codec = Codec.from_alphabet_text(Path(alphabet).read_text(encoding="utf-8"))
-            except OSError as exc:
-                from ..errors import ConfigError
-
-                raise ConfigError(f"--alphabet {alphabet}: cannot read ({exc.strerror})") from None
-        config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
-                             eval_every=eval_every, patience=patience, seed=seed, augment=augment,
-                             lenient=lenient, skip_bad=skip_bad, num_workers=workers)
-        run_dir = run_dir or os.path.join("runs", Path(output).name.split(".")[0] or "model")
-        metadata = {"train_manifest": os.path.abspath(train_manifest), "train_sha256": file_sha256(train_manifest)}
-        if val:
-            metadata.update(val_manifest=os.path.abspath(val), val_sha256=file_sha256(val))
-        result = train(train_items, output=output, run_dir=run_dir, extractor=extractor, val_items=val_items,
-                       config=config, model_overrides={"lstm_hidden": hidden, "pool_time": pool_time,
-                                                            "conv_channels": conv_channels,
-                                                            "pool_features": pool_features}, codec=codec,
-                       device=torch_device, resume=resume, monitor=make_monitor(quiet), metadata=metadata)
-        if int(os.environ.get("RANK", "0")) != 0:
-            return  # under torchrun, rank 0 reports
-        if result.best_val_cer is not None:
-            best = next(h for h in result.history if h["step"] == result.best_step)
-            typer.echo(f"{output}: best validation CER {100 * result.best_val_cer:.2f}% "
-                       f"(WER {100 * best['wer']:.2f}%) at step {result.best_step} of {result.steps}; "
-                       f"{result.seconds:.0f} s")
-        else:
-            typer.echo(f"{output}: trained {result.steps} steps without validation; {result.seconds:.0f} s")
+    check_writable(output, "model")  # before any work: -o a folder or unwritable is found now
+    try:
+        shape = NetworkShape(stride=stride, channels=tuple(int(c) for c in channels.split(",")), hidden=hidden)
+    except ValueError:
+        raise OptionError(f"--channels: expected numbers like 32,64,128,128, got {channels!r}") from None
+    torch_device = setup_torch(runtime)
+    train_items = read_manifest(train_manifest)
+    if not train_items:
+        raise ConfigError(f"{train_manifest}: the training manifest holds no items")
+    val_items = read_manifest(val) if val else []
+    missing = next((item for item in [*train_items, *val_items] if item.text is None), None)
+    if missing is not None:
+        raise ManifestError(missing.source, None, "text", "missing (training and validation need transcripts)")
+    modality = modality_of(train_items)
+    features = {"height": height} if modality == "image" else {"sample_rate": sample_rate, "n_mels": n_mels}
+    extractor = default_extractor(modality, **features).with_limits(max_width=limits.max_width,
+                                                                    max_seconds=limits.max_seconds)
+    codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
+    config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
+                         eval_every=eval_every, patience=patience, seed=seed, augment=augment,
+                         lenient=lenient, skip_bad=skip_bad, num_workers=workers)
+    run_dir = run_dir or os.path.join("runs", Path(output).name.split(".")[0] or "model")
+    metadata = {"train_manifest": os.path.abspath(train_manifest), "train_sha256": file_sha256(train_manifest)}
+    if val:
+        metadata.update(val_manifest=os.path.abspath(val), val_sha256=file_sha256(val))
+    result = train(train_items, output=output, run_dir=run_dir, extractor=extractor, val_items=val_items,
+                   config=config, shape=shape, codec=codec, device=torch_device, resume=resume,
+                   monitor=make_monitor(quiet), metadata=metadata)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 reports
+    if result.best_val_cer is not None:
+        best = next(h for h in result.history if h["step"] == result.best_step)
+        typer.echo(f"{output}: best validation CER {100 * result.best_val_cer:.2f}% "
+                   f"(WER {100 * best['wer']:.2f}%) at step {result.best_step} of {result.steps}; "
+                   f"{result.seconds:.0f} s")
+    else:
+        typer.echo(f"{output}: trained {result.steps} steps without validation; {result.seconds:.0f} s")

@@ -390,7 +390,8 @@ cdef double VITERBI_BEAM = 40.0  # nats: trellis states this far below the frame
 
 
 cdef int viterbi(const float* lp, int64_t frames, int64_t num, const int32_t* labels, int64_t n,
-                 int32_t* first, int32_t* last, double* confidence, double band) noexcept nogil:
+                 int32_t* first, int32_t* last, double* confidence, double band,
+                 double* path_score) noexcept nogil:
     """Best path for ``labels``; only states within ``band`` nats of each frame's best (and able to
     reach the end in time) stay active, so long inputs cost about T x band instead of T x 2L.
     0: done; 1: out of memory; 2: the band lost the end (call again with a wider band)."""
@@ -445,6 +446,7 @@ cdef int viterbi(const float* lp, int64_t frames, int64_t num, const int32_t* la
         state = states - 1
     else:
         state = states - 2
+    path_score[0] = score[state]
     t = frames - 1
     while t >= 0:
         if state % 2 == 1:
@@ -545,7 +547,7 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
     cdef int64_t* order = w.order
     cdef int64_t beam_size = 1, t, i, j, k, n_kept, n_cand, n_sel, node, child, c, last
     cdef int status
-    cdef double y_blank, pb, pnb, tot, ext, delta, acc
+    cdef double y_blank, pb, pnb, tot, ext, delta, acc, path_score
     cdef int32_t lm_state, lex_node, hot_node, new_node
     cdef const float* frame
     if trie_add(trie, -1, 0, 0.0, s.lm_start, 0, 0, 0.0) < 0:  # the empty prefix, node 0
@@ -670,10 +672,10 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
             child = trie.parent[child]
         if out.lengths[i] > 0:
             status = viterbi(lp, frames, num, out.labels[i], out.lengths[i], out.first[i], out.last[i],
-                             out.confidence[i], VITERBI_BEAM)
+                             out.confidence[i], VITERBI_BEAM, &path_score)
             if status == 2:
                 status = viterbi(lp, frames, num, out.labels[i], out.lengths[i], out.first[i], out.last[i],
-                                 out.confidence[i], INFINITY)
+                                 out.confidence[i], INFINITY, &path_score)
             if status != 0:
                 return 1
     return 0
@@ -746,3 +748,37 @@ def search(const float[:, ::1] log_probs, int beam_width, int nbest, double thre
         ))
     output_free(&out)
     return results
+
+
+def viterbi_align(const float[:, ::1] log_probs, labels, double band):
+    """Best placement of ``labels`` (n >= 1, 2n - repeats <= frames): (spans, confidences, path log
+    score), or None when the band lost the end. The twin is ``beam_py.banded_viterbi``."""
+    cdef int64_t frames = log_probs.shape[0], num = log_probs.shape[1]
+    cdef int64_t n = len(labels), k
+    cdef int status
+    cdef double path_score = NEG_INF
+    if n == 0 or frames == 0:
+        raise ValueError("viterbi_align needs at least one label and one frame")
+    for k in range(n):
+        if not 0 < labels[k] < num:
+            raise ValueError(f"label {labels[k]} is outside 1..{num - 1}")
+    cdef int32_t* c_labels = <int32_t*>malloc(n * sizeof(int32_t))
+    cdef int32_t* first = <int32_t*>malloc(n * sizeof(int32_t))
+    cdef int32_t* last = <int32_t*>malloc(n * sizeof(int32_t))
+    cdef double* confidence = <double*>malloc(n * sizeof(double))
+    if c_labels == NULL or first == NULL or last == NULL or confidence == NULL:
+        free(c_labels); free(first); free(last); free(confidence)
+        raise MemoryError("forced alignment ran out of memory")
+    for k in range(n):
+        c_labels[k] = <int32_t>labels[k]
+    with nogil:
+        status = viterbi(&log_probs[0, 0], frames, num, c_labels, n, first, last, confidence, band, &path_score)
+    try:
+        if status == 1:
+            raise MemoryError("forced alignment ran out of memory")
+        if status == 2:
+            return None
+        return (tuple([(first[k], last[k]) for k in range(n)]), tuple([confidence[k] for k in range(n)]),
+                path_score)
+    finally:
+        free(c_labels); free(first); free(last); free(confidence)

@@ -34,6 +34,11 @@ if os.environ.get("CTCTOOL_PUREPYTHON") != "1":
 BACKEND = "cython" if _compiled is not None else "python"
 
 
+def compiled_module():
+    """The compiled extension module, or None where the twin runs."""
+    return _compiled
+
+
 def _search_one(log_probs: np.ndarray, beam_width: int, nbest: int, prune_log_prob: float, top_k: int,
                 scorers: CompiledScorers | Scorer | None, backend: str) -> list[Hypothesis]:
     if beam_width == 1 and scorers is None:

@@ -231,17 +231,20 @@ VITERBI_BEAM = 40.0  # nats: trellis states this far below the frame's best are 
 def viterbi_spans(log_probs: np.ndarray, labels: tuple[int, ...]):
     """Spans and confidences of the best placement (see ``banded_viterbi``)."""
     found = banded_viterbi(log_probs, labels, VITERBI_BEAM)
-    return found if found is not None else banded_viterbi(log_probs, labels, math.inf)
+    if found is None:
+        found = banded_viterbi(log_probs, labels, math.inf)
+    return found[0], found[1]
 
 
 def banded_viterbi(log_probs: np.ndarray, labels: tuple[int, ...], band: float):
     """Most likely placement of ``labels``: per label its (first, last) frame and the geometric
     mean of its frame probabilities. Ties prefer stay, then step, then skip; at the end the
     last label's state over the final blank. Only states within ``band`` nats of each frame's
-    best, and still able to reach the end in time, stay active. None if the band lost the end."""
+    best, and still able to reach the end in time, stay active. Returns (spans, confidences,
+    path log score), or None if the band lost the end."""
     frames, n = log_probs.shape[0], len(labels)
     if n == 0:
-        return (), ()
+        return (), (), NEG_INF
     states = 2 * n + 1
     ext = [0] * states
     for k, label in enumerate(labels):
@@ -279,6 +282,7 @@ def banded_viterbi(log_probs: np.ndarray, labels: tuple[int, ...], band: float):
         state = states - 1
     else:
         state = states - 2
+    path_score = score[state]
     first = [0] * n
     last = [0] * n
     sums = [0.0] * n
@@ -294,4 +298,4 @@ def banded_viterbi(log_probs: np.ndarray, labels: tuple[int, ...], band: float):
         state -= back[t][state]
     spans = tuple((first[k], last[k]) for k in range(n))
     confidences = tuple(math.exp(sums[k] / counts[k]) for k in range(n))
-    return spans, confidences
+    return spans, confidences, path_score

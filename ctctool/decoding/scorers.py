@@ -8,7 +8,6 @@ GIL, and the Python twin walks the same tables, so both backends agree exactly.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, CtcToolError
+from ..errors import ConfigError, InputFileError, OptionError
 from .constants import DEFAULT_LM_ORDER
 from .tables import TransitionTable, empty_table
 
@@ -165,38 +164,107 @@ class CharNgramLM:
 
     # Files: numpy .npz with no pickled objects (np.load(allow_pickle=False) reads it safely).
     def save(self, path: str) -> None:
+        from ..fileio import atomic_write
+
         header = {"format": LM_FORMAT, "version": 1, "order": self.order, "start": self.start,
                   "normalization": self.normalization, "lines": self.lines, "chars": "".join(self.chars)}
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, header=np.array(json.dumps(header)), keys=self.table.keys,
-                            next_state=self.table.next_state, value=self.table.value,
-                            backoff_log_weight=self.backoff_log_weight, backoff_state=self.backoff_state)
-        tmp = f"{path}.tmp{os.getpid()}"
-        with open(tmp, "wb") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(tmp, path)
+        with atomic_write(path) as handle:
+            np.savez_compressed(handle, header=np.array(json.dumps(header)), keys=self.table.keys,
+                                next_state=self.table.next_state, value=self.table.value,
+                                backoff_log_weight=self.backoff_log_weight, backoff_state=self.backoff_state)
 
     @classmethod
     def load(cls, path: str) -> CharNgramLM:
+        """Read and check an LM file. Every table is validated against the header (lengths,
+        index ranges, finiteness, a back-off chain that ends), and the hash table is rebuilt
+        from its entries, so the compiled search can never read outside its arrays."""
+        if os.path.isdir(path):
+            raise InputFileError(f"{path}: LM is a folder, expected a file from `ctctool lm build`")
         try:
             with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                if header.get("format") != LM_FORMAT:
-                    raise CtcToolError(f"{path}: not a ctctool character LM")
-                keys, next_state, value = data["keys"], data["next_state"], data["value"]
-                weights, states = data["backoff_log_weight"], data["backoff_state"]
+                if not hasattr(data, "files"):
+                    raise InputFileError(f"{path}: not a ctctool character LM (a bare array, not an .npz archive)")
+                missing = [name for name in _LM_ARRAYS if name not in data.files]
+                if missing:
+                    raise InputFileError(f"{path}: not a ctctool character LM (no '{missing[0]}' array)")
+                arrays = {name: data[name] for name in _LM_ARRAYS}
         except FileNotFoundError:
-            raise CtcToolError(f"{path}: no such LM file") from None
-        except (OSError, ValueError, KeyError) as exc:
-            raise CtcToolError(f"{path}: not a ctctool character LM or it is corrupt ({exc})") from None
-        chars = tuple(header["chars"])
-        num_symbols = len(chars) + 3
-        bits = int(np.log2(len(keys)))
-        occupied = keys != -1
-        mapping = {int(k): (int(n), float(v)) for k, n, v in zip(keys[occupied], next_state[occupied], value[occupied])}
-        table = TransitionTable(num_symbols, keys, next_state, value, bits, mapping)
-        return cls(chars, header["order"], table, weights, states, header["start"], header["normalization"],
-                   header.get("lines", 0))
+            raise InputFileError(f"{path}: no such LM file") from None
+        except InputFileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - zip, zlib, npy header errors: all mean "corrupt"
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputFileError(f"{path}: not a ctctool character LM or it is corrupt ({reason[:160]})") from None
+        return _lm_from_arrays(path, arrays)
+
+
+_LM_ARRAYS = ("header", "keys", "next_state", "value", "backoff_log_weight", "backoff_state")
+
+
+def _lm_from_arrays(path: str, arrays: dict[str, np.ndarray]) -> CharNgramLM:
+    def bad(field: str, reason: str) -> InputFileError:
+        return InputFileError(f"{path}: {field}: {reason}")
+
+    try:
+        header = json.loads(str(arrays["header"]))
+    except (ValueError, TypeError):
+        raise bad("header", "not JSON") from None
+    if not isinstance(header, dict) or header.get("format") != LM_FORMAT:
+        raise bad("header", "not a ctctool character LM")
+    if header.get("version") != 1:
+        raise bad("header.version", f"unknown LM version {header.get('version')!r}")
+    order, start, chars = header.get("order"), header.get("start"), header.get("chars")
+    normalization = header.get("normalization", "NFC")
+    if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= 12:
+        raise bad("header.order", f"expected 1..12, got {order!r}")
+    if not isinstance(chars, str) or len(set(chars)) != len(chars):
+        raise bad("header.chars", "expected a string of distinct characters")
+    if normalization not in ("NFC", "NFD", "NFKC", "NFKD", "none"):
+        raise bad("header.normalization", f"unknown {normalization!r}")
+    lines = header.get("lines", 0)
+    if isinstance(lines, bool) or not isinstance(lines, int):
+        raise bad("header.lines", f"expected an integer, got {lines!r}")
+    keys, next_state, value = arrays["keys"], arrays["next_state"], arrays["value"]
+    weights, states = arrays["backoff_log_weight"], arrays["backoff_state"]
+    for name, array, kind in (("keys", keys, "i"), ("next_state", next_state, "i"), ("value", value, "f"),
+                              ("backoff_log_weight", weights, "f"), ("backoff_state", states, "i")):
+        if array.ndim != 1 or array.dtype.kind != kind:
+            raise bad(name, f"expected a 1-D {'integer' if kind == 'i' else 'float'} array, "
+                            f"got {array.dtype} {array.shape}")
+    if not len(keys) == len(next_state) == len(value):
+        raise bad("keys", f"table arrays differ in length ({len(keys)}, {len(next_state)}, {len(value)})")
+    num_states, num_symbols = len(weights), len(chars) + 3
+    if num_states < 1 or len(states) != num_states:
+        raise bad("backoff_state", f"expected {num_states} entries (one per context), got {len(states)}")
+    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < num_states:
+        raise bad("header.start", f"expected a context 0..{num_states - 1}, got {start!r}")
+    occupied = keys != -1
+    used_keys = keys[occupied].astype(np.int64)
+    targets = next_state[occupied].astype(np.int64)
+    scores = value[occupied].astype(np.float64)
+    if used_keys.size and (used_keys.min() < 0 or used_keys.max() >= num_states * num_symbols):
+        raise bad("keys", f"an entry lies outside {num_states} contexts x {num_symbols} symbols")
+    if np.unique(used_keys).size != used_keys.size:
+        raise bad("keys", "an entry appears twice")
+    if targets.size and (targets.min() < 0 or targets.max() >= num_states):
+        raise bad("next_state", f"a target lies outside contexts 0..{num_states - 1}")
+    if not np.isfinite(scores).all() or not np.isfinite(weights).all():
+        raise bad("value" if not np.isfinite(scores).all() else "backoff_log_weight", "holds NaN or infinity")
+    backoff = states.astype(np.int64)
+    # Each context backs off to a shorter one, which the builder numbers lower, down to 0:
+    # so every back-off chain ends, and the root (0) must score every symbol itself.
+    if backoff[0] != 0 or (num_states > 1 and not (backoff[1:] < np.arange(1, num_states)).all()) \
+            or backoff.min() < 0:
+        raise bad("backoff_state", "a back-off chain does not lead down to the root context")
+    root_symbols = set(used_keys[used_keys < num_symbols].tolist())
+    needed = set(range(num_symbols - 1))  # end of line, the characters and unknown; not start of line
+    if not needed <= root_symbols:
+        raise bad("keys", f"the root context lacks symbol {min(needed - root_symbols)}")
+    entries = {(int(k) // num_symbols, int(k) % num_symbols): (int(n), float(v))
+               for k, n, v in zip(used_keys, targets, scores)}
+    table = TransitionTable.build(entries, num_symbols)
+    return CharNgramLM(tuple(chars), order, table, weights.astype(np.float64), backoff.astype(np.int32), start,
+                       normalization, lines)
 
 
 # ---------------------------------------------------------------- lexicon and hotwords
@@ -230,7 +298,9 @@ def parse_hotword(spec: str) -> tuple[str, float]:
     except ValueError:
         return spec, DEFAULT_HOTWORD_BOOST  # a colon inside the word itself
     if not word:
-        raise ConfigError(f"--hotword {spec!r}: the word is empty")
+        raise OptionError(f"--hotword {spec!r}: the word is empty")
+    if not math.isfinite(value):
+        raise OptionError(f"--hotword {spec!r}: the boost must be a finite number")
     return word, value
 
 
@@ -268,7 +338,7 @@ class CompiledScorers:
             "lm_backoff_s": self.lm.backoff_state if self.lm else np.zeros(1, dtype=np.int32),
             "lm_sym": self.lm_symbol_of_label if self.lm_symbol_of_label is not None
             else np.zeros(self.num_labels, dtype=np.int32),
-            "lm_start": self.lm.start if self.lm else 0, "lm_eos": 0,
+            "lm_start": self.lm.start if self.lm else 0,
             "lex": self.lexicon or empty, "lex_end": self.lexicon_end if self.lexicon_end is not None
             else np.zeros(1, dtype=np.uint8),
             "hot": self.hotwords or empty, "hot_end": self.hotword_end if self.hotword_end is not None
@@ -280,6 +350,9 @@ def compile_scorers(labels: Sequence[str], *, lm: CharNgramLM | None = None, alp
                     lexicon: Iterable[str] | None = None,
                     hotwords: Iterable[tuple[str, float]] | None = None) -> CompiledScorers:
     """Bind scorers to a codec's labels (``labels[i]`` is label id i+1; id 0 is blank)."""
+    for name, weight in (("alpha", alpha), ("beta", beta)):
+        if not math.isfinite(weight):
+            raise OptionError(f"--{name} must be a finite number, got {weight}")
     index = {c: i + 1 for i, c in enumerate(labels)}
     num_labels = len(labels) + 1
     bundle = CompiledScorers(num_labels=num_labels, space_label=index.get(" ", -1), alpha=alpha, beta=beta)
@@ -304,6 +377,8 @@ def compile_scorers(labels: Sequence[str], *, lm: CharNgramLM | None = None, alp
         hot = list(hotwords)
         words, boosts = [], []
         for word, boost in hot:
+            if not math.isfinite(boost):
+                raise OptionError(f"hotword {word!r}: the boost must be a finite number, got {boost}")
             ids = [index.get(c) for c in word]
             if word and all(i is not None for i in ids) and " " not in word:
                 words.append(ids)
@@ -330,10 +405,7 @@ def compile_scorers(labels: Sequence[str], *, lm: CharNgramLM | None = None, alp
 
 def read_word_list(path: str) -> list[str]:
     """One word per line (first whitespace-separated field; blank lines and #-comments skipped)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return [line.split()[0] for line in handle if line.strip() and not line.startswith("#")]
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such lexicon file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: lexicon is not UTF-8 text") from None
+    from ..fileio import read_text
+
+    lines = read_text(path, "lexicon").splitlines()
+    return [line.split()[0] for line in lines if line.strip() and not line.startswith("#")]

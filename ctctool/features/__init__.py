@@ -8,8 +8,9 @@ back to the source's own unit (pixel columns of the original image, or seconds).
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,6 +35,7 @@ class Features:
     values: np.ndarray  # float32 [feature_dim, frames]
     axis: FrameAxis
     source_height: int = 0  # images: the line's height in source pixels (for boxes); 0 for audio
+    page_size: tuple[int, int] | None = None  # images: (width, height) of the whole image file
 
 
 class FeatureExtractor(Protocol):
@@ -48,6 +50,32 @@ class FeatureExtractor(Protocol):
 
     def config_dict(self) -> dict[str, Any]:
         """What the model file records to rebuild this extractor."""
+
+    def check(self, item: ManifestItem) -> None:
+        """Everything ``load`` checks about the item's file, without making features."""
+
+    def with_limits(self, max_width: int | None = None, max_seconds: float | None = None) -> FeatureExtractor:
+        """A copy with other per-item size limits (None keeps the current one)."""
+
+
+_TYPE_CHECKS = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "tuple[int, ...]": lambda v: isinstance(v, (tuple, list)) and all(
+        isinstance(x, int) and not isinstance(x, bool) for x in v),
+}
+
+
+def check_config_types(config: Any) -> None:
+    """Config dataclasses come from model files strangers write: check every field's type
+    before any arithmetic uses it (a string height would fail somewhere far away)."""
+    for f in fields(config):
+        check = _TYPE_CHECKS.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""))
+        value = getattr(config, f.name)
+        if check is not None and not check(value):
+            raise ConfigError(f"{type(config).__name__}.{f.name}: expected {f.type}, got {value!r}")
 
 
 def extractor_from_config(config: dict[str, Any]) -> FeatureExtractor:

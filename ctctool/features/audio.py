@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ConfigError, FeatureError
 from ..manifest import ManifestItem
-from . import Features, FrameAxis
+from . import Features, FrameAxis, check_config_types
 from .resample import resample
 
 
@@ -28,9 +28,13 @@ class AudioFeatureConfig:
     hop_ms: float = 10.0  # step between frames, milliseconds
     f_min: float = 20.0  # Hz, lowest mel band edge
     f_max: float = 0.0  # Hz, highest mel band edge; 0 = Nyquist
+    max_seconds: float = 120.0  # longest clip or segment accepted, seconds (--max-seconds)
     type: str = "audio"
 
     def __post_init__(self) -> None:
+        check_config_types(self)
+        if not 0.1 <= self.max_seconds <= 36000:
+            raise ConfigError(f"max_seconds must be between 0.1 and 36000, got {self.max_seconds}")
         if not 4000 <= self.sample_rate <= 96000:
             raise ConfigError(f"sample_rate must be 4000-96000 Hz, got {self.sample_rate}")
         if not 8 <= self.n_mels <= 256:
@@ -78,8 +82,16 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_ma
     return bank.astype(np.float32)
 
 
-def read_clip(item: ManifestItem, sample_rate: int) -> tuple[np.ndarray, float, float]:
+def read_clip(item: ManifestItem, sample_rate: int, max_seconds: float | None = None
+              ) -> tuple[np.ndarray, float, float]:
     """Mono float32 samples at ``sample_rate``, the segment's start (s) and the file's length (s)."""
+    mono, rate, offset, length_s = read_segment(item, max_seconds)
+    return resample(mono, rate, sample_rate), offset, length_s
+
+
+def read_segment(item: ManifestItem, max_seconds: float | None = None) -> tuple[np.ndarray, int, float, float]:
+    """Mono float32 samples at the file's own rate, that rate, the segment's start (s) and the
+    file's length (s). Every check of an audio item lives here (``manifest validate`` runs it too)."""
     import soundfile
 
     path = item.resolved_path
@@ -91,9 +103,9 @@ def read_clip(item: ManifestItem, sample_rate: int) -> tuple[np.ndarray, float, 
         if not __import__("os").path.exists(path):
             raise FeatureError(item.where, f"path: no such file {path}") from None
         raise FeatureError(item.where, f"path: cannot read audio {path}: {_short(exc)}") from None
-    length_s = info.frames / info.samplerate if info.samplerate else 0.0
-    if info.frames <= 0:
+    if info.frames <= 0 or info.samplerate <= 0:
         raise FeatureError(item.where, f"path: audio file {path} has no samples")
+    length_s = info.frames / info.samplerate
     start = 0
     frames = info.frames
     offset = item.offset or 0.0
@@ -110,6 +122,9 @@ def read_clip(item: ManifestItem, sample_rate: int) -> tuple[np.ndarray, float, 
             raise FeatureError(item.where, f"duration: {offset} + {item.duration} s runs past the end of {path} "
                                            f"({length_s:.3f} s)")
         frames = wanted
+    if max_seconds is not None and frames > max_seconds * info.samplerate:
+        raise FeatureError(item.where, f"duration: {frames / info.samplerate:.1f} s of audio in {path} is over "
+                                       f"the --max-seconds limit of {max_seconds:g} s")
     try:
         samples, rate = soundfile.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
     except Exception as exc:  # noqa: BLE001
@@ -123,9 +138,9 @@ def read_clip(item: ManifestItem, sample_rate: int) -> tuple[np.ndarray, float, 
     if cut is not None:
         raise FeatureError(item.where, f"path: audio file {path} is truncated (header declares {cut[0]} bytes "
                                        f"of samples, {cut[1]} present)")
-    channel = item.extra.get("channel")
+    channel = item.channel
     if channel is not None:
-        if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < samples.shape[1]:
+        if not 0 <= channel < samples.shape[1]:
             raise FeatureError(item.where, f"channel: {channel!r} is not a channel of {path} "
                                            f"(it has {samples.shape[1]}: 0-{samples.shape[1] - 1})")
         mono = samples[:, channel]
@@ -133,7 +148,7 @@ def read_clip(item: ManifestItem, sample_rate: int) -> tuple[np.ndarray, float, 
         mono = samples.mean(axis=1)
     if not np.isfinite(mono).all():
         raise FeatureError(item.where, f"path: audio file {path} holds NaN or infinite samples")
-    return resample(mono, rate, sample_rate), offset, length_s
+    return mono, int(rate), offset, length_s
 
 
 def _truncated_wav(path: str) -> tuple[int, int] | None:
@@ -179,6 +194,13 @@ class AudioFeatures:
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
 
+    def with_limits(self, max_seconds: float | None = None, **_: Any) -> AudioFeatures:
+        return self if max_seconds is None else AudioFeatures(replace(self.config, max_seconds=max_seconds))
+
+    def check(self, item: ManifestItem) -> None:
+        """Everything ``load`` checks about the file, without making features (manifest validate)."""
+        read_segment(item, self.config.max_seconds)
+
     def frames_for(self, samples: int) -> int:
         return 1 + samples // self.config.hop_samples  # centred STFT frames
 
@@ -192,13 +214,20 @@ class AudioFeatures:
         if info.frames <= 0 or info.samplerate <= 0:
             raise FeatureError(item.where, f"path: audio file {item.resolved_path} has no samples")
         seconds = item.duration if item.duration is not None else info.frames / info.samplerate - (item.offset or 0)
+        if seconds > self.config.max_seconds:
+            raise FeatureError(item.where, f"duration: {seconds:.1f} s of audio in {item.resolved_path} is over "
+                                           f"the --max-seconds limit of {self.config.max_seconds:g} s")
         return self.frames_for(max(0, int(seconds * self.config.sample_rate)))
 
     def load(self, item: ManifestItem, rng: random.Random | None = None) -> Features:
-        samples, offset, length_s = read_clip(item, self.config.sample_rate)
+        samples, offset, length_s = read_clip(item, self.config.sample_rate, self.config.max_seconds)
         if rng is not None:
             samples = augment_waveform(samples, self.config.sample_rate, rng)
         values = self.log_mel(samples)
+        if not np.isfinite(values).all():  # e.g. float samples near 1e18 overflow the power spectrum
+            peak = float(np.abs(samples).max()) if samples.size else 0.0
+            raise FeatureError(item.where, f"path: audio {item.resolved_path} gives non-finite features "
+                                           f"(peak sample value {peak:.3g}; float audio should lie in -1..1)")
         if rng is not None:
             values = spec_augment(values, rng)
         hop_s = self.config.hop_samples / self.config.sample_rate

@@ -3,27 +3,36 @@
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, FeatureError
 from ..manifest import ManifestItem
-from . import Features, FrameAxis
+from . import Features, FrameAxis, check_config_types
+
+
+# Source images larger than this many pixels are refused before they are decoded: a small
+# compressed file can ask for gigabytes (a 1.6 KB PNG of 200000x8 asked for 9.8 GB downstream).
+MAX_SOURCE_PIXELS = 64_000_000
 
 
 @dataclass(frozen=True)
 class ImageFeatureConfig:
     height: int = 32  # pixels; every line is scaled to this height, keeping its aspect ratio
     polarity: str = "auto"  # "auto": make ink bright whatever the page; "dark-ink"; "light-ink"
+    max_width: int = 12000  # pixels after scaling to ``height``; wider lines are refused (--max-width)
     type: str = "image"
 
     def __post_init__(self) -> None:
+        check_config_types(self)
         if not 8 <= self.height <= 512:
             raise ConfigError(f"image height must be between 8 and 512 pixels, got {self.height}")
         if self.polarity not in ("auto", "dark-ink", "light-ink"):
             raise ConfigError(f"polarity must be auto, dark-ink or light-ink, got {self.polarity!r}")
+        if not 16 <= self.max_width <= 1_000_000:
+            raise ConfigError(f"max_width must be between 16 and 1000000 pixels, got {self.max_width}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageFeatureConfig:
@@ -31,29 +40,115 @@ class ImageFeatureConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def open_line_image(item: ManifestItem):
-    """The item's line as a grayscale PIL image (cropped to ``bbox``); FeatureError when unusable."""
+# Modes that carry more than 8 bits per pixel: scaled to 0..255 from their own range.
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def to_grayscale(image, where: str, path: str):
+    """An 8-bit greyscale ("L") copy of any Pillow image: 16-bit and float images are scaled
+    (not clipped at 255), and transparency is composited over white (transparent-background
+    ink would otherwise vanish)."""
+    from PIL import Image
+
+    mode = image.mode
+    if mode in _WIDE_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise FeatureError(where, f"path: image {path} holds NaN or infinite pixel values")
+        high = float(values.max()) if values.size else 0.0
+        if mode.startswith("I;16"):
+            full_scale = 65535.0
+        elif mode == "F" and high <= 1.0:
+            full_scale = 1.0  # a float image in 0..1
+        else:
+            full_scale = 255.0 if high <= 255 else 65535.0 if high <= 65535 else high
+        scaled = np.clip(values / full_scale, 0.0, 1.0) * 255.0
+        return Image.fromarray(np.round(scaled).astype(np.uint8), "L")
+    if "A" in mode or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("L")
+    return image.convert("L")
+
+
+def _open_checked(item: ManifestItem):
+    """Open the item's image (header only) and check its size; returns the open PIL image."""
     from PIL import Image, UnidentifiedImageError
 
     path = item.resolved_path
     try:
-        with Image.open(path) as image:
-            image.load()
-            gray = image.convert("L")
+        image = Image.open(path)
     except FileNotFoundError:
         raise FeatureError(item.where, f"path: no such file {path}") from None
+    except IsADirectoryError:
+        raise FeatureError(item.where, f"path: {path} is a folder, not an image") from None
+    except Image.DecompressionBombError:
+        raise FeatureError(item.where, f"path: image {path} is too large to decode safely "
+                                       f"(over {MAX_SOURCE_PIXELS} pixels)") from None
     except UnidentifiedImageError:
         raise FeatureError(item.where, f"path: {path} is not an image Pillow can read") from None
-    except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
-        raise FeatureError(item.where, f"path: cannot decode image {path}: {exc}") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # unreadable header
+        raise FeatureError(item.where, f"path: cannot read image {path}: {_short(exc)}") from None
+    width, height = image.size
+    if width * height > MAX_SOURCE_PIXELS:
+        image.close()
+        raise FeatureError(item.where, f"path: image {path} is {width}x{height}, over the "
+                                       f"{MAX_SOURCE_PIXELS} pixel limit for one line or page")
     if item.bbox is not None:
         x0, y0, x1, y1 = item.bbox
-        if x1 > gray.width or y1 > gray.height:
-            raise FeatureError(item.where, f"bbox: {list(item.bbox)} lies outside the {gray.width}x{gray.height} image")
-        gray = gray.crop(item.bbox)
-    if gray.width < 1 or gray.height < 1:
+        if x1 > width or y1 > height:
+            image.close()
+            raise FeatureError(item.where, f"bbox: {list(item.bbox)} lies outside the {width}x{height} image")
+    if width < 1 or height < 1:
+        image.close()
         raise FeatureError(item.where, "path: image is empty")
-    return gray
+    return image
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _line_size(item: ManifestItem, width: int, height: int) -> tuple[int, int]:
+    if item.bbox is not None:
+        x0, y0, x1, y1 = item.bbox
+        return x1 - x0, y1 - y0
+    return width, height
+
+
+def open_line_image(item: ManifestItem, max_width: int | None = None, height: int = 32):
+    """The item's line as a greyscale ("L") PIL image, cropped to ``bbox``; FeatureError when
+    unusable. With ``max_width``, a line wider than that once scaled to ``height`` is refused
+    before it is decoded."""
+    return _decode_line(item, max_width, height)[0]
+
+
+def _decode_line(item: ManifestItem, max_width: int | None, height: int):
+    """(the line as greyscale, (page width, page height))."""
+    from PIL import Image
+
+    path = item.resolved_path
+    with _open_checked(item) as image:
+        page_size = image.size
+        line_width, line_height = _line_size(item, *image.size)
+        if max_width is not None and scaled_width(line_width, line_height, height) > max_width:
+            raise FeatureError(item.where, f"path: line {path} is {scaled_width(line_width, line_height, height)} "
+                                           f"px wide at height {height}, over the --max-width limit of {max_width}")
+        try:
+            image.load()
+            gray = to_grayscale(image, item.where, path)
+        except Image.DecompressionBombError:
+            raise FeatureError(item.where, f"path: image {path} is too large to decode safely") from None
+        except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
+            raise FeatureError(item.where, f"path: cannot decode image {path}: {_short(exc)}") from None
+    if item.bbox is not None:
+        gray = gray.crop(item.bbox)
+    return gray, page_size
+
+
+def scaled_width(width: int, height: int, target_height: int) -> int:
+    """Columns of a ``width`` x ``height`` line scaled to ``target_height`` rows."""
+    return max(1, round(width * target_height / max(1, height)))
 
 
 class ImageFeatures:
@@ -69,33 +164,31 @@ class ImageFeatures:
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
 
-    def scaled_width(self, width: int, height: int) -> int:
-        return max(1, round(width * self.config.height / height))
+    def with_limits(self, max_width: int | None = None, **_: Any) -> ImageFeatures:
+        return self if max_width is None else ImageFeatures(replace(self.config, max_width=max_width))
 
     def frames_hint(self, item: ManifestItem) -> int:
-        from PIL import Image, UnidentifiedImageError
+        with _open_checked(item) as image:  # reads the header only
+            width, height = _line_size(item, *image.size)
+        frames = scaled_width(width, height, self.config.height)
+        if frames > self.config.max_width:
+            raise FeatureError(item.where, f"path: line {item.resolved_path} is {frames} px wide at height "
+                                           f"{self.config.height}, over the --max-width limit of "
+                                           f"{self.config.max_width}")
+        return frames
 
-        path = item.resolved_path
-        try:
-            with Image.open(path) as image:  # reads the header only
-                width, height = image.size
-        except FileNotFoundError:
-            raise FeatureError(item.where, f"path: no such file {path}") from None
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            raise FeatureError(item.where, f"path: {path} is not an image Pillow can read") from None
-        if item.bbox is not None:
-            x0, y0, x1, y1 = item.bbox
-            width, height = x1 - x0, y1 - y0
-        return self.scaled_width(width, max(1, height))
+    def check(self, item: ManifestItem) -> None:
+        """Everything ``load`` checks about the file, without making features (manifest validate)."""
+        open_line_image(item, self.config.max_width, self.config.height)
 
     def load(self, item: ManifestItem, rng: random.Random | None = None) -> Features:
         from PIL import Image
 
-        gray = open_line_image(item)
+        gray, page_size = _decode_line(item, self.config.max_width, self.config.height)
         source_width, source_height = gray.width, gray.height
         if rng is not None:
             gray = _augment_geometry(gray, rng)
-        width = self.scaled_width(gray.width, gray.height)
+        width = min(scaled_width(gray.width, gray.height, self.config.height), self.config.max_width)
         gray = gray.resize((width, self.config.height), Image.Resampling.BILINEAR)
         values = np.asarray(gray, dtype=np.float32) / 255.0
         if self._ink_is_dark(values):
@@ -104,7 +197,7 @@ class ImageFeatures:
             values = _augment_pixels(values, rng)
         origin = float(item.bbox[0]) if item.bbox else 0.0
         axis = FrameAxis(origin=origin, step=source_width / width, unit="px", extent=origin + source_width)
-        return Features(np.ascontiguousarray(values, dtype=np.float32), axis, source_height)
+        return Features(np.ascontiguousarray(values, dtype=np.float32), axis, source_height, page_size)
 
     def _ink_is_dark(self, values: np.ndarray) -> bool:
         if self.config.polarity == "dark-ink":
