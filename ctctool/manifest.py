@@ -292,15 +292,15 @@ class ValidationReport:
 
 
 def _check_file_opens(item: ManifestItem) -> str | None:
-    """Why the item's file cannot be used, or None: the very checks decode and train run when
-    they load it (one code path), with the default size limits."""
+    """Why the item's file cannot be used, or None: it is loaded exactly as decode and train load
+    it (one code path), with the default size limits."""
     from .errors import ItemError
     from .features import default_extractor
 
     if item.kind is None:
         return f"{item.source}: kind: cannot tell image from audio for {item.path!r}; add \"kind\""
     try:
-        default_extractor(item.kind).check(item)
+        default_extractor(item.kind).load(item)
     except ItemError as exc:
         return str(exc)
     return None

@@ -113,18 +113,14 @@ class ErrorSummary:
             self.confusions.update((r, "") for r in ops.deletions)
 
     @property
-    def cer(self) -> float:
-        return self.char_errors / max(1, self.chars)
+    def cer(self) -> float | None:
+        """Character error rate; None when no line was scored (no score, not a perfect one)."""
+        return self.char_errors / max(1, self.chars) if self.lines else None
 
     @property
-    def wer(self) -> float:
-        return self.word_errors / max(1, self.words)
+    def wer(self) -> float | None:
+        return self.word_errors / max(1, self.words) if self.lines else None
 
     @property
-    def case_insensitive_cer(self) -> float:
-        return self.case_insensitive_char_errors / max(1, self.chars)
-
-
-def character_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    errors = sum(editdistance.eval(r, h) for r, h in zip(references, hypotheses, strict=True))
-    return errors / max(1, sum(len(r) for r in references))
+    def case_insensitive_cer(self) -> float | None:
+        return self.case_insensitive_char_errors / max(1, self.chars) if self.lines else None

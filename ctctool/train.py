@@ -185,9 +185,7 @@ def evaluate(model: LoadedModel, items: Sequence[ManifestItem], *, batch_size: i
     finally:
         model.network.train(was_training)
     summary = report.summary
-    scored = summary.lines > 0
-    return {"cer": summary.cer if scored else None, "wer": summary.wer if scored else None,
-            "lines": summary.lines, "skipped": len(report.failures)}
+    return {"cer": summary.cer, "wer": summary.wer, "lines": summary.lines, "skipped": len(report.failures)}
 
 
 # ---------------------------------------------------------------- distributed helpers

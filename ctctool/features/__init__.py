@@ -51,9 +51,6 @@ class FeatureExtractor(Protocol):
     def config_dict(self) -> dict[str, Any]:
         """What the model file records to rebuild this extractor."""
 
-    def check(self, item: ManifestItem) -> None:
-        """Everything ``load`` checks about the item's file, without making features."""
-
     def with_limits(self, max_width: int | None = None, max_seconds: float | None = None) -> FeatureExtractor:
         """A copy with other per-item size limits (None keeps the current one)."""
 

@@ -197,10 +197,6 @@ class AudioFeatures:
     def with_limits(self, max_seconds: float | None = None, **_: Any) -> AudioFeatures:
         return self if max_seconds is None else AudioFeatures(replace(self.config, max_seconds=max_seconds))
 
-    def check(self, item: ManifestItem) -> None:
-        """Everything ``load`` checks about the file, without making features (manifest validate)."""
-        read_segment(item, self.config.max_seconds)
-
     def frames_for(self, samples: int) -> int:
         return 1 + samples // self.config.hop_samples  # centred STFT frames
 
