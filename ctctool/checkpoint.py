@@ -15,8 +15,8 @@ import torch
 
 from .codec import Codec
 from .errors import CheckpointError, CtcToolError
-from .fileio import atomic_write
 from .features import FeatureExtractor, extractor_from_config
+from .fileio import atomic_write
 from .model import CTCRecognizer, ModelConfig, expected_weight_shapes
 from .version import __version__
 
@@ -88,7 +88,7 @@ def save_model(path: str, network: torch.nn.Module, codec: Codec, extractor: Fea
 
 def _load_error(path: str, exc: BaseException) -> CheckpointError:
     text = str(exc).strip()
-    if "Unsupported global" in text or "Unsupported class" in text:
+    if any(word in text for word in ("Unsupported global", "unsupported GLOBAL", "Unsupported class", "is blocked")):
         # torch's own advice (load with weights_only=False) would run the stranger's code: never give it
         return CheckpointError(f"{path}: refused: the file holds Python objects other than plain values and "
                                "tensors (loading it could run code); it is not a ctctool model file")

@@ -12,6 +12,7 @@ import contextlib
 import glob
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from typing import IO
@@ -22,15 +23,15 @@ TEMP_PREFIX = ".ctctool-tmp-"
 _TEMP_PID = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-")
 
 
-def _reason(exc: BaseException) -> str:
-    """A short cause for a failed write; torch wraps OSErrors in RuntimeErrors from its zip writer."""
+def _reason(exc: BaseException, folder: str) -> str:
+    """A short cause for a failed write. torch's zip writer reports a full disk as a RuntimeError
+    ("unexpected pos ..."), so ask the file system how much room is left."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
-    text = str(exc)
-    if "file write failed" in text or "No space left" in text:
-        return "no space left on the device (or the write failed)"
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return first[:200]
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(folder).free < 16 << 20:  # under 16 MiB left: that is why
+            return "no space left on device"
+    return "the write failed"
 
 
 def check_writable(path: str, what: str = "output") -> None:
@@ -41,7 +42,7 @@ def check_writable(path: str, what: str = "output") -> None:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{path}: cannot create the folder for the {what} ({_reason(exc)})") from None
+        raise OutputError(f"{path}: cannot create the folder for the {what} ({exc.strerror or exc})") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"{path}: the folder {folder} is not writable")
     if os.path.exists(path) and not os.access(path, os.W_OK) and not os.access(folder, os.W_OK):
@@ -60,7 +61,7 @@ def atomic_write(path: str, mode: str = "wb", *, encoding: str | None = None) ->
     try:
         fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=folder)
     except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({_reason(exc)})") from None
+        raise OutputError(f"{path}: cannot write ({_reason(exc, folder)})") from None
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; our outputs are ordinary files
@@ -74,9 +75,20 @@ def atomic_write(path: str, mode: str = "wb", *, encoding: str | None = None) ->
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(exc, (OSError, RuntimeError)) and not isinstance(exc, OutputError):
-            raise OutputError(f"{path}: cannot write ({_reason(exc)})") from None
+        if _is_write_failure(exc):
+            raise OutputError(f"{path}: cannot write ({_reason(exc, folder)})") from None
         raise
+
+
+def _is_write_failure(exc: BaseException) -> bool:
+    """An OSError, or torch's zip writer reporting one as a RuntimeError; other errors from the
+    code that produces the content pass through unchanged."""
+    if isinstance(exc, OutputError):
+        return False
+    if isinstance(exc, OSError):
+        return True
+    return isinstance(exc, RuntimeError) and any(
+        word in str(exc) for word in ("file write failed", "inline_container", "PytorchStreamWriter"))
 
 
 def _pid_alive(pid: int) -> bool:

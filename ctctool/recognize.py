@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .checkpoint import LoadedModel
-from .decoding import CompiledScorers, greedy_decode, prefix_beam_search
 from .codec import Codec
+from .decoding import CompiledScorers, greedy_decode, prefix_beam_search
 from .decoding.constants import (
     DEFAULT_BEAM_WIDTH,
     DEFAULT_LM_ALPHA,

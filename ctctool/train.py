@@ -20,6 +20,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
@@ -30,8 +31,15 @@ from torch.nn import functional as F
 
 from .checkpoint import LoadedModel, atomic_torch_save, plain_state_dict, save_model
 from .codec import Codec
-from .data import Batch, PreparationReport, TrainingDataset, bucketed_batches, collate, prepare_training_items
-from .errors import CheckpointError, ConfigError, FeatureError, ItemError, TrainingError
+from .data import (
+    Batch,
+    PreparationReport,
+    TrainingDataset,
+    bucketed_batches,
+    collate,
+    prepare_training_items,
+)
+from .errors import CheckpointError, ConfigError, FeatureError, TrainingError
 from .features import FeatureExtractor
 from .fileio import atomic_write, check_writable, remove_stale_temp_files
 from .manifest import ManifestItem
@@ -354,26 +362,32 @@ def train_step(run: _Run, batch: Batch, state: TrainState) -> None:
     features = batch.features.to(run.device, non_blocking=True)
     bad = not bool(torch.isfinite(features).all())
     loss = None
+    # A forward pass in training mode updates the BatchNorm running statistics: keep a copy, so
+    # a batch whose activations overflow cannot leave infinite variances behind in the model.
+    buffers = [buffer.detach().clone() for buffer in run.network.buffers()]
     if not bad:
         with torch.autocast(device_type=run.device.type, dtype=torch.bfloat16,
                             enabled=run.config.amp and run.device.type == "cuda"):
             log_probs, out_lengths = run.train_network(features, batch.lengths.to(run.device))
         loss = F.ctc_loss(log_probs.transpose(0, 1), batch.targets.to(run.device), out_lengths,
                           batch.target_lengths.to(run.device), blank=0, reduction="mean", zero_infinity=True)
-        bad = not bool(torch.isfinite(loss))
+        bad = not bool(torch.isfinite(loss)) or not all(
+            bool(torch.isfinite(buffer).all()) for buffer in run.network.buffers() if buffer.is_floating_point())
     if not _any_rank(bad, run.world, run.device):
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(run.network.parameters(), run.config.grad_clip)
-        bad = not bool(torch.isfinite(grad_norm))
-        if not _any_rank(bad, run.world, run.device):
+        if not _any_rank(not bool(torch.isfinite(grad_norm)), run.world, run.device):
             run.optimizer.step()
             value = float(loss.detach())
             state.recent_loss = value if math.isnan(state.recent_loss) else 0.9 * state.recent_loss + 0.1 * value
             return
         run.optimizer.zero_grad(set_to_none=True)
+    with torch.no_grad():  # the batch is not applied: undo what its forward pass did to the buffers
+        for buffer, saved in zip(run.network.buffers(), buffers):
+            buffer.copy_(saved)
     items = ", ".join(batch.wheres[:4]) + (f" and {len(batch.wheres) - 4} more" if len(batch.wheres) > 4 else "")
-    what = "features" if loss is None else "loss or gradients"
+    what = "features" if loss is None else "activations, loss or gradients"
     if not run.config.skip_bad:
         raise TrainingError(f"non-finite {what} in the batch of {items} at step {state.step + 1}; fix or "
                             "remove those items, or train with --skip-bad to skip such batches")
@@ -522,6 +536,8 @@ def train(
 def _loop(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[int]) -> bool:
     """Train until the step budget is spent or patience runs out; True when stopped early."""
     config = run.config
+    # A skipped batch steps the schedule without an optimizer step; torch warns about that order.
+    warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
     run.monitor.start(run.total_steps, state.step)
     window_start, window_steps = time.perf_counter(), 0
     run.network.train()

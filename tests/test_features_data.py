@@ -8,13 +8,13 @@ import torch
 from PIL import Image, ImageDraw
 
 from ctctool.codec import Codec
+from ctctool.ctc import min_frames
 from ctctool.data import (
     BadSample,
     bucketed_batches,
     collate,
     prepare_training_items,
 )
-from ctctool.ctc import min_frames
 from ctctool.errors import CodecError, FeatureError
 from ctctool.features import default_extractor
 from ctctool.features.image import ImageFeatureConfig, ImageFeatures

@@ -15,11 +15,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hostile import Hostile, write_corpus
 from typer.testing import CliRunner
 
 from ctctool.cli import app
-
-from hostile import Hostile, write_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 SPEECH = REPO / "data" / "speech"

@@ -20,7 +20,12 @@ from typing import Annotated
 
 import typer
 
-from ..decoding.constants import DEFAULT_BEAM_WIDTH, DEFAULT_LM_ALPHA, DEFAULT_LM_BETA, DEFAULT_PRUNE_LOG_PROB
+from ..decoding.constants import (
+    DEFAULT_BEAM_WIDTH,
+    DEFAULT_LM_ALPHA,
+    DEFAULT_LM_BETA,
+    DEFAULT_PRUNE_LOG_PROB,
+)
 from ..errors import ConfigError, CtcToolError, OptionError
 
 # Exit codes (see the README): 0 ok, 1 error, 2 usage error, 3 partial failure under --keep-going.

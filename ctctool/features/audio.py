@@ -7,6 +7,7 @@ CTC frames of ``hop_ms * stride`` milliseconds, which the FrameAxis maps to seco
 from __future__ import annotations
 
 import math
+import os
 import random
 from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
@@ -89,9 +90,10 @@ def read_clip(item: ManifestItem, sample_rate: int, max_seconds: float | None = 
     return resample(mono, rate, sample_rate), offset, length_s
 
 
-def read_segment(item: ManifestItem, max_seconds: float | None = None) -> tuple[np.ndarray, int, float, float]:
-    """Mono float32 samples at the file's own rate, that rate, the segment's start (s) and the
-    file's length (s). Every check of an audio item lives here (``manifest validate`` runs it too)."""
+def segment_of(item: ManifestItem, max_seconds: float | None = None):
+    """(soundfile info, first sample, sample count) of the item's segment, from the header alone:
+    a missing or unreadable file, an offset or duration past the end, a channel the file lacks
+    and a clip over ``max_seconds`` are FeatureErrors here, before any sample is read."""
     import soundfile
 
     path = item.resolved_path
@@ -100,14 +102,15 @@ def read_segment(item: ManifestItem, max_seconds: float | None = None) -> tuple[
     except FileNotFoundError:
         raise FeatureError(item.where, f"path: no such file {path}") from None
     except Exception as exc:  # noqa: BLE001 - libsndfile's errors: unknown format, truncated header...
-        if not __import__("os").path.exists(path):
+        if os.path.isdir(path):
+            raise FeatureError(item.where, f"path: {path} is a folder, not an audio file") from None
+        if not os.path.exists(path):
             raise FeatureError(item.where, f"path: no such file {path}") from None
         raise FeatureError(item.where, f"path: cannot read audio {path}: {_short(exc)}") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise FeatureError(item.where, f"path: audio file {path} has no samples")
     length_s = info.frames / info.samplerate
-    start = 0
-    frames = info.frames
+    start, frames = 0, info.frames
     offset = item.offset or 0.0
     if item.offset is not None:
         start = round(item.offset * info.samplerate)
@@ -122,9 +125,24 @@ def read_segment(item: ManifestItem, max_seconds: float | None = None) -> tuple[
             raise FeatureError(item.where, f"duration: {offset} + {item.duration} s runs past the end of {path} "
                                            f"({length_s:.3f} s)")
         frames = wanted
+    if item.channel is not None and item.channel >= info.channels:
+        raise FeatureError(item.where, f"channel: {item.channel!r} is not a channel of {path} "
+                                       f"(it has {info.channels}: 0-{info.channels - 1})")
     if max_seconds is not None and frames > max_seconds * info.samplerate:
         raise FeatureError(item.where, f"duration: {frames / info.samplerate:.1f} s of audio in {path} is over "
                                        f"the --max-seconds limit of {max_seconds:g} s")
+    return info, start, frames
+
+
+def read_segment(item: ManifestItem, max_seconds: float | None = None) -> tuple[np.ndarray, int, float, float]:
+    """Mono float32 samples at the file's own rate, that rate, the segment's start (s) and the
+    file's length (s). Every check of an audio item lives here (``manifest validate`` runs it too)."""
+    import soundfile
+
+    path = item.resolved_path
+    info, start, frames = segment_of(item, max_seconds)
+    offset = item.offset or 0.0
+    length_s = info.frames / info.samplerate
     try:
         samples, rate = soundfile.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
     except Exception as exc:  # noqa: BLE001
@@ -138,12 +156,8 @@ def read_segment(item: ManifestItem, max_seconds: float | None = None) -> tuple[
     if cut is not None:
         raise FeatureError(item.where, f"path: audio file {path} is truncated (header declares {cut[0]} bytes "
                                        f"of samples, {cut[1]} present)")
-    channel = item.channel
-    if channel is not None:
-        if not 0 <= channel < samples.shape[1]:
-            raise FeatureError(item.where, f"channel: {channel!r} is not a channel of {path} "
-                                           f"(it has {samples.shape[1]}: 0-{samples.shape[1] - 1})")
-        mono = samples[:, channel]
+    if item.channel is not None:
+        mono = samples[:, item.channel]  # segment_of checked it exists
     else:
         mono = samples.mean(axis=1)
     if not np.isfinite(mono).all():
@@ -156,7 +170,6 @@ def _truncated_wav(path: str) -> tuple[int, int] | None:
 
     libsndfile quietly shortens such files to what is there, so we read the header ourselves.
     """
-    import os
     import struct
 
     try:
@@ -201,19 +214,8 @@ class AudioFeatures:
         return 1 + samples // self.config.hop_samples  # centred STFT frames
 
     def frames_hint(self, item: ManifestItem) -> int:
-        import soundfile
-
-        try:
-            info = soundfile.info(item.resolved_path)
-        except Exception:  # noqa: BLE001
-            raise FeatureError(item.where, f"path: cannot read audio {item.resolved_path}") from None
-        if info.frames <= 0 or info.samplerate <= 0:
-            raise FeatureError(item.where, f"path: audio file {item.resolved_path} has no samples")
-        seconds = item.duration if item.duration is not None else info.frames / info.samplerate - (item.offset or 0)
-        if seconds > self.config.max_seconds:
-            raise FeatureError(item.where, f"duration: {seconds:.1f} s of audio in {item.resolved_path} is over "
-                                           f"the --max-seconds limit of {self.config.max_seconds:g} s")
-        return self.frames_for(max(0, int(seconds * self.config.sample_rate)))
+        info, _, frames = segment_of(item, self.config.max_seconds)
+        return self.frames_for(int(frames * self.config.sample_rate / info.samplerate))
 
     def load(self, item: ManifestItem, rng: random.Random | None = None) -> Features:
         samples, offset, length_s = read_clip(item, self.config.sample_rate, self.config.max_seconds)

@@ -13,7 +13,6 @@ from ..errors import ConfigError, FeatureError
 from ..manifest import ManifestItem
 from . import Features, FrameAxis, check_config_types
 
-
 # Source images larger than this many pixels are refused before they are decoded: a small
 # compressed file can ask for gigabytes (a 1.6 KB PNG of 200000x8 asked for 9.8 GB downstream).
 MAX_SOURCE_PIXELS = 64_000_000
