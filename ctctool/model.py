@@ -152,7 +152,7 @@ class CTCRecognizer(nn.Module):
         self.conv = nn.ModuleList(blocks)
         self.rows_out = rows
         self.dropout = nn.Dropout(config.dropout)
-        self.lstm = nn.LSTM(
+        self.lstm = LayerDropoutLSTM(
             input_size=in_channels * rows,
             hidden_size=config.lstm_hidden,
             num_layers=config.lstm_layers,
@@ -192,6 +192,33 @@ class CTCRecognizer(nn.Module):
         logits = self.output(x)
         # log_softmax in float32 even under autocast: CTC needs the precision.
         return F.log_softmax(logits.float(), dim=-1), out_lengths
+
+
+class LayerDropoutLSTM(nn.LSTM):
+    """``nn.LSTM`` (same weights, same state dict) whose dropout between layers, when training
+    on a GPU, comes from torch's CUDA generator. cuDNN keeps a dropout state of its own that no
+    checkpoint can save, so a resumed run would draw other masks than the run it continues;
+    here each layer runs alone and ``F.dropout`` sits between them. Elsewhere (CPU, or no
+    dropout, or evaluation) it is plain ``nn.LSTM``: its CPU dropout already uses torch's RNG."""
+
+    def forward(self, packed, hx=None):  # type: ignore[override]
+        if not (self.training and self.dropout > 0 and self.num_layers > 1 and packed.data.is_cuda):
+            return super().forward(packed, hx)
+        return self.layerwise(packed), None
+
+    def layerwise(self, packed: nn.utils.rnn.PackedSequence) -> nn.utils.rnn.PackedSequence:
+        """The layers one by one from a zero state, ``F.dropout`` between them when training."""
+        data, batch_sizes = packed.data, packed.batch_sizes
+        directions = 2 if self.bidirectional else 1
+        per_layer = directions * (4 if self.bias else 2)
+        zeros = data.new_zeros(directions, int(batch_sizes[0]), self.hidden_size)
+        for layer in range(self.num_layers):
+            if layer:
+                data = F.dropout(data, self.dropout, training=self.training)
+            weights = self._flat_weights[layer * per_layer:(layer + 1) * per_layer]
+            data, _, _ = torch._VF.lstm(data, batch_sizes, (zeros, zeros), weights, self.bias, 1, 0.0,
+                                        self.training, self.bidirectional)
+        return nn.utils.rnn.PackedSequence(data, batch_sizes, packed.sorted_indices, packed.unsorted_indices)
 
 
 def count_parameters(model: nn.Module) -> int:

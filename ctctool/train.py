@@ -371,8 +371,9 @@ def train_step(run: _Run, batch: Batch, state: TrainState) -> None:
             log_probs, out_lengths = run.train_network(features, batch.lengths.to(run.device))
         loss = F.ctc_loss(log_probs.transpose(0, 1), batch.targets.to(run.device), out_lengths,
                           batch.target_lengths.to(run.device), blank=0, reduction="mean", zero_infinity=True)
-        bad = not bool(torch.isfinite(loss)) or not all(
-            bool(torch.isfinite(buffer).all()) for buffer in run.network.buffers() if buffer.is_floating_point())
+        checks = [torch.isfinite(loss)] + [torch.isfinite(buffer).all() for buffer in run.network.buffers()
+                                           if buffer.is_floating_point()]
+        bad = not bool(torch.stack(checks).all())  # one device sync for all of them
     if not _any_rank(bad, run.world, run.device):
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -128,3 +128,24 @@ def test_collate_pads_and_keeps_lengths():
     assert [str(bad.error()) for bad in batch.bad] == ["m:3: path: gone"]
     empty = collate([BadSample("m:5", "path: gone")])
     assert empty.size == 0 and empty.features is None and len(empty.bad) == 1
+
+
+def test_layerwise_lstm_equals_nn_lstm_and_draws_dropout_from_torchs_rng():
+    """The GPU training path of LayerDropoutLSTM (layers one by one, F.dropout between them) is
+    the same network as nn.LSTM, and its dropout masks come from torch's RNG, which resume
+    state saves (cuDNN's own dropout state cannot be saved)."""
+    from ctctool.model import LayerDropoutLSTM
+
+    torch.manual_seed(0)
+    lstm = LayerDropoutLSTM(input_size=8, hidden_size=16, num_layers=2, bidirectional=True, batch_first=True,
+                            dropout=0.5)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.randn(3, 7, 8), torch.tensor([7, 5, 2]),
+                                                     batch_first=True, enforce_sorted=False)
+    lstm.eval()
+    assert torch.equal(lstm.layerwise(packed).data, torch.nn.LSTM.forward(lstm, packed)[0].data)
+    lstm.train()
+    state = torch.get_rng_state()
+    first = lstm.layerwise(packed).data
+    torch.set_rng_state(state)
+    assert torch.equal(first, lstm.layerwise(packed).data)
+    assert not torch.equal(first, lstm.layerwise(packed).data)  # the RNG moved on: other masks

@@ -521,3 +521,19 @@ def test_feature_errors_pickle_through_dataloader_workers():
     sample = pickle.loads(pickle.dumps(BadSample("m:3", "path: gone")))
     assert isinstance(sample.error(), FeatureError) and str(sample.error()) == "m:3: path: gone"
 
+
+
+def test_the_python_api_takes_the_decoding_options(tiny_model, tiny_data, tmp_path):
+    """README: ctctool.recognize(model, paths, beam=..., lm=..., hotwords=[...])."""
+    import ctctool
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(json.loads(line)["text"] + "\n" for line in tiny_data["train"].read_text().splitlines()))
+    CharNgramLM.build(corpus.read_text().splitlines(), order=3).save(str(tmp_path / "lm.bin"))
+    model = ctctool.load_model(str(tiny_model))
+    image = str(tiny_data["root"] / "lines" / "val-00000.png")
+    plain = list(ctctool.recognize(model, [image, image]))
+    steered = list(ctctool.recognize(model, [image], beam=8, lm=str(tmp_path / "lm.bin"), hotwords=["the:2"]))
+    assert [r.id for r in plain] == [image, f"{image}-2"] and steered[0].lm_score != 0.0
+    with pytest.raises(OptionError):
+        list(ctctool.recognize(model, [image], alpha=math.inf, lm=str(tmp_path / "lm.bin")))
