@@ -112,10 +112,10 @@ def main() -> int:
     report(check="non-finite skipped", finite=all(bool(torch.isfinite(v).all()) for v in saved.values()
                                                   if v.is_floating_point()))
 
+    from hostile import write_corpus
     from typer.testing import CliRunner
 
     from ctctool.cli import app
-    from hostile import write_corpus
 
     corpus = out / "hostile"
     cases = write_corpus(corpus)
