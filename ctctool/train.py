@@ -397,15 +397,11 @@ def train_step(run: _Run, batch: Batch, state: TrainState) -> None:
 
 
 def _report_preparation(report: PreparationReport, monitor: TrainingMonitor) -> None:
-    if report.too_short:
-        monitor.message(f"warning: skipped {len(report.too_short)} training items too short for their "
-                        f"transcript under CTC (first: {report.too_short[0]})")
-    if report.empty_text:
-        monitor.message(f"warning: skipped {len(report.empty_text)} training items with no encodable text "
-                        f"(first: {report.empty_text[0]})")
-    if report.bad_files:
-        monitor.message(f"warning: skipped {len(report.bad_files)} unreadable training items "
-                        f"(first: {report.bad_files[0]})")
+    for skipped, what in ((report.too_short, "training items too short for their transcript under CTC"),
+                          (report.empty_text, "training items with no encodable text"),
+                          (report.bad_files, "unreadable training items")):
+        if skipped:
+            monitor.message(f"warning: skipped {len(skipped)} {what} (first: {skipped[0]})")
     if report.lenient_skipped_chars:
         from .codec import describe_unknown
 
