@@ -120,11 +120,13 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
     ]),
     "limits": (Limits, [
         _option("max_width", Annotated[int | None, typer.Option(
-            "--max-width", min=16, envvar="CTCTOOL_MAX_WIDTH", help="Longest image line accepted, in pixels "
-            "after scaling to the model's height [default: 12000, or the model's].")], None),
+            "--max-width", min=16, max=1_000_000, envvar="CTCTOOL_MAX_WIDTH",
+            help="Longest image line accepted, in pixels after scaling to the model's height "
+            "[default: 12000, or the model's].")], None),
         _option("max_seconds", Annotated[float | None, typer.Option(
-            "--max-seconds", min=0.1, envvar="CTCTOOL_MAX_SECONDS", help="Longest audio clip or segment "
-            "accepted, in seconds [default: 120, or the model's].")], None),
+            "--max-seconds", min=0.1, max=36000, envvar="CTCTOOL_MAX_SECONDS",
+            help="Longest audio clip or segment accepted, in seconds [default: 120, or the "
+            "model's].")], None),
     ]),
 }
 
