@@ -28,7 +28,7 @@ demo: install
 	@mkdir -p $(DEMO_DIR)
 	@echo "== the bundled OCR lines" >&2
 	$(BIN)/ctctool manifest stats data/ocr/train.jsonl | head -3
-	@echo "== train (about 5 minutes on 2 cores)" >&2
+	@echo "== train (5-7 minutes on 2 cores)" >&2
 	$(BIN)/ctctool train data/ocr/train.jsonl --val data/ocr/val.jsonl -o $(DEMO_DIR)/ocr.pt \
 		--run-dir $(DEMO_DIR)/ocr-run --epochs $(DEMO_EPOCHS)
 	@echo "== evaluate on the held-out test lines" >&2
