@@ -28,7 +28,7 @@ def recognize(model, inputs, *, batch_size: int = 16, device: str = "cpu", **dec
     (``["seven:2"]``), ``prune``, ``top_k``.
     """
     from .manifest import ManifestItem, items_from_paths
-    from .recognize import build_decode_options, decode_items
+    from .recognition import build_decode_options, decode_items
 
     inputs = list(inputs)
     paths = iter(items_from_paths([(str(x), str(x)) for x in inputs if not isinstance(x, ManifestItem)], root="."))

@@ -10,7 +10,7 @@ from .ctc import viterbi
 from .errors import CodecError, ItemError
 from .inference import NetworkOutput, run_network
 from .manifest import ManifestItem
-from .recognize import DecodeOptions, best_hypotheses
+from .recognition import DecodeOptions, best_hypotheses
 from .results import ItemResult, char_spans, word_spans
 
 

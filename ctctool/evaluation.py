@@ -10,7 +10,7 @@ from .codec import normalize
 from .errors import CtcToolError
 from .manifest import ManifestItem
 from .metrics import ErrorSummary, LineResult, score_line
-from .recognize import DecodeOptions, decode_items
+from .recognition import DecodeOptions, decode_items
 
 
 @dataclass

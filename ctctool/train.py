@@ -183,7 +183,7 @@ def evaluate(model: LoadedModel, items: Sequence[ManifestItem], *, batch_size: i
     """Greedy CER / WER over items with transcripts (fast: validation runs every epoch).
     ``cer`` is None when no item could be scored."""
     from .evaluation import evaluate_items
-    from .recognize import DecodeOptions
+    from .recognition import DecodeOptions
 
     was_training = model.network.training
     model.network.eval()

@@ -188,10 +188,26 @@ def test_manifest_commands(tmp_path, tiny_data):
     assert json.loads(stats.stdout)["items"] == 48
 
 
-@pytest.mark.parametrize("args", [["train", "--help"], ["decode", "--help"], ["align", "--help"]])
-def test_subcommand_help_shows_env_vars(args):
-    result = invoke(*args)
-    assert result.exit_code == 0 and "CTCTOOL_DEVICE" in result.stdout or "CTCTOOL" in result.stdout
+@pytest.mark.parametrize("command, names", [
+    ("train", ["CTCTOOL_DEVICE", "CTCTOOL_THREADS", "CTCTOOL_SEED", "CTCTOOL_QUIET", "CTCTOOL_MAX_WIDTH",
+               "CTCTOOL_MAX_SECONDS"]),
+    ("decode", ["CTCTOOL_DEVICE", "CTCTOOL_THREADS", "CTCTOOL_BEAM", "CTCTOOL_MAX_WIDTH", "CTCTOOL_MAX_SECONDS"]),
+    ("eval", ["CTCTOOL_DEVICE", "CTCTOOL_BEAM", "CTCTOOL_MAX_WIDTH"]),
+    ("align", ["CTCTOOL_DEVICE", "CTCTOOL_BEAM", "CTCTOOL_MAX_SECONDS"]),
+])
+def test_subcommand_help_shows_env_vars(command, names):
+    result = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert all(name in result.stdout for name in names), [n for n in names if n not in result.stdout]
+
+
+def test_limits_come_from_options_and_environment(tiny_model, tiny_data):
+    image = str(tiny_data["root"] / "lines" / "val-00000.png")
+    flag = invoke("decode", tiny_model, image, "--max-width", 20)
+    assert flag.exit_code == 1 and "over the --max-width limit of 20" in flag.stderr
+    env = runner.invoke(app, ["decode", str(tiny_model), image], env={"CTCTOOL_MAX_WIDTH": "20"})
+    assert env.exit_code == 1 and "over the --max-width limit of 20" in env.stderr
+    assert invoke("decode", tiny_model, image, "--max-width", 5).exit_code == 2  # below the minimum
 
 
 def test_decode_beam_nbest_lm_lexicon_hotwords(tiny_model, tiny_data, tmp_path):

@@ -33,7 +33,7 @@ from ctctool.features.image import ImageFeatures
 from ctctool.fileio import TEMP_PREFIX, atomic_write, remove_stale_temp_files
 from ctctool.manifest import ManifestItem, import_tsv, read_manifest
 from ctctool.model import NetworkShape
-from ctctool.recognize import build_decode_options
+from ctctool.recognition import build_decode_options
 from ctctool.train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -317,7 +317,7 @@ def test_resume_state_missing_a_key_names_it(tiny_data, tmp_path):
 
 @pytest.mark.parametrize("flags", [["--hotword", "seven:nan"], ["--alpha", "inf"], ["--beta", "-inf"],
                                    ["--alpha", "nan"], ["--prune", "nan"], ["--prune", "inf"],
-                                   ["--hotword", "seven:-inf"]])
+                                   ["--hotword", "seven:-inf"], ["--hotword", "seven:inf"]])
 def test_non_finite_decoding_options_are_usage_errors(flags, tiny_model, tiny_data):
     image = tiny_data["root"] / "lines" / "val-00000.png"
     for command in ("decode", "align", "eval"):
@@ -501,6 +501,20 @@ def test_patience_under_torchrun_stops_every_rank(tiny_data, tmp_path):
     assert (tmp_path / "m.pt").exists()
 
 
+@pytest.mark.parametrize("skip_bad", [True, False])
+def test_non_finite_batches_under_torchrun_are_one_decision(skip_bad, tiny_data, tmp_path):
+    """Rank 1's batches overflow, rank 0's do not: with --skip-bad both ranks skip together and
+    finish; without it both stop with the error. Neither hangs in the gradient all-reduce."""
+    env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(REPO / "tests" / "ddp_skip.py"), str(tiny_data["train"]), str(tmp_path),
+               *(["--skip-bad"] if skip_bad else [])]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected = "finished 4 steps" if skip_bad else "stopped: non-finite"
+    assert result.stdout.count(expected) == 2, result.stdout
+
+
 def test_read_model_file_rejects_a_folder(tmp_path):
     with pytest.raises(CheckpointError, match="is a folder"):
         read_model_file(str(tmp_path))
@@ -526,6 +540,7 @@ def test_feature_errors_pickle_through_dataloader_workers():
 def test_the_python_api_takes_the_decoding_options(tiny_model, tiny_data, tmp_path):
     """README: ctctool.recognize(model, paths, beam=..., lm=..., hotwords=[...])."""
     import ctctool
+    import ctctool.recognition  # noqa: F401  (importing the module must not shadow ctctool.recognize)
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("".join(json.loads(line)["text"] + "\n" for line in tiny_data["train"].read_text().splitlines()))
@@ -537,3 +552,16 @@ def test_the_python_api_takes_the_decoding_options(tiny_model, tiny_data, tmp_pa
     assert [r.id for r in plain] == [image, f"{image}-2"] and steered[0].lm_score != 0.0
     with pytest.raises(OptionError):
         list(ctctool.recognize(model, [image], alpha=math.inf, lm=str(tmp_path / "lm.bin")))
+
+
+def test_a_network_giving_nan_makes_error_rows_not_a_crash(tiny_model, tiny_data):
+    from ctctool.align import align_items
+    from ctctool.recognition import decode_items
+
+    model = load_model(str(tiny_model))
+    with torch.no_grad():
+        model.network.output.bias.fill_(float("nan"))
+    items = read_manifest(tiny_data["val"])[:3]
+    for results in (decode_items(model, items), align_items(model, items)):
+        rows = list(results)
+        assert len(rows) == 3 and all("non-finite scores" in row.error for row in rows)

@@ -8,7 +8,7 @@ from conftest import REPO
 from ctctool.evaluation import evaluate_items
 from ctctool.features import default_extractor
 from ctctool.manifest import read_manifest
-from ctctool.recognize import DecodeOptions
+from ctctool.recognition import DecodeOptions
 from ctctool.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow

@@ -252,7 +252,7 @@ def decode_options(loaded, flags: DecodeFlags):
     """The library's DecodeOptions for these flags; warns about lexicon words the model cannot spell."""
     from dataclasses import asdict
 
-    from ..recognize import build_decode_options
+    from ..recognition import build_decode_options
 
     options = build_decode_options(loaded.codec, **asdict(flags))
     if options.scorers is not None and options.scorers.skipped_words:

@@ -33,7 +33,7 @@ def decode_command(
     runtime: Runtime,
 ) -> None:
     """Recognize images or clips; one result per input, in input order, on stdout."""
-    from ..recognize import decode_items
+    from ..recognition import decode_items
     from ..writers import get_writer
 
     writer = get_writer("decode", fmt)

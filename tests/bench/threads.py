@@ -18,7 +18,7 @@ from ctctool.checkpoint import load_model  # noqa: E402
 from ctctool.evaluation import evaluate_items  # noqa: E402
 from ctctool.features import default_extractor  # noqa: E402
 from ctctool.manifest import read_manifest  # noqa: E402
-from ctctool.recognize import DecodeOptions  # noqa: E402
+from ctctool.recognition import DecodeOptions  # noqa: E402
 from ctctool.train import TrainConfig, train  # noqa: E402
 
 OCR = Path(__file__).resolve().parents[2] / "data" / "ocr"
