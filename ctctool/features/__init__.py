@@ -90,3 +90,9 @@ def extractor_from_config(config: dict[str, Any]) -> FeatureExtractor:
 
 def default_extractor(modality: str, **overrides: Any) -> FeatureExtractor:
     return extractor_from_config({"type": modality, **overrides})
+
+
+def short_reason(exc: BaseException) -> str:
+    """The first line of a decoder's error message (libsndfile and Pillow write several)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ConfigError, FeatureError
 from ..manifest import ManifestItem
-from . import Features, FrameAxis, check_config_types
+from . import Features, FrameAxis, check_config_types, short_reason
 from .resample import resample
 
 
@@ -106,7 +106,7 @@ def segment_of(item: ManifestItem, max_seconds: float | None = None):
             raise FeatureError(item.where, f"path: {path} is a folder, not an audio file") from None
         if not os.path.exists(path):
             raise FeatureError(item.where, f"path: no such file {path}") from None
-        raise FeatureError(item.where, f"path: cannot read audio {path}: {_short(exc)}") from None
+        raise FeatureError(item.where, f"path: cannot read audio {path}: {short_reason(exc)}") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise FeatureError(item.where, f"path: audio file {path} has no samples")
     length_s = info.frames / info.samplerate
@@ -146,7 +146,7 @@ def read_segment(item: ManifestItem, max_seconds: float | None = None) -> tuple[
     try:
         samples, rate = soundfile.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
     except Exception as exc:  # noqa: BLE001
-        raise FeatureError(item.where, f"path: cannot decode audio {path}: {_short(exc)}") from None
+        raise FeatureError(item.where, f"path: cannot decode audio {path}: {short_reason(exc)}") from None
     if samples.shape[0] == 0:
         raise FeatureError(item.where, f"path: audio file {path} has no samples")
     if samples.shape[0] < frames * 0.99:  # libsndfile stops early on a truncated file
@@ -188,10 +188,6 @@ def _truncated_wav(path: str) -> tuple[int, int] | None:
                 handle.seek(size + (size & 1), 1)
     except OSError:
         return None
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 class AudioFeatures:

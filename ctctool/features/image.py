@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import ConfigError, FeatureError
 from ..manifest import ManifestItem
-from . import Features, FrameAxis, check_config_types
+from . import Features, FrameAxis, check_config_types, short_reason
 
 # Source images larger than this many pixels are refused before they are decoded: a small
 # compressed file can ask for gigabytes (a 1.6 KB PNG of 200000x8 asked for 9.8 GB downstream).
@@ -90,7 +90,7 @@ def _open_checked(item: ManifestItem):
     except UnidentifiedImageError:
         raise FeatureError(item.where, f"path: {path} is not an image Pillow can read") from None
     except (OSError, ValueError, SyntaxError) as exc:  # unreadable header
-        raise FeatureError(item.where, f"path: cannot read image {path}: {_short(exc)}") from None
+        raise FeatureError(item.where, f"path: cannot read image {path}: {short_reason(exc)}") from None
     width, height = image.size
     if width * height > MAX_SOURCE_PIXELS:
         image.close()
@@ -105,11 +105,6 @@ def _open_checked(item: ManifestItem):
         image.close()
         raise FeatureError(item.where, "path: image is empty")
     return image
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _line_size(item: ManifestItem, width: int, height: int) -> tuple[int, int]:
@@ -143,7 +138,7 @@ def _decode_line(item: ManifestItem, max_width: int | None, height: int):
         except Image.DecompressionBombError:
             raise FeatureError(item.where, f"path: image {path} is too large to decode safely") from None
         except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
-            raise FeatureError(item.where, f"path: cannot decode image {path}: {_short(exc)}") from None
+            raise FeatureError(item.where, f"path: cannot decode image {path}: {short_reason(exc)}") from None
     if item.bbox is not None:
         gray = gray.crop(item.bbox)
     return gray, page_size
