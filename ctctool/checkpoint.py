@@ -183,7 +183,8 @@ def describe_model(path: str) -> dict[str, Any]:
     """What ``ctctool info`` shows: everything but the weights, plus their size."""
     payload = read_model_file(path)
     weights = payload["state_dict"]
-    parameters = sum(t.numel() for k, t in weights.items() if "running_" not in k and "num_batches" not in k)
+    parameters = sum(t.numel() for k, t in weights.items()
+                     if isinstance(t, torch.Tensor) and "running_" not in k and "num_batches" not in k)
     return {
         "path": path,
         "file_bytes": os.path.getsize(path),
