@@ -88,6 +88,10 @@ def write_corpus(folder: Path) -> list[Hostile]:
     _wav(folder / "whole.wav", speechy, subtype="PCM_16")
     audio("truncated-wav", "truncated", raw=(folder / "whole.wav").read_bytes()[:20000])
     audio("not-audio", "cannot read audio", raw=b"RIFF this is not really a wave file at all")
+    giga = bytearray((folder / "whole.wav").read_bytes())
+    giga[24:28] = struct.pack("<I", 1_000_000_000)  # the header's sample rate: 1 GHz
+    giga[28:32] = struct.pack("<I", 2_000_000_000)  # and its byte rate
+    audio("gigahertz-rate", "claims 1000000000 Hz", raw=bytes(giga))
     cases.append(Hostile("offset-past-end", "audio", {"path": "whole.wav", "text": "one", "offset": 5.0}, "offset"))
     cases.append(Hostile("duration-past-end", "audio", {"path": "whole.wav", "text": "one", "duration": 9.0},
                          "duration"))

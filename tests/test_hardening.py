@@ -565,3 +565,13 @@ def test_a_network_giving_nan_makes_error_rows_not_a_crash(tiny_model, tiny_data
     for results in (decode_items(model, items), align_items(model, items)):
         rows = list(results)
         assert len(rows) == 3 and all("non-finite scores" in row.error for row in rows)
+
+
+@pytest.mark.parametrize("key, value, message", [("f_min", -5.0, "f_min"), ("f_max", 1e6, "f_max"),
+                                                 ("n_mels", 100_000, "n_mels"), ("sample_rate", 10**9, "sample_rate")])
+def test_audio_feature_configs_from_model_files_are_range_checked(tmp_path, key, value, message):
+    payload = torch.load(REPO / "data" / "speech" / "digits-small.pt", weights_only=True)
+    payload["features"][key] = value
+    torch.save(payload, tmp_path / "odd.pt")
+    with pytest.raises(CheckpointError, match=message):
+        load_model(str(tmp_path / "odd.pt"))

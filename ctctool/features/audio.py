@@ -21,6 +21,10 @@ from . import Features, FrameAxis, check_config_types, short_reason
 from .resample import resample
 
 
+MIN_SOURCE_RATE = 1000  # Hz; slower "audio" is a corrupt header
+MAX_SOURCE_RATE = 384_000  # Hz; the highest rate audio interfaces record at
+
+
 @dataclass(frozen=True)
 class AudioFeatureConfig:
     sample_rate: int = 16000  # Hz; every clip is resampled to it
@@ -42,6 +46,9 @@ class AudioFeatureConfig:
             raise ConfigError(f"n_mels must be 8-256, got {self.n_mels}")
         if not 0 < self.hop_ms <= self.win_ms <= 100:
             raise ConfigError(f"need 0 < hop_ms <= win_ms <= 100, got {self.hop_ms} and {self.win_ms}")
+        nyquist = self.sample_rate / 2
+        if not 0 <= self.f_min < (self.f_max or nyquist) <= nyquist:
+            raise ConfigError(f"need 0 <= f_min < f_max <= {nyquist:g} Hz, got {self.f_min} and {self.f_max}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AudioFeatureConfig:
@@ -109,6 +116,11 @@ def segment_of(item: ManifestItem, max_seconds: float | None = None):
         raise FeatureError(item.where, f"path: cannot read audio {path}: {short_reason(exc)}") from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise FeatureError(item.where, f"path: audio file {path} has no samples")
+    if not MIN_SOURCE_RATE <= info.samplerate <= MAX_SOURCE_RATE:
+        # a header's rate decides how many samples a second of audio holds: 1e9 Hz would make
+        # one second four gigabytes
+        raise FeatureError(item.where, f"path: audio file {path} claims {info.samplerate} Hz; expected "
+                                       f"{MIN_SOURCE_RATE}-{MAX_SOURCE_RATE} Hz")
     length_s = info.frames / info.samplerate
     start, frames = 0, info.frames
     offset = item.offset or 0.0

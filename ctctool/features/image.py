@@ -52,7 +52,7 @@ def to_grayscale(image, where: str, path: str):
 
     mode = image.mode
     if mode in _WIDE_MODES:
-        values = np.asarray(image, dtype=np.float64)
+        values = np.asarray(image, dtype=np.float32)
         if not np.isfinite(values).all():
             raise FeatureError(where, f"path: image {path} holds NaN or infinite pixel values")
         high = float(values.max()) if values.size else 0.0
