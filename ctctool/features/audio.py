@@ -20,7 +20,6 @@ from ..manifest import ManifestItem
 from . import Features, FrameAxis, check_config_types, short_reason
 from .resample import resample
 
-
 MIN_SOURCE_RATE = 1000  # Hz; slower "audio" is a corrupt header
 MAX_SOURCE_RATE = 384_000  # Hz; the highest rate audio interfaces record at
 
