@@ -21,7 +21,7 @@ import random
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
@@ -39,7 +39,7 @@ from .data import (
     collate,
     prepare_training_items,
 )
-from .errors import CheckpointError, ConfigError, FeatureError, TrainingError
+from .errors import CheckpointError, ConfigError, FeatureError, OptionError, TrainingError
 from .features import FeatureExtractor
 from .fileio import atomic_write, check_writable, remove_stale_temp_files
 from .manifest import ManifestItem
@@ -69,6 +69,7 @@ class TrainConfig:
     skip_bad: bool = False  # skip (and count) unreadable inputs and non-finite batches instead of stopping
     num_workers: int = 0  # DataLoader worker processes
     amp: bool = True  # mixed precision (bf16 autocast) on CUDA; ignored on CPU
+    select_by: str | None = None  # the validation set whose CER picks the best model; None = the first
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -238,7 +239,7 @@ class _Run:
     world: int
     output: str
     run_dir: str
-    val_items: Sequence[ManifestItem]
+    val_sets: dict[str, Sequence[ManifestItem]]  # name -> items; every one is scored at each validation
     batches_per_epoch: int
     total_steps: int
     data_info: dict[str, Any]
@@ -247,6 +248,10 @@ class _Run:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def select_by(self) -> str | None:
+        return self.config.select_by or next(iter(self.val_sets), None)
 
     @property
     def resume_path(self) -> str:
@@ -311,6 +316,7 @@ def save_best(run: _Run, state: TrainState, metrics: dict[str, Any]) -> None:
         return
     meta = {**run.data_info, "steps": state.step, "epochs": round(state.step / run.batches_per_epoch, 3),
             "seed": run.config.seed, "best_val_cer": metrics.get("cer"), "best_val_wer": metrics.get("wer"),
+            "val_scores": metrics.get("sets", {}), "select_by": run.select_by,
             "train_config": asdict(run.config), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     save_model(run.output, run.network, run.codec, run.extractor, run.model_config, meta)
 
@@ -328,15 +334,18 @@ def validate(run: _Run, state: TrainState) -> bool:
     """Evaluate on rank 0 and keep the best model; True (on every rank) when patience ran out."""
     stop = False
     if run.is_main:
-        if run.val_items:
-            evaluator = LoadedModel(run.network, run.codec, run.extractor, run.model_config, run.modality, {},
-                                    run.output)
-            metrics = evaluate(evaluator, run.val_items, batch_size=run.config.batch_size, device=run.device,
-                               skip_bad=run.config.skip_bad)
-        else:
-            metrics = {"cer": None, "wer": None, "lines": 0}
-        metrics.update(step=state.step, epoch=round(state.step / run.batches_per_epoch, 3), loss=state.recent_loss)
-        if not run.val_items:
+        evaluator = LoadedModel(run.network, run.codec, run.extractor, run.model_config, run.modality, {},
+                                run.output)
+        scores = {name: evaluate(evaluator, items, batch_size=run.config.batch_size, device=run.device,
+                                 skip_bad=run.config.skip_bad) for name, items in run.val_sets.items()}
+        selected = scores.get(run.select_by, {"cer": None, "wer": None, "lines": 0})
+        metrics = {"cer": selected["cer"], "wer": selected["wer"], "lines": selected["lines"],
+                   "step": state.step, "epoch": round(state.step / run.batches_per_epoch, 3),
+                   "loss": state.recent_loss}
+        if len(scores) > 1:
+            metrics["select_by"] = run.select_by
+            metrics["sets"] = scores
+        if not run.val_sets:
             improved = True  # no validation data: the latest model is the one to keep
         elif metrics["cer"] is None:
             improved = False
@@ -427,7 +436,7 @@ def train(
     output: str,
     run_dir: str,
     extractor: FeatureExtractor,
-    val_items: Sequence[ManifestItem] = (),
+    val_items: Sequence[ManifestItem] | Mapping[str, Sequence[ManifestItem]] = (),
     config: TrainConfig = TrainConfig(),
     shape: NetworkShape | None = None,
     codec: Codec | None = None,
@@ -438,7 +447,9 @@ def train(
 ) -> TrainResult:
     """Train a recognizer on ``train_items``; keep the best model (by validation CER) at ``output``.
 
-    ``codec`` fixes the alphabet (transcript characters outside it are an error unless
+    ``val_items`` is one validation set, or several by name (``{"val": ..., "heldout": ...}``):
+    each is scored at every validation, and ``config.select_by`` (default: the first) picks
+    the best model. ``codec`` fixes the alphabet (transcript characters outside it are an error unless
     ``config.lenient``); by default it is built from the training transcripts. ``shape`` picks
     the network (``ModelConfig.for_modality``); a resumed run keeps the one it was started with.
     """
@@ -456,6 +467,10 @@ def train(
     set_seed(config.seed)
     resumed = load_resume(os.path.join(run_dir, RESUME_FILE)) if resume else None
 
+    val_sets = dict(val_items) if isinstance(val_items, Mapping) else ({"val": val_items} if val_items else {})
+    if config.select_by is not None and config.select_by not in val_sets:
+        raise OptionError(f"--select-by {config.select_by!r}: no validation set of that name "
+                          f"(have: {', '.join(val_sets) or 'none'})")
     modality = modality_of(train_items)
     if extractor.modality != modality:
         raise ConfigError(f"training items are {modality} but the feature extractor is for {extractor.modality}")
@@ -487,9 +502,9 @@ def train(
 
     data_info = dict(metadata or {})
     data_info.setdefault("train_items", len(train_items))
-    data_info.update(train_items_used=len(prepared), val_items=len(val_items))
+    data_info.update(train_items_used=len(prepared), val_items={name: len(items) for name, items in val_sets.items()})
     run = _Run(config, network, train_network, optimizer, scheduler, codec, extractor, model_config, modality,
-               device, rank, world, output, run_dir, val_items, batches_per_epoch, total_steps, data_info, monitor)
+               device, rank, world, output, run_dir, val_sets, batches_per_epoch, total_steps, data_info, monitor)
 
     state = TrainState()
     if resumed is not None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -255,3 +256,28 @@ def test_bad_json_line_in_a_manifest_names_file_and_line(tiny_model, tmp_path):
         assert result.exit_code == 1
         assert result.stderr.strip() == f"error: {manifest}:2: not valid JSON (Expecting property name enclosed in " \
                                         "double quotes at column 19)"
+
+
+def test_train_scores_several_validation_sets_and_selects_by_one(tiny_data, tmp_path):
+    """--val NAME=PATH repeated: every set is scored and logged; --select-by picks the best model."""
+    out = tmp_path / "m.pt"
+    result = invoke("train", tiny_data["train"], "--val", f"seen={tiny_data['train']}",
+                    "--val", f"unseen={tiny_data['val']}", "--select-by", "unseen", "-o", out,
+                    "--run-dir", tmp_path / "run", "--max-steps", 6, "--eval-every", 2, "--batch-size", 8,
+                    "--hidden", 16, "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [2, 4, 6]
+    for row in rows:
+        assert set(row["sets"]) == {"seen", "unseen"} and row["select_by"] == "unseen"
+        assert row["cer"] == row["sets"]["unseen"]["cer"]
+    best = min(rows, key=lambda row: (row["sets"]["unseen"]["cer"], row["step"]))
+    training = torch.load(out, weights_only=True)["training"]
+    assert training["steps"] == best["step"] and training["best_val_cer"] == best["sets"]["unseen"]["cer"]
+    assert set(training["val_scores"]) == {"seen", "unseen"} and training["select_by"] == "unseen"
+    assert "seen CER" in result.stderr and "unseen CER" in result.stderr and "seen CER" in result.stdout
+    unknown = invoke("train", tiny_data["train"], "--val", tiny_data["val"], "--select-by", "heldout",
+                     "-o", out, "--max-steps", 1)
+    assert unknown.exit_code == 2 and "no validation set of that name (have: val)" in unknown.stderr
+    twice = invoke("train", tiny_data["train"], "--val", tiny_data["val"], "--val", tiny_data["val"], "-o", out)
+    assert twice.exit_code == 2 and "already given" in twice.stderr

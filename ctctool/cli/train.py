@@ -16,7 +16,11 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", envvar="CTCTOOL_QUIE
 def train_command(
     train_manifest: Annotated[str, typer.Argument(help="Training manifest (.jsonl or .jsonl.gz).")],
     output: Annotated[str, typer.Option("--output", "-o", help="Where to write the best model file.")],
-    val: Annotated[str | None, typer.Option("--val", help="Validation manifest; its CER picks the best model.")] = None,
+    val: Annotated[list[str] | None, typer.Option(
+        "--val", help="Validation manifest, or NAME=MANIFEST; repeatable. Every set is scored at each "
+        "validation; the one named by --select-by (default: the first) picks the best model.")] = None,
+    select_by: Annotated[str | None, typer.Option("--select-by", help="Name of the validation set whose CER "
+                                                  "picks the best model [default: the first --val].")] = None,
     run_dir: Annotated[str | None, typer.Option("--run-dir", help="Folder for resume state and logs "
                                                 "[default: runs/<model name>].")] = None,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the training data.")] = 30,
@@ -73,8 +77,10 @@ def train_command(
     train_items = read_manifest(train_manifest)
     if not train_items:
         raise ConfigError(f"{train_manifest}: the training manifest holds no items")
-    val_items = read_manifest(val) if val else []
-    missing = next((item for item in [*train_items, *val_items] if item.text is None), None)
+    val_paths = named_manifests(val or [])
+    val_sets = {name: read_manifest(path) for name, path in val_paths.items()}
+    missing = next((item for item in [*train_items, *(i for items in val_sets.values() for i in items)]
+                    if item.text is None), None)
     if missing is not None:
         raise ManifestError(missing.source, None, "text", "missing (training and validation need transcripts)")
     modality = modality_of(train_items)
@@ -84,20 +90,43 @@ def train_command(
     codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
     config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
                          eval_every=eval_every, patience=patience, seed=seed, augment=augment,
-                         lenient=lenient, skip_bad=skip_bad, num_workers=workers)
+                         lenient=lenient, skip_bad=skip_bad, num_workers=workers, select_by=select_by)
     run_dir = run_dir or os.path.join("runs", Path(output).name.split(".")[0] or "model")
     metadata = {"train_manifest": os.path.abspath(train_manifest), "train_sha256": file_sha256(train_manifest)}
-    if val:
-        metadata.update(val_manifest=os.path.abspath(val), val_sha256=file_sha256(val))
-    result = train(train_items, output=output, run_dir=run_dir, extractor=extractor, val_items=val_items,
+    if val_paths:
+        metadata["val_manifests"] = {name: {"path": os.path.abspath(path), "sha256": file_sha256(path)}
+                                     for name, path in val_paths.items()}
+    result = train(train_items, output=output, run_dir=run_dir, extractor=extractor, val_items=val_sets,
                    config=config, shape=shape, codec=codec, device=torch_device, resume=resume,
                    monitor=make_monitor(quiet), metadata=metadata)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 reports
     if result.best_val_cer is not None:
         best = next(h for h in result.history if h["step"] == result.best_step)
+        others = "".join(f"; {name} CER {100 * scores['cer']:.2f}% WER {100 * scores['wer']:.2f}%"
+                         for name, scores in best.get("sets", {}).items()
+                         if name != best.get("select_by") and scores["cer"] is not None)
         typer.echo(f"{output}: best validation CER {100 * result.best_val_cer:.2f}% "
-                   f"(WER {100 * best['wer']:.2f}%) at step {result.best_step} of {result.steps}; "
-                   f"{result.seconds:.0f} s")
+                   f"(WER {100 * best['wer']:.2f}%) at step {result.best_step} of {result.steps}"
+                   f"{others}; {result.seconds:.0f} s")
     else:
         typer.echo(f"{output}: trained {result.steps} steps without validation; {result.seconds:.0f} s")
+
+
+def named_manifests(specs: list[str]) -> dict[str, str]:
+    """``--val`` values (``PATH`` or ``NAME=PATH``) -> {name: path}; a bare path is named after its
+    file (``val.jsonl`` -> ``val``)."""
+    from ..errors import OptionError
+
+    named: dict[str, str] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or os.path.exists(spec):
+            name, path = Path(spec).name.split(".")[0] or "val", spec
+        if not name or not path:
+            raise OptionError(f"--val {spec!r}: expected MANIFEST or NAME=MANIFEST")
+        if name in named:
+            raise OptionError(f"--val {spec!r}: a validation set named {name!r} is already given; "
+                              "name them with NAME=MANIFEST")
+        named[name] = path
+    return named
