@@ -86,30 +86,32 @@ def save_model(path: str, network: torch.nn.Module, codec: Codec, extractor: Fea
     atomic_torch_save(payload, path)
 
 
-def _load_error(path: str, exc: BaseException) -> CheckpointError:
-    text = str(exc).strip()
+def safe_torch_load(path: str, what: str = "model file") -> Any:
+    """``torch.load(weights_only=True)`` with errors that name ``path`` in one line and never
+    repeat torch's advice to load with ``weights_only=False`` (that would run a stranger's code).
+    Shared by model files and resume state."""
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: no such {what}")
+    if os.path.isdir(path):
+        raise CheckpointError(f"{path}: is a folder, expected a {what}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - corrupt zip, foreign pickle, truncated file...
+        text = str(exc).strip()
     if any(word in text for word in ("Unsupported global", "unsupported GLOBAL", "Unsupported class", "is blocked")):
-        # torch's own advice (load with weights_only=False) would run the stranger's code: never give it
-        return CheckpointError(f"{path}: refused: the file holds Python objects other than plain values and "
-                               "tensors (loading it could run code); it is not a ctctool model file")
+        raise CheckpointError(f"{path}: refused: the file holds Python objects other than plain values and "
+                              f"tensors (loading it could run code); it is not a ctctool {what}")
     lines = [line for line in text.splitlines() if line.strip()]
     reason = next((line.split("error:", 1)[1] for line in lines if "WeightsUnpickler error:" in line),
-                  lines[0] if lines else type(exc).__name__)
+                  lines[0] if lines else "unreadable")
     if "weights_only" in reason:
         reason = "unreadable pickle data"
-    return CheckpointError(f"{path}: not a ctctool model file or it is corrupt ({reason.strip()[:160]})")
+    raise CheckpointError(f"{path}: not a ctctool {what} or it is corrupt ({reason.strip()[:160]})")
 
 
 def read_model_file(path: str) -> dict[str, Any]:
     """The raw payload, checked for format and version; never unpickles code."""
-    if not os.path.exists(path):
-        raise CheckpointError(f"{path}: no such model file")
-    if os.path.isdir(path):
-        raise CheckpointError(f"{path}: is a folder, expected a model file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - corrupt zip, foreign pickle, truncated file...
-        raise _load_error(path, exc) from None
+    payload = safe_torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path}: not a ctctool model file (no '{FORMAT_NAME}' format tag)")
     reader = payload.get("min_reader_version", 1)

@@ -29,7 +29,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .checkpoint import LoadedModel, atomic_torch_save, plain_state_dict, save_model
+from .checkpoint import (
+    LoadedModel,
+    atomic_torch_save,
+    plain_state_dict,
+    safe_torch_load,
+    save_model,
+)
 from .codec import Codec
 from .data import (
     Batch,
@@ -287,11 +293,7 @@ def load_resume(path: str) -> dict[str, Any]:
     """The resume file, with every key the loop needs checked (a missing one is named)."""
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: nothing to resume (no resume state in the run folder)")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: resume state is corrupt ({first})") from None
+    data = safe_torch_load(path, "resume file")
     if not isinstance(data, dict) or data.get("format") != RESUME_FORMAT:
         raise CheckpointError(f"{path}: not a ctctool resume file")
     if data.get("version") != RESUME_VERSION:

@@ -575,3 +575,11 @@ def test_audio_feature_configs_from_model_files_are_range_checked(tmp_path, key,
     torch.save(payload, tmp_path / "odd.pt")
     with pytest.raises(CheckpointError, match=message):
         load_model(str(tmp_path / "odd.pt"))
+
+
+def test_a_corrupt_resume_file_is_one_line_without_torchs_advice(tiny_data, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "resume.pt").write_bytes(b"not a zip at all")
+    with pytest.raises(CheckpointError, match="not a ctctool resume file or it is corrupt") as caught:
+        _train(tiny_data, tmp_path / "m.pt", TrainConfig(max_steps=2, batch_size=8), resume=True)
+    assert "weights_only" not in str(caught.value) and "\n" not in str(caught.value)
