@@ -6,6 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (the suite is deterministic); no example
+# database is kept between runs.
+settings.register_profile("ctctool", derandomize=True, database=None)
+settings.load_profile("ctctool")
 
 REPO = Path(__file__).resolve().parent.parent
 OCR = REPO / "data" / "ocr"
