@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .augmentation import AugmentPolicy
 from .codec import Codec
 from .ctc import min_frames, output_frames
 from .errors import CodecError, FeatureError
@@ -93,10 +94,11 @@ class TrainingDataset(torch.utils.data.Dataset):
     """Indexed by ``(index, augment_seed)``: augmentation is a pure function of the seed, so a
     resumed run sees exactly the batches the interrupted one would have."""
 
-    def __init__(self, items: Sequence[TrainingItem], extractor: FeatureExtractor, *, augment: bool):
+    def __init__(self, items: Sequence[TrainingItem], extractor: FeatureExtractor, *,
+                 augment: AugmentPolicy | str | bool = True):
         self.items = list(items)
         self.extractor = extractor
-        self.augment = augment
+        self.policy = augment if isinstance(augment, AugmentPolicy) else AugmentPolicy.parse(augment)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -104,9 +106,9 @@ class TrainingDataset(torch.utils.data.Dataset):
     def __getitem__(self, key: tuple[int, int]):
         index, seed = key
         entry = self.items[index]
-        rng = random.Random(seed) if self.augment else None
+        rng = random.Random(seed) if self.policy.active else None
         try:
-            features = self.extractor.load(entry.item, rng)
+            features = self.extractor.load(entry.item, rng, self.policy)
         except FeatureError as exc:
             return BadSample(exc.where, exc.reason)
         return features.values, entry.labels, entry.item.where

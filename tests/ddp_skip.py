@@ -24,7 +24,7 @@ from ctctool.train import TrainConfig, train  # noqa: E402
 
 
 class OverflowOnRankOne(ImageFeatures):
-    def load(self, item, rng=None):
+    def load(self, item, rng=None, policy=None):
         features = super().load(item, rng)
         if os.environ.get("RANK") == "1":
             return type(features)(features.values * np.float32(3e38), features.axis, features.source_height)

@@ -170,7 +170,7 @@ class _OverflowingFeatures(ImageFeatures):
     """Finite features so large that the network's activations overflow (a float WAV near 1e20
     reaches the same state through the log-mel)."""
 
-    def load(self, item, rng=None):
+    def load(self, item, rng=None, policy=None):
         features = super().load(item, rng)
         return type(features)(features.values * np.float32(3e38), features.axis, features.source_height)
 

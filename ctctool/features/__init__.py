@@ -42,8 +42,9 @@ class FeatureExtractor(Protocol):
     modality: str
     feature_dim: int
 
-    def load(self, item: ManifestItem, rng: random.Random | None = None) -> Features:
-        """Features for one item; ``rng`` turns training augmentation on. Raises FeatureError."""
+    def load(self, item: ManifestItem, rng: random.Random | None = None, policy: Any = None) -> Features:
+        """Features for one item; ``rng`` turns training augmentation on, with ``policy`` (an
+        ``AugmentPolicy``; the default preset when None). Raises FeatureError."""
 
     def frames_hint(self, item: ManifestItem) -> int:
         """Feature frames the item will give, read cheaply (headers only). Raises FeatureError."""

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..augmentation import AugmentPolicy
+from ..augmentation.audio import augment_waveform, spec_augment, vtlp_factor
 from ..errors import ConfigError, FeatureError
 from ..manifest import ManifestItem
 from . import Features, FrameAxis, check_config_types, short_reason
@@ -75,18 +77,32 @@ def _mel_to_hz(mel):
     return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
 
 
-@lru_cache(maxsize=8)
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> np.ndarray:
-    """Triangular filters [n_mels, n_fft // 2 + 1] on the HTK mel scale, each with unit area in mel."""
+@lru_cache(maxsize=64)
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float,
+                   warp: float = 1.0) -> np.ndarray:
+    """Triangular filters [n_mels, n_fft // 2 + 1] on the HTK mel scale, each with unit area in mel.
+
+    ``warp`` != 1 is vocal-tract-length perturbation (Jaitly and Hinton, 2013): the band edges
+    move by that factor below a cut-off (the same speech from a longer or shorter vocal tract)
+    and piecewise-linearly above it, so the top edge stays at ``f_max``."""
     f_max = f_max or sample_rate / 2
     bins_hz = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
     edges = _mel_to_hz(np.linspace(_hz_to_mel(f_min), _hz_to_mel(f_max), n_mels + 2))
+    if warp != 1.0:
+        edges = vtlp_warp(edges, warp, f_max)
     lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     rising = (bins_hz[None, :] - lower) / (centre - lower)
     falling = (upper - bins_hz[None, :]) / (upper - centre)
     bank = np.clip(np.minimum(rising, falling), 0.0, None)
     bank *= 2.0 / (upper - lower)  # Slaney-style normalization: equal energy per band
     return bank.astype(np.float32)
+
+
+def vtlp_warp(hz: np.ndarray, warp: float, f_max: float) -> np.ndarray:
+    """Frequencies scaled by ``warp`` up to a cut-off, then a straight line to (f_max, f_max)."""
+    cutoff = 0.6 * f_max * min(warp, 1.0) / warp  # Hz: below it, f -> warp * f
+    high = f_max - (f_max - warp * cutoff) * (f_max - hz) / (f_max - cutoff)
+    return np.where(hz <= cutoff, warp * hz, high)
 
 
 def read_clip(item: ManifestItem, sample_rate: int, max_seconds: float | None = None
@@ -224,17 +240,21 @@ class AudioFeatures:
         info, _, frames = segment_of(item, self.config.max_seconds)
         return self.frames_for(int(frames * self.config.sample_rate / info.samplerate))
 
-    def load(self, item: ManifestItem, rng: random.Random | None = None) -> Features:
+    def load(self, item: ManifestItem, rng: random.Random | None = None,
+             policy: AugmentPolicy | None = None) -> Features:
         samples, offset, length_s = read_clip(item, self.config.sample_rate, self.config.max_seconds)
+        warp = 1.0
         if rng is not None:
-            samples = augment_waveform(samples, self.config.sample_rate, rng)
-        values = self.log_mel(samples)
+            policy = policy or AugmentPolicy()
+            samples = augment_waveform(samples, self.config.sample_rate, rng, policy)
+            warp = vtlp_factor(rng, policy)
+        values = self.log_mel(samples, warp=warp)
         if not np.isfinite(values).all():  # e.g. float samples near 1e18 overflow the power spectrum
             peak = float(np.abs(samples).max()) if samples.size else 0.0
             raise FeatureError(item.where, f"path: audio {item.resolved_path} gives non-finite features "
                                            f"(peak sample value {peak:.3g}; float audio should lie in -1..1)")
         if rng is not None:
-            values = spec_augment(values, rng)
+            values = spec_augment(values, rng, policy)
         hop_s = self.config.hop_samples / self.config.sample_rate
         # After speed perturbation a frame covers a little more or less source time; the axis
         # is only used for inference, where there is no augmentation.
@@ -242,7 +262,7 @@ class AudioFeatures:
         axis = FrameAxis(origin=offset, step=hop_s, unit="s", extent=end)
         return Features(values, axis)
 
-    def log_mel(self, samples: np.ndarray, normalize: bool = True) -> np.ndarray:
+    def log_mel(self, samples: np.ndarray, normalize: bool = True, warp: float = 1.0) -> np.ndarray:
         """[n_mels, frames] log-mel energies, normalized per band over the utterance."""
         import torch
 
@@ -253,7 +273,7 @@ class AudioFeatures:
         spectrum = torch.stft(wave, n_fft=c.n_fft, hop_length=c.hop_samples, win_length=c.win_samples,
                               window=torch.hann_window(c.win_samples), center=True, return_complex=True)
         power = spectrum.abs().pow(2)  # [freq, frames]
-        bank = torch.from_numpy(mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.f_min, c.f_max))
+        bank = torch.from_numpy(mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.f_min, c.f_max, warp))
         mel = torch.log(bank @ power + 1e-6)
         frames = self.frames_for(len(samples))
         mel = mel[:, :frames]
@@ -262,35 +282,3 @@ class AudioFeatures:
         mean = mel.mean(dim=1, keepdim=True)
         std = mel.std(dim=1, keepdim=True) if mel.shape[1] > 1 else torch.ones_like(mean)
         return ((mel - mean) / (std + 1e-5)).numpy().astype(np.float32)
-
-
-def augment_waveform(samples: np.ndarray, sample_rate: int, rng: random.Random) -> np.ndarray:
-    """Speed perturbation, gain and additive noise at a random SNR, each with probability 1/2."""
-    if rng.random() < 0.5:  # speed: play 0.9-1.1x faster. Linear interpolation: the little aliasing
-        factor = rng.uniform(0.9, 1.1)  # it adds is harmless noise here, and it is ~20x cheaper
-        positions = np.arange(0, len(samples) - 1, factor)
-        samples = np.interp(positions, np.arange(len(samples)), samples)
-    if rng.random() < 0.5:
-        samples = samples * 10 ** (rng.uniform(-6.0, 6.0) / 20)  # gain, +-6 dB
-    if rng.random() < 0.5:
-        power = float(np.mean(samples.astype(np.float64) ** 2)) + 1e-12
-        snr_db = rng.uniform(10.0, 35.0)
-        noise = np.random.default_rng(rng.getrandbits(32)).normal(0.0, 1.0, len(samples))
-        samples = samples + noise * math.sqrt(power / 10 ** (snr_db / 10))
-    return samples.astype(np.float32)
-
-
-def spec_augment(values: np.ndarray, rng: random.Random) -> np.ndarray:
-    """SpecAugment-style masking: two frequency bands (<= 1/8 of the bands each) and two time
-    spans (<= 5% of the frames each) set to the utterance mean (0 after normalization)."""
-    values = values.copy()
-    bands, frames = values.shape
-    for _ in range(2):
-        width = rng.randint(0, max(1, bands // 8))
-        start = rng.randint(0, bands - width)
-        values[start:start + width, :] = 0.0
-    for _ in range(2):
-        width = rng.randint(0, max(1, frames // 20))
-        start = rng.randint(0, max(0, frames - width))
-        values[:, start:start + width] = 0.0
-    return values

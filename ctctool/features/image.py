@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..augmentation import AugmentPolicy
+from ..augmentation.image import augment_line
 from ..errors import ConfigError, FeatureError
 from ..manifest import ManifestItem
 from . import Features, FrameAxis, check_config_types, short_reason
@@ -175,20 +177,20 @@ class ImageFeatures:
                                            f"{self.config.max_width}")
         return frames
 
-    def load(self, item: ManifestItem, rng: random.Random | None = None) -> Features:
+    def load(self, item: ManifestItem, rng: random.Random | None = None,
+             policy: AugmentPolicy | None = None) -> Features:
         from PIL import Image
 
         gray, page_size = _decode_line(item, self.config.max_width, self.config.height)
         source_width, source_height = gray.width, gray.height
-        if rng is not None:
-            gray = _augment_geometry(gray, rng)
         width = min(scaled_width(gray.width, gray.height, self.config.height), self.config.max_width)
         gray = gray.resize((width, self.config.height), Image.Resampling.BILINEAR)
         values = np.asarray(gray, dtype=np.float32) / 255.0
         if self._ink_is_dark(values):
             values = 1.0 - values
         if rng is not None:
-            values = _augment_pixels(values, rng)
+            values = augment_line(values, rng, policy or AugmentPolicy())
+            values = values[:, :self.config.max_width]
         origin = float(item.bbox[0]) if item.bbox else 0.0
         axis = FrameAxis(origin=origin, step=source_width / width, unit="px", extent=origin + source_width)
         return Features(np.ascontiguousarray(values, dtype=np.float32), axis, source_height, page_size)
@@ -199,39 +201,3 @@ class ImageFeatures:
         if self.config.polarity == "light-ink":
             return False
         return float(np.median(values)) > 0.5  # most pixels are background: a light page
-
-
-# Augmentation strengths are small on purpose: printed and scanned lines vary a little in
-# slant, stroke weight and contrast; large distortions only teach the net to read noise.
-def _augment_geometry(gray, rng: random.Random):
-    from PIL import Image, ImageFilter
-
-    background = int(np.median(np.asarray(gray)))
-    if rng.random() < 0.5:
-        shear = rng.uniform(-0.2, 0.2)  # horizontal shear, x shift per y pixel
-        angle = np.deg2rad(rng.uniform(-1.0, 1.0))  # small rotation, radians
-        cos, sin = np.cos(angle), np.sin(angle)
-        cx, cy = gray.width / 2, gray.height / 2
-        a, b = cos, sin + shear
-        d, e = -sin, cos
-        c = cx - a * cx - b * cy
-        f = cy - d * cx - e * cy
-        gray = gray.transform(gray.size, Image.Transform.AFFINE, (a, b, c, d, e, f),
-                              resample=Image.Resampling.BILINEAR, fillcolor=background)
-    if rng.random() < 0.5:  # vertical jitter of the crop: lines are never perfectly centred
-        top, bottom = rng.randint(0, 3), rng.randint(0, 3)
-        padded = Image.new("L", (gray.width, gray.height + top + bottom), background)
-        padded.paste(gray, (0, top))
-        gray = padded
-    if rng.random() < 0.3:
-        gray = gray.filter(ImageFilter.GaussianBlur(radius=rng.uniform(0.3, 1.0)))
-    return gray
-
-
-def _augment_pixels(values: np.ndarray, rng: random.Random) -> np.ndarray:
-    if rng.random() < 0.5:  # contrast and stroke-weight change via gamma
-        values = np.power(values, rng.uniform(0.7, 1.4)) * rng.uniform(0.7, 1.0)
-    if rng.random() < 0.5:
-        noise_rng = np.random.default_rng(rng.getrandbits(32))
-        values = values + noise_rng.normal(0.0, rng.uniform(0.01, 0.08), size=values.shape)
-    return np.clip(values, 0.0, 1.0).astype(np.float32)
