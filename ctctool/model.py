@@ -104,7 +104,7 @@ class ModelConfig:
             raise OptionError(f"--stride {stride} needs at least {len(time_pools)} conv blocks")
         return cls(feature_dim=feature_dim, num_classes=num_classes, conv_channels=tuple(shape.channels),
                    pool_features=(2,) * blocks, pool_time=(*time_pools, *([1] * (blocks - len(time_pools)))),
-                   lstm_hidden=shape.hidden)
+                   lstm_hidden=shape.hidden, lstm_layers=shape.layers)
 
 
 @dataclass(frozen=True)
@@ -114,13 +114,37 @@ class NetworkShape:
     stride: int | None = None  # input frames per CTC frame: 2, 4 or 8; None = per modality
     channels: tuple[int, ...] = (32, 64, 128, 128)  # output channels of the conv blocks (3 or more)
     hidden: int = 128  # LSTM units per direction
+    layers: int = 2  # stacked bidirectional LSTM layers
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(self.channels))
+        if not 1 <= self.layers <= 8:
+            raise OptionError(f"--layers must be 1..8, got {self.layers}")
         if len(self.channels) < 3 or any(not 1 <= c <= 1024 for c in self.channels):
             raise OptionError(f"--channels needs at least 3 counts of 1..1024, got {list(self.channels)}")
         if not 1 <= self.hidden <= 2048:
             raise OptionError(f"--hidden must be 1..2048, got {self.hidden}")
+
+
+# --preset: network sizes that scale channels, LSTM width and depth together. Parameter counts
+# and CPU speed per size are in the README (make bench-recipe measures them).
+SIZE_PRESETS = {
+    "tiny": NetworkShape(channels=(16, 32, 48, 48), hidden=64, layers=1),
+    "small": NetworkShape(channels=(24, 48, 96, 96), hidden=96, layers=2),
+    "base": NetworkShape(channels=(32, 64, 128, 128), hidden=128, layers=2),
+    "large": NetworkShape(channels=(48, 96, 192, 192), hidden=256, layers=3),
+}
+
+
+def network_shape(preset: str = "base", *, stride: int | None = None, channels: tuple[int, ...] | None = None,
+                  hidden: int | None = None, layers: int | None = None) -> NetworkShape:
+    """The ``preset``'s shape with any explicitly given part replacing the preset's."""
+    if preset not in SIZE_PRESETS:
+        raise OptionError(f"--preset must be one of {', '.join(SIZE_PRESETS)}, got {preset!r}")
+    base = SIZE_PRESETS[preset]
+    return NetworkShape(stride=stride, channels=channels or base.channels,
+                        hidden=hidden if hidden is not None else base.hidden,
+                        layers=layers if layers is not None else base.layers)
 
 
 def expected_weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .augmentation import AugmentPolicy
+from .averaging import WeightAverage
 from .checkpoint import (
     LoadedModel,
     atomic_torch_save,
@@ -54,7 +56,8 @@ from .version import __version__
 
 RESUME_FILE = "resume.pt"
 RESUME_FORMAT = "ctctool-resume"
-RESUME_VERSION = 2
+RESUME_VERSION = 3
+READABLE_RESUME_VERSIONS = (2, 3)  # 2 had no weight average
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class TrainConfig:
     eval_every: int | None = None  # steps between validations; None = once per epoch
     patience: int = 0  # validations without improvement before stopping; 0 = never stop early
     seed: int = 0
-    augment: bool = True
+    augment: str = "default"  # augmentation policy: a preset (none/light/default/strong) and ",-OP" removals
+    ema: float | None = 0.999  # decay per step of the weight average validated and saved; None = off
     lenient: bool = False  # skip (and count) transcript characters outside the alphabet
     skip_bad: bool = False  # skip (and count) unreadable inputs and non-finite batches instead of stopping
     num_workers: int = 0  # DataLoader worker processes
@@ -86,6 +90,11 @@ class TrainConfig:
             raise ConfigError("--max-steps must be at least 1")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError("--lr must be a positive finite number")
+        if isinstance(self.augment, bool):  # older callers: True / False
+            object.__setattr__(self, "augment", "default" if self.augment else "none")
+        object.__setattr__(self, "augment", str(AugmentPolicy.parse(self.augment)))
+        if self.ema is not None and not (isinstance(self.ema, float) and 0.0 < self.ema < 1.0):
+            raise OptionError(f"--ema must be a decay between 0 and 1 (such as 0.999), got {self.ema!r}")
 
 
 @dataclass
@@ -250,6 +259,11 @@ class _Run:
     total_steps: int
     data_info: dict[str, Any]
     monitor: TrainingMonitor
+    average: WeightAverage | None = None  # --ema: validated and saved instead of the live weights
+
+    @property
+    def eval_network(self) -> CTCRecognizer:
+        return self.average.network if self.average is not None else self.network
 
     @property
     def is_main(self) -> bool:
@@ -286,6 +300,7 @@ def save_resume(run: _Run, state: TrainState, rng: dict[str, Any] | None = None)
         "model": plain_state_dict(run.network), "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(), "codec": run.codec.to_dict(),
         "model_config": run.model_config.to_dict(), "train_config": asdict(run.config),
+        "ema": run.average.state_dict() if run.average is not None else None,
     }, run.resume_path)
 
 
@@ -296,9 +311,9 @@ def load_resume(path: str) -> dict[str, Any]:
     data = safe_torch_load(path, "resume file")
     if not isinstance(data, dict) or data.get("format") != RESUME_FORMAT:
         raise CheckpointError(f"{path}: not a ctctool resume file")
-    if data.get("version") != RESUME_VERSION:
-        raise CheckpointError(f"{path}: resume file version {data.get('version')!r} is not {RESUME_VERSION}; "
-                              "start a new run")
+    if data.get("version") not in READABLE_RESUME_VERSIONS:
+        raise CheckpointError(f"{path}: resume file version {data.get('version')!r} is not one this ctctool "
+                              f"reads ({', '.join(map(str, READABLE_RESUME_VERSIONS))}); start a new run")
     for key in ("state", "rng", "model", "optimizer", "scheduler", "codec", "model_config"):
         if key not in data:
             raise CheckpointError(f"{path}: {key}: missing from the resume file")
@@ -320,7 +335,7 @@ def save_best(run: _Run, state: TrainState, metrics: dict[str, Any]) -> None:
             "seed": run.config.seed, "best_val_cer": metrics.get("cer"), "best_val_wer": metrics.get("wer"),
             "val_scores": metrics.get("sets", {}), "select_by": run.select_by,
             "train_config": asdict(run.config), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    save_model(run.output, run.network, run.codec, run.extractor, run.model_config, meta)
+    save_model(run.output, run.eval_network, run.codec, run.extractor, run.model_config, meta)
 
 
 def write_log(run: _Run, history: list[dict[str, Any]]) -> None:
@@ -336,7 +351,7 @@ def validate(run: _Run, state: TrainState) -> bool:
     """Evaluate on rank 0 and keep the best model; True (on every rank) when patience ran out."""
     stop = False
     if run.is_main:
-        evaluator = LoadedModel(run.network, run.codec, run.extractor, run.model_config, run.modality, {},
+        evaluator = LoadedModel(run.eval_network, run.codec, run.extractor, run.model_config, run.modality, {},
                                 run.output)
         scores = {name: evaluate(evaluator, items, batch_size=run.config.batch_size, device=run.device,
                                  skip_bad=run.config.skip_bad) for name, items in run.val_sets.items()}
@@ -391,6 +406,8 @@ def train_step(run: _Run, batch: Batch, state: TrainState) -> None:
         grad_norm = torch.nn.utils.clip_grad_norm_(run.network.parameters(), run.config.grad_clip)
         if not _any_rank(not bool(torch.isfinite(grad_norm)), run.world, run.device):
             run.optimizer.step()
+            if run.average is not None:
+                run.average.update(run.network)
             value = float(loss.detach())
             state.recent_loss = value if math.isnan(state.recent_loss) else 0.9 * state.recent_loss + 0.1 * value
             return
@@ -519,13 +536,21 @@ def train(
                 from None
         state = resumed["state"]
         _restore_rng(resumed["rng"], device)
+        if config.ema is not None:
+            run.average = WeightAverage(network, config.ema)
+            if resumed.get("ema") is not None:
+                run.average.load_state_dict(resumed["ema"], run.resume_path)
+            else:
+                monitor.message("warning: the interrupted run kept no weight average; --ema starts one now")
         if state.best_step is not None and not os.path.exists(output):
             monitor.message(f"warning: the best model of this run ({output}, step {state.best_step}) is gone; "
                             "the next validation writes a new one")
             state.best_cer, state.best_step, state.stale_evals = None, None, 0
         write_log(run, state.history)  # drops rows of steps after the checkpoint
         monitor.message(f"resuming at step {state.step} (epoch {state.epoch + 1}, batch {state.batch_in_epoch})")
-    elif rank == 0:
+    elif config.ema is not None:
+        run.average = WeightAverage(network, config.ema)
+    if resumed is None and rank == 0:
         with atomic_write(os.path.join(run_dir, "config.json"), "w", encoding="utf-8") as handle:
             json.dump({"command": sys.argv, "train_config": asdict(config), "model_config": model_config.to_dict(),
                        "features": extractor.config_dict(), "codec": codec.to_dict(), "device": str(device),

@@ -76,6 +76,9 @@ def test_resume_after_a_kill_between_checkpoints_is_bit_exact(tiny_data, tmp_pat
     for key, moments in a["optimizer"]["state"].items():
         for name, value in moments.items():
             assert torch.equal(value, c["optimizer"]["state"][key][name]), (key, name)
+    assert a["ema"]["updates"] == c["ema"]["updates"] == 16  # the weight average resumes exactly too
+    for key, value in a["ema"]["weights"].items():
+        assert torch.equal(value, c["ema"]["weights"][key]), key
     assert [h["loss"] for h in straight.history] == [h["loss"] for h in resumed.history]
     logged = [json.loads(line)["step"] for line in (tmp_path / "c" / "run" / "log.jsonl").read_text().splitlines()]
     assert logged == [4, 8, 12, 16]

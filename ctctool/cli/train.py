@@ -40,7 +40,13 @@ def train_command(
                                           "outside --alphabet instead of failing.")] = False,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip (and count) unreadable inputs and batches "
                                            "with non-finite values instead of stopping.")] = False,
-    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Training-time augmentation.")] = True,
+    augment: Annotated[str, typer.Option("--augment", help="Training-time augmentation: none, light, default "
+                                         "or strong, optionally leaving operations out: default,-elastic,-reverb "
+                                         "(operations: see the README).")] = "default",
+    no_augment: Annotated[bool, typer.Option("--no-augment", help="Same as --augment none.")] = False,
+    ema: Annotated[float | None, typer.Option("--ema", help="Validate and save an exponential moving average of "
+                                              "the weights with this decay per step, e.g. 0.999; 0 turns it "
+                                              "off.")] = None,
     height: Annotated[int, typer.Option("--height", min=8, help="Image line height in pixels.")] = 32,
     sample_rate: Annotated[int, typer.Option("--sample-rate", help="Audio: clips are resampled to this "
                                              "rate (Hz).")] = 16000,
@@ -48,9 +54,15 @@ def train_command(
     stride: Annotated[int | None, typer.Option("--stride", help="Input frames (image columns or 10 ms audio "
                                                "hops) per CTC frame: 2, 4 or 8 [default: 4 for images, 2 for "
                                                "audio].")] = None,
-    hidden: Annotated[int, typer.Option("--hidden", min=8, help="LSTM units per direction.")] = 128,
-    channels: Annotated[str, typer.Option("--channels", help="Output channels of the conv blocks, "
-                                          "comma-separated (one block each).")] = "32,64,128,128",
+    preset: Annotated[str, typer.Option("--preset", help="Network size: tiny, small, base or large (channels, "
+                                        "LSTM width and depth together; see the README).")] = "base",
+    hidden: Annotated[int | None, typer.Option("--hidden", min=8, help="LSTM units per direction "
+                                               "[default: from --preset].")] = None,
+    layers: Annotated[int | None, typer.Option("--layers", min=1, max=8, help="Bidirectional LSTM layers "
+                                               "[default: from --preset].")] = None,
+    channels: Annotated[str | None, typer.Option("--channels", help="Output channels of the conv blocks, "
+                                                 "comma-separated, one block each [default: from "
+                                                 "--preset].")] = None,
     workers: Annotated[int, typer.Option("--workers", min=0, help="Data loading processes.")] = 0,
     quiet: QuietOption = False,
     *,
@@ -63,16 +75,19 @@ def train_command(
     from ..features import default_extractor
     from ..fileio import check_writable, read_text
     from ..manifest import read_manifest
-    from ..model import NetworkShape
+    from ..model import network_shape
     from ..train import TrainConfig, file_sha256, modality_of, train
     from .common import setup_torch
     from .progress import make_monitor
 
     check_writable(output, "model")  # before any work: -o a folder or unwritable is found now
     try:
-        shape = NetworkShape(stride=stride, channels=tuple(int(c) for c in channels.split(",")), hidden=hidden)
+        counts = tuple(int(c) for c in channels.split(",")) if channels is not None else None
     except ValueError:
         raise OptionError(f"--channels: expected numbers like 32,64,128,128, got {channels!r}") from None
+    shape = network_shape(preset, stride=stride, channels=counts, hidden=hidden, layers=layers)
+    if ema is not None and not 0.0 <= ema < 1.0:
+        raise OptionError(f"--ema must be a decay in [0, 1) such as 0.999 (0 = off), got {ema}")
     torch_device = setup_torch(runtime)
     train_items = read_manifest(train_manifest)
     if not train_items:
@@ -89,7 +104,8 @@ def train_command(
                                                                     max_seconds=limits.max_seconds)
     codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
     config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
-                         eval_every=eval_every, patience=patience, seed=seed, augment=augment,
+                         eval_every=eval_every, patience=patience, seed=seed,
+                         augment="none" if no_augment else augment, **({} if ema is None else {"ema": ema or None}),
                          lenient=lenient, skip_bad=skip_bad, num_workers=workers, select_by=select_by)
     run_dir = run_dir or os.path.join("runs", Path(output).name.split(".")[0] or "model")
     metadata = {"train_manifest": os.path.abspath(train_manifest), "train_sha256": file_sha256(train_manifest)}

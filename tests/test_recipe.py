@@ -1,0 +1,255 @@
+"""The training recipe: augmentation policies and operations, the weight average, size presets."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from ctctool.augmentation import AUDIO_OPS, IMAGE_OPS, AugmentPolicy
+from ctctool.augmentation.audio import (
+    augment_waveform,
+    reverberate,
+    spec_augment,
+    telephone,
+    vtlp_factor,
+)
+from ctctool.augmentation.image import _margins, augment_line, gaussian_blur, remap
+from ctctool.averaging import WeightAverage
+from ctctool.cli import app
+from ctctool.errors import CheckpointError, OptionError
+from ctctool.features.audio import mel_filterbank, vtlp_warp
+from ctctool.model import SIZE_PRESETS, CTCRecognizer, ModelConfig, count_parameters, network_shape
+from ctctool.train import TrainConfig
+
+
+def line_image(width: int = 120, height: int = 32, seed: int = 0) -> np.ndarray:
+    """A fake text line: a few bright 'letters' on a dark background with blank margins."""
+    rng = np.random.default_rng(seed)
+    values = np.zeros((height, width), dtype=np.float32)
+    for x in range(10, width - 10, 12):
+        values[8:24, x:x + 6] = rng.uniform(0.7, 1.0)
+    return values
+
+
+# ---------------------------------------------------------------- policies
+
+
+def test_policy_parsing_and_errors():
+    assert AugmentPolicy.parse("strong,-elastic,-reverb") == AugmentPolicy("strong", frozenset({"elastic", "reverb"}))
+    assert str(AugmentPolicy.parse(" default , -wave ")) == "default,-wave"
+    assert AugmentPolicy.parse(True) == AugmentPolicy() and not AugmentPolicy.parse(False).active
+    for spec, message in (("huge", "unknown preset 'huge'"), ("default,-nope", "unknown operation 'nope'"),
+                          ("default,elastic", "leave out as -NAME"), ("", "expected a preset")):
+        with pytest.raises(OptionError, match=message):
+            AugmentPolicy.parse(spec)
+    assert TrainConfig(augment=False).augment == "none" and TrainConfig(augment="light,-blur").augment == "light,-blur"
+    assert AugmentPolicy("default", frozenset({"blur"})).chance("blur", 0.3) == 0.0
+    assert AugmentPolicy("strong").chance("affine", 0.9) == 1.0  # probabilities are capped at 1
+
+
+# ---------------------------------------------------------------- images
+
+
+@given(st.integers(0, 2**31), st.sampled_from(["light", "default", "strong"]), st.integers(20, 300))
+def test_augmented_lines_keep_height_range_and_are_seeded(seed, preset, width):
+    values = line_image(width)
+    policy = AugmentPolicy(preset)
+    a = augment_line(values, random.Random(seed), policy)
+    b = augment_line(values, random.Random(seed), policy)
+    assert np.array_equal(a, b)
+    assert a.shape[0] == 32 and a.dtype == np.float32 and a.shape[1] >= 4
+    assert np.isfinite(a).all() and a.min() >= 0.0 and a.max() <= 1.0
+
+
+def test_every_image_operation_left_out_is_the_identity():
+    values = line_image()
+    policy = AugmentPolicy("strong", frozenset(IMAGE_OPS))
+    for seed in range(20):
+        assert np.array_equal(augment_line(values, random.Random(seed), policy), values)
+    assert augment_line(values, random.Random(0), AugmentPolicy("none")) is values
+
+
+@pytest.mark.parametrize("op", IMAGE_OPS)
+def test_each_image_operation_changes_some_lines_on_its_own(op):
+    values = line_image()
+    policy = AugmentPolicy("default", frozenset(IMAGE_OPS) - {op})
+    changed = sum(not np.array_equal(augment_line(values, random.Random(s), policy), values) for s in range(30))
+    assert changed >= 3, op
+
+
+@given(st.integers(0, 2**31), st.integers(0, 40), st.integers(0, 40))
+def test_margin_changes_never_cut_ink(seed, left, right):
+    values = np.pad(line_image(60), ((0, 0), (left, right)))
+    out = _margins(values, random.Random(seed), 1.0)
+    assert np.isclose(out.sum(), values.sum())  # every ink pixel survives
+    assert out.shape[0] == values.shape[0]
+
+
+def test_remap_identity_and_shift():
+    values = line_image()
+    ys, xs = np.mgrid[0:32, 0:120].astype(np.float32)
+    assert np.allclose(remap(values, xs, ys), values)
+    shifted = remap(values, xs - 3, ys)
+    assert np.allclose(shifted[:, 3:], values[:, :-3]) and not shifted[:, :3].any()
+
+
+def test_blur_keeps_mean_away_from_edges():
+    values = np.zeros((32, 64), dtype=np.float32)
+    values[16, 32] = 1.0
+    blurred = gaussian_blur(values, 1.0)
+    assert blurred.sum() == pytest.approx(1.0, rel=1e-5) and blurred.max() < 0.2
+
+
+# ---------------------------------------------------------------- audio
+
+RATE = 16000
+
+
+def speechlike(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    rng = np.random.default_rng(seed)
+    return (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) +
+            0.01 * rng.normal(size=t.size)).astype(np.float32)
+
+
+def band_energy(samples: np.ndarray, low: float, high: float) -> float:
+    spectrum = np.abs(np.fft.rfft(samples)) ** 2
+    hz = np.fft.rfftfreq(len(samples), 1 / RATE)
+    return float(spectrum[(hz >= low) & (hz < high)].sum())
+
+
+def test_reverberation_keeps_length_and_level_and_smears_in_time():
+    dry = np.zeros(RATE, dtype=np.float64)
+    dry[1000] = 1.0
+    wet = reverberate(dry, RATE, random.Random(2))
+    assert wet.shape == dry.shape
+    assert np.sqrt(np.mean(wet ** 2)) == pytest.approx(np.sqrt(np.mean(dry ** 2)), rel=1e-6)
+    assert np.abs(wet[1200:]).max() > 0.001  # energy arrives after the click: a tail
+    assert np.abs(wet[:1000]).max() == pytest.approx(0.0, abs=1e-9)  # and none before it
+
+
+def test_telephone_band_removes_low_and_high_frequencies():
+    t = np.arange(RATE) / RATE
+    mix = np.sin(2 * np.pi * 100 * t) + np.sin(2 * np.pi * 1000 * t) + np.sin(2 * np.pi * 6000 * t)
+    out = telephone(mix, RATE, random.Random(1))
+    assert band_energy(out, 900, 1100) > 0.5 * band_energy(mix, 900, 1100)
+    assert band_energy(out, 50, 150) < 0.01 * band_energy(mix, 50, 150)
+    assert band_energy(out, 5500, 6500) < 0.01 * band_energy(mix, 5500, 6500)
+
+
+def test_vtlp_warp_is_monotonic_keeps_the_top_edge_and_moves_the_bands():
+    hz = np.linspace(0, 8000, 200)
+    for warp in (0.9, 0.95, 1.05, 1.1):
+        warped = vtlp_warp(hz, warp, 8000.0)
+        assert np.all(np.diff(warped) > 0) and warped[-1] == pytest.approx(8000.0)
+        assert warped[10] == pytest.approx(warp * hz[10])
+    plain = mel_filterbank(16000, 512, 64, 20.0, 0.0)
+    assert not np.allclose(plain, mel_filterbank(16000, 512, 64, 20.0, 0.0, 1.08))
+    factors = {vtlp_factor(random.Random(s)) for s in range(100)}
+    assert 1.0 in factors and all(0.9 <= f <= 1.11 and round(f, 2) == f for f in factors)
+    assert vtlp_factor(random.Random(0), AugmentPolicy("default", frozenset({"vtlp"}))) == 1.0
+
+
+def test_waveform_augmentation_is_seeded_and_all_ops_off_is_identity():
+    samples = speechlike()
+    a = augment_waveform(samples, RATE, random.Random(9))
+    assert np.array_equal(a, augment_waveform(samples, RATE, random.Random(9)))
+    off = AugmentPolicy("strong", frozenset(AUDIO_OPS))
+    for seed in range(10):
+        assert np.allclose(augment_waveform(samples, RATE, random.Random(seed), off), samples)
+        values = np.ones((64, 50), dtype=np.float32)
+        assert np.array_equal(spec_augment(values, random.Random(seed), off), values)
+
+
+# ---------------------------------------------------------------- weight average
+
+
+def test_weight_average_follows_the_formula_and_round_trips():
+    network = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    average = WeightAverage(network, decay=0.5)
+    start = network[0].weight.detach().clone()
+    with torch.no_grad():
+        network[0].weight.add_(1.0)
+        network[1].num_batches_tracked.fill_(7)
+    average.update(network)  # warm-up decay (1+0)/(10+0) = 0.1
+    assert torch.allclose(average.network[0].weight, 0.1 * start + 0.9 * (start + 1.0))
+    assert int(average.network[1].num_batches_tracked) == 7  # counters are copied, not averaged
+    with torch.no_grad():
+        network[0].weight.add_(1.0)
+    for _ in range(100):
+        average.update(network)
+    assert average.current_decay() == 0.5
+    assert torch.allclose(average.network[0].weight, network[0].weight, atol=1e-6)
+    assert not any(p.requires_grad for p in average.network.parameters())
+    copy = WeightAverage(network, decay=0.5)
+    copy.load_state_dict(average.state_dict(), "r.pt")
+    assert copy.updates == 101 and torch.equal(copy.network[0].weight, average.network[0].weight)
+    with pytest.raises(CheckpointError, match="r.pt: ema:"):
+        copy.load_state_dict({"updates": 1, "weights": {"nope": torch.zeros(1)}}, "r.pt")
+
+
+def test_trained_model_file_holds_the_averaged_weights(tiny_data, tmp_path):
+    from ctctool.checkpoint import read_model_file
+    from ctctool.features import default_extractor
+    from ctctool.manifest import read_manifest
+    from ctctool.model import NetworkShape
+    from ctctool.train import train
+
+    items = read_manifest(tiny_data["train"])
+    train(items, output=str(tmp_path / "m.pt"), run_dir=str(tmp_path / "run"), extractor=default_extractor("image"),
+          val_items=read_manifest(tiny_data["val"]), config=TrainConfig(max_steps=6, batch_size=8, ema=0.9),
+          shape=NetworkShape(hidden=16, channels=(8, 8, 8)))
+    saved = read_model_file(str(tmp_path / "m.pt"))["state_dict"]
+    resume = torch.load(tmp_path / "run" / "resume.pt", weights_only=True)
+    assert resume["ema"]["updates"] == 6
+    assert all(torch.equal(saved[k], resume["ema"]["weights"][k]) for k in saved)
+    assert any(not torch.equal(saved[k], resume["model"][k]) for k in saved if saved[k].is_floating_point())
+
+
+# ---------------------------------------------------------------- size presets
+
+
+def test_size_presets_grow_and_explicit_parts_override():
+    counts = []
+    for name in ("tiny", "small", "base", "large"):
+        config = ModelConfig.for_modality("image", 32, 80, SIZE_PRESETS[name])
+        counts.append(count_parameters(CTCRecognizer(config)))
+    assert counts == sorted(counts) and counts[0] * 10 < counts[-1]
+    assert network_shape("base") == SIZE_PRESETS["base"]
+    shape = network_shape("tiny", hidden=40, layers=3)
+    assert (shape.hidden, shape.layers, shape.channels) == (40, 3, SIZE_PRESETS["tiny"].channels)
+    with pytest.raises(OptionError, match="--preset must be one of"):
+        network_shape("huge")
+
+
+def test_train_command_rejects_bad_recipe_options(tiny_data, tmp_path):
+    runner = CliRunner()
+    base = ["train", str(tiny_data["train"]), "-o", str(tmp_path / "m.pt"), "--max-steps", "1", "--device", "cpu"]
+    for extra, message in ((["--augment", "wild"], "unknown preset 'wild'"),
+                           (["--ema", "1.5"], "--ema must be a decay"),
+                           (["--preset", "huge"], "--preset must be one of")):
+        result = runner.invoke(app, base + extra)
+        assert result.exit_code == 2, (extra, result.output)
+        assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_train_command_preset_and_options_reach_the_model(tiny_data, tmp_path):
+    from ctctool.checkpoint import read_model_file
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", str(tiny_data["train"]), "--val", str(tiny_data["val"]), "-o",
+                                 str(tmp_path / "m.pt"), "--max-steps", "2", "--device", "cpu", "--quiet",
+                                 "--preset", "tiny", "--augment", "light,-elastic", "--ema", "0",
+                                 "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    payload = read_model_file(str(tmp_path / "m.pt"))
+    assert payload["model_config"]["lstm_layers"] == 1 and payload["model_config"]["lstm_hidden"] == 64
+    assert payload["training"]["train_config"]["augment"] == "light,-elastic"
+    assert payload["training"]["train_config"]["ema"] is None
