@@ -12,7 +12,8 @@ DEMO_EPOCHS ?= 9
 DEMO_SPEECH_EPOCHS ?= 18
 BENCH_DIR ?= bench-out
 
-.PHONY: install demo test test-slow lint bench clean data-ocr data-speech data-speech-model
+.PHONY: install demo test test-slow lint bench bench-recipe clean data-ocr data-ocr-unseen data-speech \
+	data-speech-engines data-speech-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,10 @@ demo: install
 	@echo "== train (5-7 minutes on 2 cores)" >&2
 	$(BIN)/ctctool train data/ocr/train.jsonl --val data/ocr/val.jsonl -o $(DEMO_DIR)/ocr.pt \
 		--run-dir $(DEMO_DIR)/ocr-run --epochs $(DEMO_EPOCHS)
-	@echo "== evaluate on the held-out test lines" >&2
+	@echo "== evaluate on the held-out test lines (fonts seen in training, text not)" >&2
 	$(BIN)/ctctool eval $(DEMO_DIR)/ocr.pt data/ocr/test.jsonl --worst 5 --confusions 5
+	@echo "== the same text in 20 font faces training never saw" >&2
+	$(BIN)/ctctool eval $(DEMO_DIR)/ocr.pt data/ocr/test-unseen-fonts.jsonl --worst 3 --confusions 5
 	@echo "== decode file paths from stdin" >&2
 	ls data/ocr/lines/test-0000[0-4].png | $(BIN)/ctctool decode $(DEMO_DIR)/ocr.pt - --format tsv
 	@echo "== align transcripts; pictures in $(DEMO_DIR)/align-png" >&2
@@ -45,6 +48,8 @@ demo: install
 	@echo "== speech: validation voices, then voices never heard in training" >&2
 	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/val.jsonl --worst 3 --confusions 3
 	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/test-heldout.jsonl --worst 3 --confusions 3
+	@echo "== speech: other speech engines (flite, festival), never heard in training" >&2
+	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/test-engines.jsonl --worst 3 --confusions 3
 	@echo "== speech: decode one clip, align the held-out clips (CTM, TextGrid, spectrogram pictures)" >&2
 	$(BIN)/ctctool decode $(DEMO_DIR)/speech.pt data/speech/clips/test-heldout-00000.flac --format jsonl
 	$(BIN)/ctctool align $(DEMO_DIR)/speech.pt data/speech/test-heldout.jsonl --format ctm \
@@ -74,9 +79,23 @@ bench: install $(BENCH_VENV)/.installed
 	PYTHONPATH=$(CURDIR) $(BENCH_VENV)/bin/python tests/bench/run_bench.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/threads.py --out $(BENCH_DIR)
 
+# Ablation of the training recipe on unseen fonts and voices: about 2.5 hours on 2 cores with the
+# defaults; RECIPE_ARGS='--seeds 1 --ablation-seeds 1' for a quicker look. Table: $(BENCH_DIR)/recipe/recipe.md
+RECIPE_ARGS ?=
+bench-recipe: install
+	$(BIN)/python tests/bench/recipe.py --out $(BENCH_DIR)/recipe $(RECIPE_ARGS)
+
 # Rebuild the bundled OCR lines (needs: apt-get install fonts-dejavu-core fonts-liberation fonts-freefont-ttf).
 data-ocr: install
 	$(BIN)/python data/ocr/make_ocr_lines.py
+
+# Rebuild the unseen-fonts OCR test set (needs the font packages listed in data/ocr/make_unseen_fonts.py).
+data-ocr-unseen: install
+	$(BIN)/python data/ocr/make_unseen_fonts.py
+
+# Rebuild the other-engines speech test set (needs: apt-get install flite festival festvox-kallpc16k).
+data-speech-engines: install
+	$(BIN)/python data/speech/make_other_engines.py
 
 # Rebuild the bundled speech clips (needs: apt-get install espeak-ng).
 data-speech: install

@@ -62,6 +62,11 @@ def synthesize(text: str, voice: str, rng: random.Random, workdir: Path) -> np.n
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(rng.randint(130, 210)), "-p", str(rng.randint(25, 75)),
                     "-w", str(wav), text], check=True, capture_output=True)
     samples, rate = soundfile.read(wav, dtype="float32")
+    return finish(samples, rate, rng)
+
+
+def finish(samples: np.ndarray, rate: int, rng: random.Random) -> np.ndarray:
+    """Resample to RATE, trim the synthesizer's silence, normalize to a random level, dither."""
     samples = resample(samples, rate, RATE)
     # trim silence beyond 0.05-0.2 s at each end (espeak pads generously)
     loud = np.flatnonzero(np.abs(samples) > 0.02 * np.abs(samples).max())
