@@ -1,0 +1,178 @@
+"""Ablation of the training recipe on inputs from sources training never saw (make bench-recipe).
+
+For each set (printed lines tested on unseen font families; speech tested on held-out espeak-ng
+voices and on other engines, flite and festival) it trains:
+
+- ``before``: the recipe as it was before issue 8 (a git worktree of ``--baseline-rev``, run
+  with its own defaults), the reference the goal is measured against;
+- ``default``: today's defaults;
+- one run per component removed (``-ema``, ``-elastic``, ...), each with today's defaults
+  otherwise.
+
+Every run has the same number of steps and is scored greedily on its validation set and on
+the held-out sets by ``ctctool eval``. Seeds: ``--seeds`` for before/default, ``--ablation-seeds``
+for the removals. Runs go one at a time (timing-sensitive work runs alone) and each result is
+appended to ``runs.jsonl`` as it finishes, so an interrupted bench keeps what it measured and
+``--resume`` skips finished runs. The table goes to ``recipe.md``.
+
+    python tests/bench/recipe.py --out bench-out/recipe [--sets ocr,speech] [--seeds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class BenchSet:
+    name: str
+    train: str
+    val: str
+    heldout: dict[str, str]  # name -> manifest of inputs from a source training never saw
+    steps: int
+    ablations: dict[str, list[str]]  # variant -> extra train options
+
+
+SETS = {
+    "ocr": BenchSet(
+        "ocr", "data/ocr/train.jsonl", "data/ocr/val.jsonl",
+        {"test (same fonts)": "data/ocr/test.jsonl", "unseen fonts": "data/ocr/test-unseen-fonts.jsonl"},
+        steps=1200,
+        ablations={
+            "-ema": ["--ema", "0"],
+            "-elastic,-wave": ["--augment", "default,-elastic,-wave"],
+            "-affine": ["--augment", "default,-affine"],
+            "-stroke,-resolution": ["--augment", "default,-stroke,-resolution"],
+            "-contrast,-noise,-blur": ["--augment", "default,-contrast,-noise,-blur"],
+            "-margins": ["--augment", "default,-margins"],
+            "augment none": ["--augment", "none"],
+        }),
+    "speech": BenchSet(
+        "speech", "data/speech/train.jsonl", "data/speech/val.jsonl",
+        {"held-out voices": "data/speech/test-heldout.jsonl", "other engines": "data/speech/test-engines.jsonl"},
+        steps=1200,
+        ablations={
+            "-ema": ["--ema", "0"],
+            "-reverb": ["--augment", "default,-reverb"],
+            "-telephone": ["--augment", "default,-telephone"],
+            "-vtlp": ["--augment", "default,-vtlp"],
+            "augment none": ["--augment", "none"],
+        }),
+}
+
+
+def baseline_tree(rev: str, out: Path) -> Path:
+    tree = out / f"baseline-{rev}"
+    if not tree.exists():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-f", "--detach", str(tree), rev], check=True,
+                       capture_output=True)
+    return tree
+
+
+def run_train(bench: BenchSet, variant: str, seed: int, extra: list[str], out: Path, baseline: Path | None,
+              threads: int) -> dict:
+    tag = f"{bench.name}-{variant.replace(',', '_').replace(' ', '_')}-s{seed}"
+    model = out / "models" / f"{tag}.pt"
+    env = {**os.environ, "PYTHONPATH": str(baseline or ROOT)}
+    command = [sys.executable, "-m", "ctctool", "train", str(ROOT / bench.train), "--val", str(ROOT / bench.val),
+               "-o", str(model), "--run-dir", str(out / "runs" / tag), "--max-steps", str(bench.steps),
+               "--seed", str(seed), "--device", "cpu", "--threads", str(threads), "--quiet", *extra]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, env=env, cwd=baseline or ROOT, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    scores = {}
+    for name, manifest in {"val": bench.val, **bench.heldout}.items():
+        result = subprocess.run([sys.executable, "-m", "ctctool", "eval", str(model), str(ROOT / manifest), "--beam",
+                                 "1", "--json", "--device", "cpu", "--threads", str(threads)],
+                                check=True, capture_output=True, text=True, cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+        summary = json.loads(result.stdout)
+        scores[name] = {"cer": summary["cer"], "wer": summary["wer"]}
+    return {"set": bench.name, "variant": variant, "seed": seed, "steps": bench.steps, "seconds": round(seconds, 1),
+            "scores": scores}
+
+
+def spread(values: list[float]) -> str:
+    pct = [100 * v for v in values]
+    if len(pct) == 1:
+        return f"{pct[0]:.2f}"
+    return f"{statistics.median(pct):.2f} ({min(pct):.2f}-{max(pct):.2f})"
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["# Training recipe ablation (make bench-recipe)", "",
+             "Greedy decoding. CER (WER for speech) in %, median over seeds with (min-max); n = seeds;",
+             "time = training wall time per run, median. `before` is the recipe before issue 8.", ""]
+    for set_name in dict.fromkeys(row["set"] for row in rows):
+        mine = [row for row in rows if row["set"] == set_name]
+        metric = "wer" if set_name == "speech" else "cer"
+        columns = list(mine[0]["scores"])
+        lines += [f"## {set_name} ({metric.upper()}, {mine[0]['steps']} steps)", "",
+                  "| recipe | n | " + " | ".join(columns) + " | time (s) |",
+                  "|---|---|" + "---|" * len(columns) + "---|"]
+        for variant in dict.fromkeys(row["variant"] for row in mine):
+            runs = [row for row in mine if row["variant"] == variant]
+            cells = [spread([row["scores"][c][metric] for row in runs]) for c in columns]
+            seconds = statistics.median(row["seconds"] for row in runs)
+            lines.append(f"| {variant} | {len(runs)} | " + " | ".join(cells) + f" | {seconds:.0f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="bench-out/recipe")
+    parser.add_argument("--sets", default="ocr,speech")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds for `before` and `default`")
+    parser.add_argument("--ablation-seeds", type=int, default=3, help="seeds for each component removed")
+    parser.add_argument("--variants", default="", help="comma-free list separated by ';' (default: all)")
+    parser.add_argument("--steps", type=int, default=None, help="override every set's step count")
+    parser.add_argument("--baseline-rev", default="47fe80b", help="git revision of the `before` recipe")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--resume", action="store_true", help="keep runs.jsonl and skip finished runs")
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "runs.jsonl"
+    if not args.resume and not args.table_only and log.exists():
+        log.unlink()
+    done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    if not args.table_only:
+        wanted = set(args.variants.split(";")) if args.variants else None
+        for set_name in args.sets.split(","):
+            bench = SETS[set_name]
+            if args.steps:
+                bench = BenchSet(**{**bench.__dict__, "steps": args.steps})
+            plan = [("before", [], args.seeds), ("default", [], args.seeds)]
+            plan += [(variant, extra, args.ablation_seeds) for variant, extra in bench.ablations.items()]
+            for seed in range(args.seeds):  # seed-major: an interrupted bench still has every variant
+                for variant, extra, seeds in plan:
+                    if seed >= seeds or (wanted and variant not in wanted):
+                        continue
+                    if any(r["set"] == set_name and r["variant"] == variant and r["seed"] == seed for r in done):
+                        continue
+                    baseline = baseline_tree(args.baseline_rev, out) if variant == "before" else None
+                    row = run_train(bench, variant, seed, extra, out, baseline, args.threads)
+                    done.append(row)
+                    with open(log, "a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(row) + "\n")
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+                    (out / "recipe.md").write_text(table(done) + "\n", encoding="utf-8")
+    (out / "recipe.md").write_text(table(done) + "\n", encoding="utf-8")
+    print(table(done))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
