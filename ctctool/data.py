@@ -103,12 +103,14 @@ class TrainingDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, key: tuple[int, int]):
-        index, seed = key
+    def __getitem__(self, key: tuple[int, int] | tuple[int, int, float]):
+        """``key``: (index, augmentation seed[, augmentation scale 0..1, the warm-up's factor])."""
+        index, seed, *scale = key
         entry = self.items[index]
-        rng = random.Random(seed) if self.policy.active else None
+        policy = self.policy.scaled(scale[0]) if scale else self.policy
+        rng = random.Random(seed) if policy.active else None
         try:
-            features = self.extractor.load(entry.item, rng, self.policy)
+            features = self.extractor.load(entry.item, rng, policy)
         except FeatureError as exc:
             return BadSample(exc.where, exc.reason)
         return features.values, entry.labels, entry.item.where

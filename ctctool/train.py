@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .augmentation import AugmentPolicy
+from .augmentation import AugmentPolicy, warmup_scale
 from .averaging import WeightAverage
 from .checkpoint import (
     LoadedModel,
@@ -74,6 +74,7 @@ class TrainConfig:
     patience: int = 0  # validations without improvement before stopping; 0 = never stop early
     seed: int = 0
     augment: str = "default"  # augmentation policy: a preset (none/light/default/strong) and ",-OP" removals
+    augment_warmup: float = 0.3  # fraction of the steps over which augmentation grows from none to full
     ema: float | None = 0.999  # decay per step of the weight average validated and saved; None = off
     lenient: bool = False  # skip (and count) transcript characters outside the alphabet
     skip_bad: bool = False  # skip (and count) unreadable inputs and non-finite batches instead of stopping
@@ -93,6 +94,8 @@ class TrainConfig:
         if isinstance(self.augment, bool):  # older callers: True / False
             object.__setattr__(self, "augment", "default" if self.augment else "none")
         object.__setattr__(self, "augment", str(AugmentPolicy.parse(self.augment)))
+        if not (isinstance(self.augment_warmup, (int, float)) and 0.0 <= self.augment_warmup <= 1.0):
+            raise OptionError(f"--augment-warmup must be a fraction of the run in [0, 1], got {self.augment_warmup!r}")
         if self.ema is not None and not (isinstance(self.ema, float) and 0.0 < self.ema < 1.0):
             raise OptionError(f"--ema must be a decay between 0 and 1 (such as 0.999), got {self.ema!r}")
 
@@ -440,6 +443,11 @@ def _report_preparation(report: PreparationReport, monitor: TrainingMonitor) -> 
 def _epoch_loader(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[int]):
     batches = bucketed_batches(lengths, run.config.batch_size, seed=run.config.seed, epoch=state.epoch)
     batches = batches[run.rank::run.world][:run.batches_per_epoch]
+    # Each entry gets the augmentation warm-up's scale for the step that batch is trained at:
+    # a pure function of (epoch, position), so a resumed run draws the same inputs.
+    first_step = state.epoch * run.batches_per_epoch
+    batches = [[(index, seed, warmup_scale(first_step + position, run.total_steps, run.config.augment_warmup))
+                for index, seed in batch] for position, batch in enumerate(batches)]
     # The loader draws its worker seed from its own generator, not the global RNG, so where a
     # loader starts (an epoch's first batch, or mid-epoch after a resume) does not change the
     # dropout masks that follow.

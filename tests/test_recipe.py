@@ -50,7 +50,8 @@ def test_policy_parsing_and_errors():
             AugmentPolicy.parse(spec)
     assert TrainConfig(augment=False).augment == "none" and TrainConfig(augment="light,-blur").augment == "light,-blur"
     assert AugmentPolicy("default", frozenset({"blur"})).chance("blur", 0.3) == 0.0
-    assert AugmentPolicy("strong").chance("affine", 0.9) == 1.0  # probabilities are capped at 1
+    assert AugmentPolicy("light").chance("affine", 0.7) == pytest.approx(0.21)
+    assert AugmentPolicy("strong").scaled(1.0).chance("specaugment", 1.0) == 1.0
 
 
 # ---------------------------------------------------------------- images
@@ -78,7 +79,7 @@ def test_every_image_operation_left_out_is_the_identity():
 @pytest.mark.parametrize("op", IMAGE_OPS)
 def test_each_image_operation_changes_some_lines_on_its_own(op):
     values = line_image()
-    policy = AugmentPolicy("default", frozenset(IMAGE_OPS) - {op})
+    policy = AugmentPolicy("strong", frozenset(IMAGE_OPS) - {op})
     changed = sum(not np.array_equal(augment_line(values, random.Random(s), policy), values) for s in range(30))
     assert changed >= 3, op
 
@@ -253,3 +254,29 @@ def test_train_command_preset_and_options_reach_the_model(tiny_data, tmp_path):
     assert payload["model_config"]["lstm_layers"] == 1 and payload["model_config"]["lstm_hidden"] == 64
     assert payload["training"]["train_config"]["augment"] == "light,-elastic"
     assert payload["training"]["train_config"]["ema"] is None
+
+
+def test_augmentation_warmup_grows_from_nothing_and_scales_every_operation():
+    from ctctool.augmentation import warmup_scale
+
+    assert [warmup_scale(s, 100, 0.3) for s in (0, 15, 30, 99)] == [0.0, 0.5, 1.0, 1.0]
+    assert warmup_scale(0, 100, 0.0) == 1.0
+    half = AugmentPolicy("default").scaled(0.5)
+    assert half.chance("affine", 0.7) == pytest.approx(0.21) and half.strength() == 0.25
+    assert not AugmentPolicy("strong").scaled(0.0).active
+    with pytest.raises(OptionError, match="--augment-warmup"):
+        TrainConfig(augment_warmup=1.5)
+
+
+def test_dataset_applies_the_scale_carried_by_its_key(tiny_data):
+    from ctctool.data import TrainingDataset, TrainingItem
+    from ctctool.features import default_extractor
+    from ctctool.manifest import read_manifest
+
+    item = read_manifest(tiny_data["train"])[0]
+    dataset = TrainingDataset([TrainingItem(item, (1,), 10)], default_extractor("image"), augment="strong")
+    plain = default_extractor("image").load(item).values
+    assert np.array_equal(dataset[(0, 7, 0.0)][0], plain)  # scale 0: the warm-up's first step
+    changed = [not np.array_equal(dataset[(0, seed, 1.0)][0], plain) for seed in range(10)]
+    assert sum(changed) >= 8
+    assert np.array_equal(dataset[(0, 7)][0], dataset[(0, 7, 1.0)][0])  # no scale = full

@@ -43,6 +43,9 @@ def train_command(
     augment: Annotated[str, typer.Option("--augment", help="Training-time augmentation: none, light, default "
                                          "or strong, optionally leaving operations out: default,-elastic,-reverb "
                                          "(operations: see the README).")] = "default",
+    augment_warmup: Annotated[float, typer.Option("--augment-warmup", help="Fraction of the run over which "
+                                                  "augmentation grows from none to full (0 = full from the "
+                                                  "start).")] = 0.3,
     no_augment: Annotated[bool, typer.Option("--no-augment", help="Same as --augment none.")] = False,
     ema: Annotated[float | None, typer.Option("--ema", help="Validate and save an exponential moving average of "
                                               "the weights with this decay per step, e.g. 0.999; 0 turns it "
@@ -105,7 +108,8 @@ def train_command(
     codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
     config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
                          eval_every=eval_every, patience=patience, seed=seed,
-                         augment="none" if no_augment else augment, **({} if ema is None else {"ema": ema or None}),
+                         augment="none" if no_augment else augment, augment_warmup=augment_warmup,
+                         **({} if ema is None else {"ema": ema or None}),
                          lenient=lenient, skip_bad=skip_bad, num_workers=workers, select_by=select_by)
     run_dir = run_dir or os.path.join("runs", Path(output).name.split(".")[0] or "model")
     metadata = {"train_manifest": os.path.abspath(train_manifest), "train_sha256": file_sha256(train_manifest)}
