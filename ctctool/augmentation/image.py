@@ -25,12 +25,12 @@ def augment_line(values: np.ndarray, rng: random.Random, policy: AugmentPolicy) 
     height = values.shape[0]
     out = values.astype(np.float32, copy=True)
     if rng.random() < policy.chance("resolution", 0.2):
-        out = _resolution_drop(out, rng.uniform(1.3, 1.3 + 1.2 * k))
+        out = resolution_drop(out, rng.uniform(1.3, 1.3 + 1.2 * k))
     out = _geometry(out, rng, policy, k)
     if rng.random() < policy.chance("margins", 0.5):
         out = _margins(out, rng, k)
     if rng.random() < policy.chance("stroke", 0.4):
-        out = _stroke_width(out, rng.uniform(-0.8, 0.8) * min(1.0, k))
+        out = stroke_width(out, rng.uniform(-0.8, 0.8) * min(1.0, k))
     if rng.random() < policy.chance("blur", 0.3):
         out = gaussian_blur(out, rng.uniform(0.3, 0.3 + 0.7 * k))
     if rng.random() < policy.chance("contrast", 0.5):
@@ -41,7 +41,7 @@ def augment_line(values: np.ndarray, rng: random.Random, policy: AugmentPolicy) 
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def _resolution_drop(values: np.ndarray, factor: float) -> np.ndarray:
+def resolution_drop(values: np.ndarray, factor: float) -> np.ndarray:
     """Scan at a lower resolution: shrink by ``factor`` and scale back up (soft, blocky strokes)."""
     from PIL import Image
 
@@ -129,7 +129,7 @@ def _margins(values: np.ndarray, rng: random.Random, k: float) -> np.ndarray:
     return out
 
 
-def _stroke_width(values: np.ndarray, amount: float) -> np.ndarray:
+def stroke_width(values: np.ndarray, amount: float) -> np.ndarray:
     """Bolder (``amount`` > 0, grey dilation) or thinner (< 0, erosion) strokes, by a fraction
     of one pixel: a blend between the line and its 3x3 max (or min) filter."""
     padded = np.pad(values, 1, mode="edge")
