@@ -50,6 +50,7 @@ from .data import (
 from .errors import CheckpointError, ConfigError, FeatureError, OptionError, TrainingError
 from .features import FeatureExtractor
 from .fileio import atomic_write, check_writable, remove_stale_temp_files
+from .finetune import FineTuneStart
 from .manifest import ManifestItem
 from .model import CTCRecognizer, ModelConfig, NetworkShape, count_parameters
 from .version import __version__
@@ -471,6 +472,7 @@ def train(
     resume: bool = False,
     monitor: TrainingMonitor | None = None,
     metadata: dict[str, Any] | None = None,
+    init: FineTuneStart | None = None,
 ) -> TrainResult:
     """Train a recognizer on ``train_items``; keep the best model (by validation CER) at ``output``.
 
@@ -479,6 +481,8 @@ def train(
     the best model. ``codec`` fixes the alphabet (transcript characters outside it are an error unless
     ``config.lenient``); by default it is built from the training transcripts. ``shape`` picks
     the network (``ModelConfig.for_modality``); a resumed run keeps the one it was started with.
+    ``init`` (``finetune.fine_tune_start``) starts from a parent model's weights, codec and network
+    instead; ``codec`` and ``shape`` are then not used.
     """
     monitor = monitor or SilentMonitor()
     started = time.perf_counter()
@@ -503,6 +507,8 @@ def train(
         raise ConfigError(f"training items are {modality} but the feature extractor is for {extractor.modality}")
     if resumed is not None:
         codec, model_config = resumed["codec"], resumed["model_config"]
+    elif init is not None:
+        codec, model_config = init.codec, init.model_config
     else:
         codec = codec or Codec.from_texts(item.text or "" for item in train_items)
         model_config = ModelConfig.for_modality(modality, extractor.feature_dim, codec.size, shape)
@@ -513,7 +519,10 @@ def train(
     if not prepared:
         raise ConfigError("no usable training items remain")
 
-    network = CTCRecognizer(model_config).to(device)
+    network = CTCRecognizer(model_config)
+    if init is not None and resumed is None:
+        network.load_state_dict(init.state_dict)
+    network = network.to(device)
     train_network: torch.nn.Module = network
     if world > 1:
         train_network = torch.nn.parallel.DistributedDataParallel(
@@ -529,6 +538,8 @@ def train(
 
     data_info = dict(metadata or {})
     data_info.setdefault("train_items", len(train_items))
+    if init is not None:
+        data_info["parent"] = init.parent
     data_info.update(train_items_used=len(prepared), val_items={name: len(items) for name, items in val_sets.items()})
     run = _Run(config, network, train_network, optimizer, scheduler, codec, extractor, model_config, modality,
                device, rank, world, output, run_dir, val_sets, batches_per_epoch, total_steps, data_info, monitor)

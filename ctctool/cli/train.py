@@ -34,8 +34,13 @@ def train_command(
                                           "better CER (0 = never).")] = 0,
     seed: Annotated[int, typer.Option("--seed", "-s", envvar="CTCTOOL_SEED")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --run-dir.")] = False,
+    init: Annotated[str | None, typer.Option("--init", help="Start from this model's weights (fine-tuning); "
+                                             "its features and network shape are kept.")] = None,
     alphabet: Annotated[str | None, typer.Option("--alphabet", help="Text file whose characters are the "
-                                                 "alphabet [default: from the training transcripts].")] = None,
+                                                 "alphabet [default: from the training transcripts]. With "
+                                                 "--init: keep (the model's labels), union (add the data's new "
+                                                 "characters) or replace (a new output layer) [default: "
+                                                 "keep].")] = None,
     lenient: Annotated[bool, typer.Option("--lenient", help="Skip (and count) transcript characters "
                                           "outside --alphabet instead of failing.")] = False,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip (and count) unreadable inputs and batches "
@@ -50,15 +55,17 @@ def train_command(
     ema: Annotated[float | None, typer.Option("--ema", help="Validate and save an exponential moving average of "
                                               "the weights with this decay per step, e.g. 0.999; 0 turns it "
                                               "off.")] = None,
-    height: Annotated[int, typer.Option("--height", min=8, help="Image line height in pixels.")] = 32,
-    sample_rate: Annotated[int, typer.Option("--sample-rate", help="Audio: clips are resampled to this "
-                                             "rate (Hz).")] = 16000,
-    n_mels: Annotated[int, typer.Option("--n-mels", min=8, help="Audio: mel bands.")] = 64,
+    height: Annotated[int | None, typer.Option("--height", min=8, help="Image line height in pixels "
+                                               "[default: 32].")] = None,
+    sample_rate: Annotated[int | None, typer.Option("--sample-rate", help="Audio: clips are resampled to this "
+                                                    "rate (Hz) [default: 16000].")] = None,
+    n_mels: Annotated[int | None, typer.Option("--n-mels", min=8, help="Audio: mel bands [default: 64].")] = None,
     stride: Annotated[int | None, typer.Option("--stride", help="Input frames (image columns or 10 ms audio "
                                                "hops) per CTC frame: 2, 4 or 8 [default: 4 for images, 2 for "
                                                "audio].")] = None,
-    preset: Annotated[str, typer.Option("--preset", help="Network size: tiny, small, base or large (channels, "
-                                        "LSTM width and depth together; see the README).")] = "base",
+    preset: Annotated[str | None, typer.Option("--preset", help="Network size: tiny, small, base or large "
+                                               "(channels, LSTM width and depth together; see the README) "
+                                               "[default: base].")] = None,
     hidden: Annotated[int | None, typer.Option("--hidden", min=8, help="LSTM units per direction "
                                                "[default: from --preset].")] = None,
     layers: Annotated[int | None, typer.Option("--layers", min=1, max=8, help="Bidirectional LSTM layers "
@@ -73,10 +80,12 @@ def train_command(
     runtime: Runtime,
 ) -> None:
     """Train a CNN-BiLSTM-CTC recognizer; the best model (by validation CER) is written to -o."""
+    from ..checkpoint import load_model
     from ..codec import Codec
     from ..errors import ConfigError, ManifestError, OptionError
     from ..features import default_extractor
     from ..fileio import check_writable, read_text
+    from ..finetune import ALPHABET_MODES, fine_tune_start
     from ..manifest import read_manifest
     from ..model import network_shape
     from ..train import TrainConfig, file_sha256, modality_of, train
@@ -88,7 +97,17 @@ def train_command(
         counts = tuple(int(c) for c in channels.split(",")) if channels is not None else None
     except ValueError:
         raise OptionError(f"--channels: expected numbers like 32,64,128,128, got {channels!r}") from None
-    shape = network_shape(preset, stride=stride, channels=counts, hidden=hidden, layers=layers)
+    if init is not None:
+        given = [flag for flag, value in (("--height", height), ("--sample-rate", sample_rate), ("--n-mels", n_mels),
+                                          ("--stride", stride), ("--preset", preset), ("--hidden", hidden),
+                                          ("--layers", layers), ("--channels", channels)) if value is not None]
+        if given:
+            raise OptionError(f"{', '.join(given)}: the features and network shape come from the --init model; "
+                              "leave these out")
+    elif alphabet in ALPHABET_MODES:
+        raise OptionError(f"--alphabet {alphabet} needs --init MODEL (without it, --alphabet is a file of "
+                          "characters; write ./{alphabet} for a file of that name)")
+    shape = network_shape(preset or "base", stride=stride, channels=counts, hidden=hidden, layers=layers)
     if ema is not None and not 0.0 <= ema < 1.0:
         raise OptionError(f"--ema must be a decay in [0, 1) such as 0.999 (0 = off), got {ema}")
     torch_device = setup_torch(runtime)
@@ -102,10 +121,22 @@ def train_command(
     if missing is not None:
         raise ManifestError(missing.source, None, "text", "missing (training and validation need transcripts)")
     modality = modality_of(train_items)
-    features = {"height": height} if modality == "image" else {"sample_rate": sample_rate, "n_mels": n_mels}
-    extractor = default_extractor(modality, **features).with_limits(max_width=limits.max_width,
-                                                                    max_seconds=limits.max_seconds)
-    codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
+    start = None
+    if init is not None:
+        parent = load_model(init)
+        if parent.modality != modality:
+            raise ConfigError(f"{init}: an {parent.modality} model cannot start training on {modality} items")
+        extractor = parent.extractor
+        texts = [item.text or "" for item in train_items]
+        start = fine_tune_start(parent, texts, alphabet or "keep", lenient=lenient, seed=seed,
+                                parent_sha256=file_sha256(init))
+        codec = None
+    else:
+        features = ({"height": height or 32} if modality == "image"
+                    else {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64})
+        extractor = default_extractor(modality, **features)
+        codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
+    extractor = extractor.with_limits(max_width=limits.max_width, max_seconds=limits.max_seconds)
     config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
                          eval_every=eval_every, patience=patience, seed=seed,
                          augment="none" if no_augment else augment, augment_warmup=augment_warmup,
@@ -118,7 +149,7 @@ def train_command(
                                      for name, path in val_paths.items()}
     result = train(train_items, output=output, run_dir=run_dir, extractor=extractor, val_items=val_sets,
                    config=config, shape=shape, codec=codec, device=torch_device, resume=resume,
-                   monitor=make_monitor(quiet), metadata=metadata)
+                   monitor=make_monitor(quiet), metadata=metadata, init=start)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 reports
     if result.best_val_cer is not None:
