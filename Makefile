@@ -79,9 +79,10 @@ bench: install $(BENCH_VENV)/.installed
 	PYTHONPATH=$(CURDIR) $(BENCH_VENV)/bin/python tests/bench/run_bench.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/threads.py --out $(BENCH_DIR)
 
-# Ablation of the training recipe on unseen fonts and voices: about 2.5 hours on 2 cores with the
+# Ablation of the training recipe on unseen fonts and voices: about 2 hours on 2 cores with the
 # defaults; RECIPE_ARGS='--seeds 1 --ablation-seeds 1' for a quicker look. Table: $(BENCH_DIR)/recipe/recipe.md
-RECIPE_ARGS ?=
+RECIPE_ARGS ?= --jobs 2 --threads 1 --seeds 3 --ablation-seeds 1 \
+	--variants 'before;default;-ema;augment none;augment strong;-elastic,-wave;no augmentation warm-up;-vtlp;-reverb'
 bench-recipe: install
 	$(BIN)/python tests/bench/recipe.py --out $(BENCH_DIR)/recipe $(RECIPE_ARGS)
 
