@@ -30,3 +30,52 @@ def test_training_learns_the_bundled_data(tmp_path, modality, folder, steps, met
     report = evaluate_items(load_model(str(tmp_path / "m.pt")), read_manifest(data / "val.jsonl"),
                             options=DecodeOptions(beam=16))
     assert getattr(report.summary, metric) <= last[metric] + 0.02  # beam search is no worse than greedy
+
+
+def test_init_union_learns_a_new_character(tmp_path):
+    """A digits model fine-tuned with --alphabet union reads '+' between digits, which its parent
+    never saw, on synthetic lines it did not train on; and it still reads plain digits."""
+    import random
+
+    from PIL import ImageFont
+    from typer.testing import CliRunner
+
+    from ctctool.checkpoint import load_model
+    from ctctool.cli import app
+
+    font = tmp_path / "Aileron.ttf"
+    font.write_bytes(ImageFont.load_default(size=20).font_bytes)
+    rng = random.Random(5)
+
+    def digits() -> str:
+        return "".join(rng.choice("0123456789") for _ in range(rng.randint(2, 5)))
+
+    corpora = {"parent": [f"{digits()} {digits()}" for _ in range(600)],
+               "child": [f"{digits()}+{digits()}" for _ in range(300)],
+               "test": [f"{digits()}+{digits()}" for _ in range(60)] + [f"{digits()} {digits()}" for _ in range(20)]}
+    runner = CliRunner()
+    for name, lines in corpora.items():
+        (tmp_path / f"{name}.txt").write_text("\n".join(lines) + "\n")
+        result = runner.invoke(app, ["synth", str(tmp_path / f"{name}.txt"), "-o", str(tmp_path / name), "--fonts",
+                                     str(font), "--degrade", "none,light", "--height", "32", "--seed",
+                                     str(len(name)), "--workers", "1", "--quiet"])
+        assert result.exit_code == 0, result.output
+    common = ["--batch-size", "16", "--quiet", "--device", "cpu", "--seed", "0"]
+    result = runner.invoke(app, ["train", str(tmp_path / "parent" / "manifest.jsonl"), "-o", str(tmp_path / "p.pt"),
+                                 "--run-dir", str(tmp_path / "prun"), "--max-steps", "400", "--preset", "tiny",
+                                 "--val", str(tmp_path / "parent" / "manifest.jsonl"), "--eval-every", "400",
+                                 *common])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["train", str(tmp_path / "child" / "manifest.jsonl"), "-o", str(tmp_path / "c.pt"),
+                                 "--run-dir", str(tmp_path / "crun"), "--max-steps", "250", "--init",
+                                 str(tmp_path / "p.pt"), "--alphabet", "union", "--val",
+                                 str(tmp_path / "child" / "manifest.jsonl"), "--eval-every", "250", *common])
+    assert result.exit_code == 0, result.output
+    assert "+" not in load_model(str(tmp_path / "p.pt")).codec.labels
+    model = load_model(str(tmp_path / "c.pt"))
+    items = read_manifest(str(tmp_path / "test" / "manifest.jsonl"))
+    report = evaluate_items(model, items, options=DecodeOptions(beam=1))
+    plus = [row for row in report.lines if "+" in row.reference]
+    read_plus = sum(row.hypothesis.count("+") == 1 for row in plus)
+    assert read_plus >= 0.9 * len(plus), f"'+' read in {read_plus} of {len(plus)} lines"
+    assert report.summary.cer < 0.05
