@@ -112,7 +112,7 @@ def test_cli_init_conflicting_flags_are_usage_errors(tiny_model, tiny_data, tmp_
 def test_cli_alphabet_mode_without_init_and_wrong_modality(tiny_model, tiny_data, tmp_path):
     result = runner.invoke(app, ["train", str(tiny_data["train"]), "-o", str(tmp_path / "m.pt"), "--alphabet",
                                  "union"])
-    assert result.exit_code == 2 and "needs --init" in result.stderr
+    assert result.exit_code == 2 and "needs --init" in result.stderr and "./union" in result.stderr
     speech = Path(__file__).resolve().parents[1] / "data" / "speech" / "val.jsonl"
     result = runner.invoke(app, ["train", str(speech), "-o", str(tmp_path / "m.pt"), "--init", str(tiny_model)])
     assert result.exit_code == 1 and "image model cannot start training on audio" in result.stderr

@@ -106,7 +106,7 @@ def train_command(
                               "leave these out")
     elif alphabet in ALPHABET_MODES:
         raise OptionError(f"--alphabet {alphabet} needs --init MODEL (without it, --alphabet is a file of "
-                          "characters; write ./{alphabet} for a file of that name)")
+                          f"characters; write ./{alphabet} for a file of that name)")
     shape = network_shape(preset or "base", stride=stride, channels=counts, hidden=hidden, layers=layers)
     if ema is not None and not 0.0 <= ema < 1.0:
         raise OptionError(f"--ema must be a decay in [0, 1) such as 0.999 (0 = off), got {ema}")
