@@ -207,3 +207,23 @@ def test_cli_empty_corpus_and_only_broken_fonts_fail_clearly(tmp_path, font_dir)
 def test_levels_parse():
     assert parse_levels("all") == tuple(LEVELS)
     assert parse_levels("scan, heavy") == ("scan", "heavy")
+
+
+def test_an_interrupted_run_keeps_the_lines_it_finished(tmp_path, face, monkeypatch):
+    import ctctool.synth.render as render
+
+    real = render.render_line
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 70:  # partway through the second chunk of 64
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(render, "render_line", flaky)
+    corpus = read_corpus([str(_corpus(tmp_path, TEXTS))])
+    with pytest.raises(KeyboardInterrupt):
+        synthesize(corpus, [face], str(tmp_path / "out"), SynthConfig(height=24, samples=200), workers=1)
+    partial = (tmp_path / "out" / "manifest.jsonl.partial").read_text().splitlines()
+    assert len(partial) == 64 and all((tmp_path / "out" / json.loads(row)["path"]).exists() for row in partial)

@@ -55,7 +55,6 @@ def synth_command(
     with _progress(total, quiet) as advance:
         report = synthesize(text, faces, output, config, workers=workers or _default_workers(), overwrite=overwrite,
                             progress=advance)
-    report.bad_fonts = problems
     if not quiet:
         echo_err(f"{report.manifest}: {report.written} lines in {len(report.faces_used)} of {report.faces} "
                  f"font faces, {height} px high, degradation {','.join(config.degrade)}")

@@ -25,7 +25,7 @@ from pathlib import Path
 from ..errors import ConfigError, OptionError, OutputError
 from .corpus import Corpus
 from .degrade import LEVELS
-from .fonts import Coverage, FontFace, FontProblem
+from .fonts import Coverage, FontFace
 
 MANIFEST_NAME = "manifest.jsonl"
 CHUNK = 64  # samples per task handed to a worker process
@@ -57,7 +57,6 @@ class SynthReport:
     no_face: int = 0  # samples whose text no face draws completely
     unrenderable: int = 0  # samples a face could not draw at a sane size
     missing_examples: list[str] = field(default_factory=list)  # "'ŧ' in 'aŧb'" for the first few
-    bad_fonts: list[FontProblem] = field(default_factory=list)
     faces: int = 0
     faces_used: dict[str, int] = field(default_factory=dict)
     manifest: str = ""
