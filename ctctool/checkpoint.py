@@ -18,6 +18,7 @@ from .errors import CheckpointError, CtcToolError
 from .features import FeatureExtractor, extractor_from_config
 from .fileio import atomic_write
 from .model import CTCRecognizer, ModelConfig, expected_weight_shapes
+from .models import resolve_model
 from .version import __version__
 
 FORMAT_NAME = "ctctool-model"
@@ -154,6 +155,8 @@ def check_weights(path: str, model_config: ModelConfig, state_dict: dict[str, An
 
 
 def load_model(path: str, device: str | torch.device = "cpu") -> LoadedModel:
+    """A model file, or a bundled model by name (``latin-print``), ready on ``device``."""
+    path = resolve_model(path)
     payload = read_model_file(path)
     try:
         codec = Codec.from_dict(payload["codec"])
@@ -183,6 +186,7 @@ def load_model(path: str, device: str | torch.device = "cpu") -> LoadedModel:
 
 def describe_model(path: str) -> dict[str, Any]:
     """What ``ctctool info`` shows: everything but the weights, plus their size."""
+    path = resolve_model(path)
     payload = read_model_file(path)
     weights = payload["state_dict"]
     parameters = sum(t.numel() for k, t in weights.items()

@@ -21,7 +21,7 @@ from .common import (
 
 @shared_options("decode", "limits", "runtime")
 def align_command(
-    model: Annotated[str, typer.Argument(help="Model file.")],
+    model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
     manifest: Annotated[str, typer.Argument(help="Manifest (items with text are force-aligned to it; "
                                             "items without are aligned to the decoded text), or -.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, tsv, hocr (images), ctm or textgrid "

@@ -20,7 +20,7 @@ from .common import (
 
 @shared_options("decode", "limits", "runtime")
 def decode_command(
-    model: Annotated[str, typer.Argument(help="Model file.")],
+    model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
     inputs: Annotated[list[str], typer.Argument(help="Images / clips, manifests (.jsonl), or - for paths "
                                                 "(or a manifest) on stdin.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, tsv or jsonl.")] = "text",

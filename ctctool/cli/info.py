@@ -10,15 +10,25 @@ from .common import Verbosity, shared_options
 
 @shared_options("verbosity")
 def info_command(
-    model: Annotated[str, typer.Argument(help="Model file.")],
+    model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     *,
     verbosity: Verbosity,
 ) -> None:
-    """Show what a model file holds: modality, alphabet, features, network size, training metadata."""
+    """Show what a model file holds: modality, alphabet, features, network size, training metadata,
+    and for a bundled model its card (training data, recipe, metrics, licence)."""
+    from dataclasses import asdict
+
     from ..checkpoint import describe_model
+    from ..models import bundled_model
 
     info = describe_model(model)
+    card = bundled_model(model)
+    if card is not None:
+        fields = asdict(card)
+        fields.pop("path")
+        fields.update(fields.pop("extra"))
+        info = {"card": fields, **info}
     if as_json:
         typer.echo(json.dumps(info, ensure_ascii=False, indent=2))
         return
@@ -29,6 +39,8 @@ def info_command(
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     training = info.pop("training")
+    for key, value in info.pop("card", {}).items():
+        table.add_row(f"card.{key}", value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
     for key, value in info.items():
         table.add_row(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
     for key, value in training.items():

@@ -34,7 +34,7 @@ def train_command(
                                           "better CER (0 = never).")] = 0,
     seed: Annotated[int, typer.Option("--seed", "-s", envvar="CTCTOOL_SEED")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --run-dir.")] = False,
-    init: Annotated[str | None, typer.Option("--init", help="Start from this model's weights (fine-tuning); "
+    init: Annotated[str | None, typer.Option("--init", help="Start from this model's weights (a file or a bundled name: fine-tuning); "
                                              "its features and network shape are kept.")] = None,
     alphabet: Annotated[str | None, typer.Option("--alphabet", help="Text file whose characters are the "
                                                  "alphabet [default: from the training transcripts]. With "
@@ -129,7 +129,7 @@ def train_command(
         extractor = parent.extractor
         texts = [item.text or "" for item in train_items]
         start = fine_tune_start(parent, texts, alphabet or "keep", lenient=lenient, seed=seed,
-                                parent_sha256=file_sha256(init))
+                                parent_name=init, parent_sha256=file_sha256(parent.path))
         codec = None
     else:
         features = ({"height": height or 32} if modality == "image"

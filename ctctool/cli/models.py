@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from .common import Verbosity, shared_options
+
+
+def _metric_summary(metrics: dict) -> str:
+    """``test-unseen-fonts CER 2.10%`` for each set the card reports, shortest first."""
+    parts = []
+    for name, figures in metrics.items():
+        key = "wer" if "wer" in figures and "cer" not in figures else "cer"
+        value = figures.get(key)
+        if isinstance(value, (int, float)):
+            parts.append(f"{name} {key.upper()} {100 * value:.2f}%")
+    return "; ".join(parts) or "-"
+
+
+@shared_options("verbosity")
+def models_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    *,
+    verbosity: Verbosity,
+) -> None:
+    """List the bundled models: any command that takes MODEL also takes one of these names."""
+    from ..checkpoint import read_model_file
+    from ..models import bundled_models
+
+    rows = []
+    for card in bundled_models():
+        payload = read_model_file(str(card.path))
+        rows.append({
+            "name": card.name, "modality": card.modality, "alphabet_size": len(payload["codec"]["labels"]),
+            "file_bytes": card.file_bytes, "training_data": card.training_data, "metrics": card.metrics,
+            "licence": card.licence, "description": card.description, "path": str(card.path),
+        })
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        typer.echo("no bundled models installed")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="bundled models (ctctool info NAME for the card)")
+    for column in ("name", "modality", "alphabet", "size", "training data", "metrics", "licence"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["name"], row["modality"], str(row["alphabet_size"]), f"{row['file_bytes'] / 1e6:.1f} MB",
+                      row["training_data"], _metric_summary(row["metrics"]), row["licence"])
+    Console(highlight=False).print(table)
