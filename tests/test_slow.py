@@ -79,3 +79,20 @@ def test_init_union_learns_a_new_character(tmp_path):
     read_plus = sum(row.hypothesis.count("+") == 1 for row in plus)
     assert read_plus >= 0.9 * len(plus), f"'+' read in {read_plus} of {len(plus)} lines"
     assert report.summary.cer < 0.05
+
+
+def test_a_built_wheel_carries_the_bundled_models(tmp_path):
+    """`pip install ctctool` must bring latin-print with it: build the wheel as a user would
+    (isolated build, Cython from the registry) and look inside."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from ctctool.models import bundled_models
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(tmp_path)],
+                   check=True, timeout=900)
+    wheel = next(tmp_path.glob("ctctool-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for card in bundled_models():
+        assert f"ctctool/models/{card.name}.pt" in names and f"ctctool/models/{card.name}.json" in names
