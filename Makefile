@@ -8,12 +8,13 @@ PIP_FLAGS ?= -q
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ctctool-installed
 DEMO_DIR ?= demo-out
-DEMO_EPOCHS ?= 9
-DEMO_SPEECH_EPOCHS ?= 18
+DEMO_FINETUNE_STEPS ?= 300
+DEMO_SPEECH_EPOCHS ?= 12
 BENCH_DIR ?= bench-out
 
-.PHONY: install demo test test-slow lint bench bench-recipe clean data-ocr data-ocr-unseen data-speech \
-	data-speech-engines data-speech-model
+.PHONY: install demo test test-slow lint bench bench-recipe bench-models bench-finetune bench-digits clean data-ocr \
+	data-ocr-unseen data-speech data-speech-engines data-speech-model data-latin-print-corpus model-latin-print \
+	model-en-digits
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,22 +28,29 @@ install: $(STAMP)
 
 demo: install
 	@mkdir -p $(DEMO_DIR)
-	@echo "== the bundled OCR lines" >&2
+	@echo "== the models that ship with ctctool: usable before any training" >&2
+	$(BIN)/ctctool models
+	@echo "== latin-print reads the bundled test lines (paths on stdin), then scores them" >&2
+	ls data/ocr/lines/test-0000[0-4].png | $(BIN)/ctctool decode latin-print - --format tsv
+	$(BIN)/ctctool eval latin-print data/ocr/test.jsonl --worst 3 --confusions 5
+	@echo "== latin-print aligns transcripts to the image: word spans in pixels" >&2
+	$(BIN)/ctctool align latin-print data/ocr/test.jsonl --format tsv > $(DEMO_DIR)/latin-print-align.tsv
+	grep -m 6 -P '^test-00000\tword' $(DEMO_DIR)/latin-print-align.tsv
+	@echo "== the bundled OCR lines: 2,400 training lines in 8 fonts" >&2
 	$(BIN)/ctctool manifest stats data/ocr/train.jsonl | head -3
-	@echo "== train (5-7 minutes on 2 cores)" >&2
+	@echo "== fine-tune latin-print on them (about 2-3 minutes on 2 cores)" >&2
 	$(BIN)/ctctool train data/ocr/train.jsonl --val data/ocr/val.jsonl -o $(DEMO_DIR)/ocr.pt \
-		--run-dir $(DEMO_DIR)/ocr-run --epochs $(DEMO_EPOCHS)
-	@echo "== evaluate on the held-out test lines (fonts seen in training, text not)" >&2
+		--run-dir $(DEMO_DIR)/ocr-run --init latin-print --alphabet union --max-steps $(DEMO_FINETUNE_STEPS) \
+		--eval-every $(DEMO_FINETUNE_STEPS)
+	@echo "== evaluate on the held-out test lines (fonts seen in fine-tuning, text not)" >&2
 	$(BIN)/ctctool eval $(DEMO_DIR)/ocr.pt data/ocr/test.jsonl --worst 5 --confusions 5
-	@echo "== the same text in 20 font faces training never saw" >&2
+	@echo "== the same text in 20 faces the fine-tuning never saw (15 of them in latin-print's training)" >&2
 	$(BIN)/ctctool eval $(DEMO_DIR)/ocr.pt data/ocr/test-unseen-fonts.jsonl --worst 3 --confusions 5
-	@echo "== decode file paths from stdin" >&2
-	ls data/ocr/lines/test-0000[0-4].png | $(BIN)/ctctool decode $(DEMO_DIR)/ocr.pt - --format tsv
-	@echo "== align transcripts; pictures in $(DEMO_DIR)/align-png" >&2
+	@echo "== align transcripts with the fine-tuned model; pictures in $(DEMO_DIR)/align-png" >&2
 	$(BIN)/ctctool align $(DEMO_DIR)/ocr.pt data/ocr/test.jsonl --format tsv --png $(DEMO_DIR)/align-png \
 		> $(DEMO_DIR)/test-align.tsv
 	grep -m 8 -P '^test-00000\tword' $(DEMO_DIR)/test-align.tsv
-	@echo "== speech: train on the bundled clips" >&2
+	@echo "== speech: no bundled speech model yet; train one on the bundled clips (about 4 minutes)" >&2
 	$(BIN)/ctctool train data/speech/train.jsonl --val data/speech/val.jsonl -o $(DEMO_DIR)/speech.pt \
 		--run-dir $(DEMO_DIR)/speech-run --epochs $(DEMO_SPEECH_EPOCHS)
 	@echo "== speech: validation voices, then voices never heard in training" >&2
@@ -86,6 +94,48 @@ RECIPE_ARGS ?= --jobs 2 --threads 1 --seeds 3 --ablation-seeds 1 \
 bench-recipe: install
 	$(BIN)/python tests/bench/recipe.py --out $(BENCH_DIR)/recipe $(RECIPE_ARGS)
 
+# The bundled latin-print model against tesseract 5 on held-out fonts and text, at 4 degradation
+# levels (needs: apt-get install tesseract-ocr tesseract-ocr-eng, and the held-out sets that
+# `make model-latin-print` renders). Table: $(BENCH_DIR)/models/models.md
+bench-models: install
+	$(BIN)/python tests/bench/models.py --sets $(LATIN_DIR) --out $(BENCH_DIR)/models
+
+# Fine-tuning latin-print vs training from scratch on 200 lines of an unseen style
+# (needs: apt-get install fonts-yanone-kaffeesatz). Table: $(BENCH_DIR)/finetune/finetune.md
+bench-finetune: install
+	$(BIN)/python tests/bench/finetune.py --out $(BENCH_DIR)/finetune
+
+# A speech model (default: en-digits, once `make model-en-digits` has built it) against PocketSphinx 5
+# with a JSGF digit grammar on held-out voices, clean, noisy and telephone-band. PocketSphinx
+# lives in its own environment. Table: $(BENCH_DIR)/digits/digits.md
+DIGITS_ARGS ?=
+.venv-digits/.installed:
+	$(PYTHON) -m venv .venv-digits
+	.venv-digits/bin/python -m pip install $(PIP_FLAGS) pocketsphinx soundfile numpy
+	@touch $@
+bench-digits: install .venv-digits/.installed
+	$(BIN)/python tests/bench/digits.py --peer-python .venv-digits/bin/python --out $(BENCH_DIR)/digits $(DIGITS_ARGS)
+
+# The text latin-print is trained and tested on (committed; rebuilt from CPython's stdlib docstrings).
+data-latin-print-corpus: install
+	$(BIN)/python data/latin-print/make_corpus.py
+
+# Rebuild the bundled latin-print model and its card (ctctool/models/latin-print.{pt,json}).
+# Needs the font packages listed in data/latin-print/recipe.py. About 10 minutes of rendering and
+# 65 minutes of training on 2 CPU cores; LATIN_ARGS='--device cuda' on a GPU.
+LATIN_DIR ?= runs/latin-print
+LATIN_ARGS ?= --steps 6000 --seed 1
+model-latin-print: install
+	$(BIN)/python data/latin-print/recipe.py build --out $(LATIN_DIR) $(LATIN_ARGS)
+
+# Build the en-digits speech model and its card (ctctool/models/en-digits.{pt,json}): 12,000 clips
+# from espeak-ng, flite and festival voices (needs: apt-get install espeak-ng flite festival
+# festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts), then 8,000 steps. Not yet run to the
+# end on CPU; EN_DIGITS_ARGS='--device cuda' on a GPU.
+EN_DIGITS_ARGS ?= --steps 8000 --seed 1
+model-en-digits: install
+	$(BIN)/python data/en-digits/recipe.py --out runs/en-digits $(EN_DIGITS_ARGS)
+
 # Rebuild the bundled OCR lines (needs: apt-get install fonts-dejavu-core fonts-liberation fonts-freefont-ttf).
 data-ocr: install
 	$(BIN)/python data/ocr/make_ocr_lines.py
@@ -109,5 +159,5 @@ data-speech-model: install
 		--device cpu --quiet
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) build dist *.egg-info $(DEMO_DIR) $(BENCH_DIR) runs .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(BENCH_VENV) .venv-digits build dist *.egg-info $(DEMO_DIR) $(BENCH_DIR) runs .pytest_cache .ruff_cache .hypothesis
 	find ctctool -name '*.so' -delete -o -name '__pycache__' -prune -exec rm -rf {} +

@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--sets", type=Path, default=REPO / "runs" / "latin-print",
                         help="folder holding heldout-LEVEL/manifest.jsonl (make model-latin-print renders them)")
     parser.add_argument("--model", default="latin-print")
-    parser.add_argument("--lines", type=int, default=400, help="lines per level")
+    parser.add_argument("--lines", type=int, default=200, help="lines per level")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--beam", type=int, default=1, help="ctctool beam (1: greedy, as tesseract has no LM here)")
     parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "models")
