@@ -5,8 +5,8 @@ what it reads, what it was trained on, how it was rebuilt and the metrics of tha
 Wherever a command or the library takes a model path it also takes a bundled name:
 ``resolve_model`` turns a name into the installed file, before trying it as a path (names
 are lowercase words without a suffix; write ``./latin-print`` for a file of that name).
-The card is a file beside the model rather than inside it, so that listing the models reads
-a few kilobytes of JSON instead of every model's weights.
+The card is a file beside the model rather than inside it, so that a rebuild can write the
+metrics it measured after the model file exists, and a card can be read without the weights.
 """
 
 from __future__ import annotations
