@@ -86,6 +86,7 @@ $(BENCH_VENV)/.installed:
 bench: install $(BENCH_VENV)/.installed
 	PYTHONPATH=$(CURDIR) $(BENCH_VENV)/bin/python tests/bench/run_bench.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/threads.py --out $(BENCH_DIR)
+	$(BIN)/python tests/bench/runtime_onnx.py --out $(BENCH_DIR)
 
 # Ablation of the training recipe on unseen fonts and voices: about 2 hours on 2 cores with the
 # defaults; RECIPE_ARGS='--seeds 1 --ablation-seeds 1' for a quicker look. Table: $(BENCH_DIR)/recipe/recipe.md

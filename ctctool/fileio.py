@@ -131,3 +131,14 @@ def read_text(path: str, what: str) -> str:
         raise InputFileError(f"{path}: {what} is not UTF-8 text (bad byte at offset {exc.start})") from None
     except OSError as exc:
         raise InputFileError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+
+
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

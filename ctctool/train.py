@@ -13,7 +13,6 @@ checkpoint trains bit for bit as the uninterrupted run did.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -168,14 +167,6 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def modality_of(items: Sequence[ManifestItem]) -> str:

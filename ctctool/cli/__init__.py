@@ -38,13 +38,14 @@ def root(
     """Train, evaluate, run and inspect CTC recognizers for text-line images and short audio clips."""
 
 
-from . import align, decode, evaluate, info, lm, manifest, models, synth, train  # noqa: E402  (registers the commands)
+from . import align, decode, evaluate, export, info, lm, manifest, models, synth, train  # noqa: E402  (registers the commands)
 
 app.command("train")(train.train_command)
 app.command("eval")(evaluate.eval_command)
 app.command("decode")(decode.decode_command)
 app.command("align")(align.align_command)
 app.command("info")(info.info_command)
+app.command("export")(export.export_command)
 app.command("models")(models.models_command)
 app.command("synth")(synth.synth_command)
 app.add_typer(manifest.app, name="manifest")

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from .common import (
+    Backend,
     DecodeFlags,
     Limits,
     Runtime,
@@ -19,7 +20,7 @@ from .common import (
 )
 
 
-@shared_options("decode", "limits", "runtime")
+@shared_options("decode", "limits", "runtime", "backend")
 def align_command(
     model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
     manifest: Annotated[str, typer.Argument(help="Manifest (items with text are force-aligned to it; "
@@ -36,6 +37,7 @@ def align_command(
     decode: DecodeFlags,
     limits: Limits,
     runtime: Runtime,
+    backend: Backend,
 ) -> None:
     """CTC forced alignment: a start and end for every character and word, with confidences."""
     from ..align import align_items
@@ -48,7 +50,7 @@ def align_command(
         get_writer("align", fmt)  # an unknown format is a usage error before any work
     items = read_inputs([manifest])
     by_id = {item.id: item for item in items}
-    loaded, torch_device = load_for_inference(model, runtime, limits)
+    loaded, torch_device = load_for_inference(model, runtime, limits, backend)
     check_format("align", fmt, loaded.modality)
     options = decode_options(loaded, decode)
     if png:

@@ -53,6 +53,13 @@ class Runtime:
 
 
 @dataclass(frozen=True)
+class Backend:
+    """What runs the network in decode, eval and align."""
+
+    runtime: str = "auto"  # torch, onnx, or auto: onnx for a .onnx file, else torch
+
+
+@dataclass(frozen=True)
 class Verbosity:
     verbose: bool = False  # tracebacks on errors
 
@@ -95,6 +102,11 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
             "--threads", envvar="CTCTOOL_THREADS", min=1, help="CPU threads for torch (default: 2, or fewer "
             "cores; use 1 on a busy machine).")], None),
         _VERBOSE,
+    ]),
+    "backend": (Backend, [
+        _option("runtime", Annotated[str, typer.Option(
+            "--runtime", envvar="CTCTOOL_RUNTIME", help="Run the network with torch or onnx (onnxruntime, "
+            "for a file from `ctctool export`); auto picks onnx for .onnx files.")], "auto"),
     ]),
     "decode": (DecodeFlags, [
         _option("beam", Annotated[int, typer.Option("--beam", min=1, envvar="CTCTOOL_BEAM",
@@ -234,14 +246,29 @@ def setup_torch(runtime: Runtime):
     raise OptionError(f"--device {device}: expected auto, cpu, cuda or cuda:N")
 
 
-def load_for_inference(model_path: str, runtime: Runtime, limits: Limits | None = None):
-    """The model on the chosen device, its feature extractor carrying the command's limits."""
+def load_for_inference(model_path: str, runtime: Runtime, limits: Limits | None = None,
+                       backend: Backend | None = None):
+    """The model on the chosen device (run by torch or by onnxruntime), its feature extractor
+    carrying the command's limits."""
     from dataclasses import replace
 
-    from ..checkpoint import load_model
-
     torch_device = setup_torch(runtime)
-    loaded = load_model(model_path, torch_device)
+    engine = (backend or Backend()).runtime.strip().lower()
+    if engine not in ("auto", "torch", "onnx"):
+        raise OptionError(f"--runtime must be auto, torch or onnx, got {engine!r}")
+    if engine == "auto":
+        engine = "onnx" if model_path.lower().endswith(".onnx") else "torch"
+    if engine == "onnx":
+        import torch
+
+        from ..onnx_network import load_onnx_model
+
+        loaded = load_onnx_model(model_path, threads=torch.get_num_threads(), device=str(torch_device))
+        torch_device = torch.device("cpu")  # onnxruntime takes and gives host arrays
+    else:
+        from ..checkpoint import load_model
+
+        loaded = load_model(model_path, torch_device)
     if limits is not None:
         loaded = replace(loaded, extractor=loaded.extractor.with_limits(max_width=limits.max_width,
                                                                          max_seconds=limits.max_seconds))

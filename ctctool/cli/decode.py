@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from .common import (
+    Backend,
     DecodeFlags,
     Limits,
     Runtime,
@@ -18,7 +19,7 @@ from .common import (
 )
 
 
-@shared_options("decode", "limits", "runtime")
+@shared_options("decode", "limits", "runtime", "backend")
 def decode_command(
     model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
     inputs: Annotated[list[str], typer.Argument(help="Images / clips, manifests (.jsonl), or - for paths "
@@ -31,6 +32,7 @@ def decode_command(
     decode: DecodeFlags,
     limits: Limits,
     runtime: Runtime,
+    backend: Backend,
 ) -> None:
     """Recognize images or clips; one result per input, in input order, on stdout."""
     from ..recognition import decode_items
@@ -38,7 +40,7 @@ def decode_command(
 
     writer = get_writer("decode", fmt)
     items = read_inputs(inputs)
-    loaded, torch_device = load_for_inference(model, runtime, limits)
+    loaded, torch_device = load_for_inference(model, runtime, limits, backend)
     options = decode_options(loaded, decode)
     failures: list[str] = []
     results = decode_items(loaded, items, batch_size=batch_size, device=torch_device, options=options)

@@ -8,6 +8,7 @@ import typer
 from .common import (
     EXIT_ERROR,
     EXIT_PARTIAL,
+    Backend,
     DecodeFlags,
     Limits,
     Runtime,
@@ -19,7 +20,7 @@ from .common import (
 )
 
 
-@shared_options("decode", "limits", "runtime")
+@shared_options("decode", "limits", "runtime", "backend")
 def eval_command(
     model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
     manifest: Annotated[str, typer.Argument(help="Manifest with transcripts (or - for one on stdin).")],
@@ -34,6 +35,7 @@ def eval_command(
     decode: DecodeFlags,
     limits: Limits,
     runtime: Runtime,
+    backend: Backend,
 ) -> None:
     """Score a model on a manifest: CER, WER, error breakdown, confusions, worst lines.
 
@@ -52,7 +54,7 @@ def eval_command(
         raise typer.Exit(EXIT_ERROR)
     if per_line:
         check_writable(per_line, "--per-line file")
-    loaded, torch_device = load_for_inference(model, runtime, limits)
+    loaded, torch_device = load_for_inference(model, runtime, limits, backend)
     options = decode_options(loaded, decode)
     report = evaluate_items(loaded, items, batch_size=batch_size, device=torch_device, options=options,
                             keep_going=keep_going)

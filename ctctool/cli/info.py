@@ -15,14 +15,19 @@ def info_command(
     *,
     verbosity: Verbosity,
 ) -> None:
-    """Show what a model file holds: modality, alphabet, features, network size, training metadata,
+    """Show what a model file (or an exported .onnx) holds: modality, alphabet, features, network size, training metadata,
     and for a bundled model its card (training data, recipe, metrics, licence)."""
     from dataclasses import asdict
 
     from ..checkpoint import describe_model
     from ..models import bundled_model
 
-    info = describe_model(model)
+    if model.lower().endswith(".onnx"):
+        from ..onnx_network import describe_onnx_model
+
+        info = describe_onnx_model(model)
+    else:
+        info = describe_model(model)
     card = bundled_model(model)
     if card is not None:
         fields = asdict(card)

@@ -84,11 +84,11 @@ def train_command(
     from ..codec import Codec
     from ..errors import ConfigError, ManifestError, OptionError
     from ..features import default_extractor
-    from ..fileio import check_writable, read_text
+    from ..fileio import check_writable, file_sha256, read_text
     from ..finetune import ALPHABET_MODES, fine_tune_start
     from ..manifest import read_manifest
     from ..model import network_shape
-    from ..train import TrainConfig, file_sha256, modality_of, train
+    from ..train import TrainConfig, modality_of, train
     from .common import setup_torch
     from .progress import make_monitor
 
