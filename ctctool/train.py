@@ -286,12 +286,21 @@ def _restore_rng(states: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(states["cuda"], device)
 
 
-def save_resume(run: _Run, state: TrainState, rng: dict[str, Any] | None = None) -> None:
+def save_resume(run: _Run, state: TrainState, rng: dict[str, Any] | None = None, *, every_rank: bool = True) -> None:
+    """Write the resume file (rank 0). ``every_rank``: all ranks are here together, so each
+    rank's RNG state is gathered and saved: dropout draws as many numbers as its batch has
+    elements, so the ranks' generators drift apart, and a resume that gave every rank rank 0's
+    state would train differently from the uninterrupted run."""
+    rng = rng or _rng_states(run.device)
+    rank_rng = None
+    if run.world > 1 and every_rank:
+        rank_rng = [None] * run.world
+        torch.distributed.all_gather_object(rank_rng, {k: v.cpu() for k, v in rng.items()})
     if not run.is_main:
         return
     atomic_torch_save({
         "format": RESUME_FORMAT, "version": RESUME_VERSION, "ctctool_version": __version__,
-        "state": state.to_dict(), "rng": rng or _rng_states(run.device),
+        "state": state.to_dict(), "rng": rng, "rank_rng": rank_rng,
         "model": plain_state_dict(run.network), "optimizer": run.optimizer.state_dict(),
         "scheduler": run.scheduler.state_dict(), "codec": run.codec.to_dict(),
         "model_config": run.model_config.to_dict(), "train_config": asdict(run.config),
@@ -314,6 +323,10 @@ def load_resume(path: str) -> dict[str, Any]:
             raise CheckpointError(f"{path}: {key}: missing from the resume file")
     if not isinstance(data["rng"], dict) or not isinstance(data["rng"].get("torch"), torch.Tensor):
         raise CheckpointError(f"{path}: rng.torch: missing from the resume file")
+    rank_rng = data.get("rank_rng")
+    if rank_rng is not None and (not isinstance(rank_rng, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("torch"), torch.Tensor) for r in rank_rng)):
+        raise CheckpointError(f"{path}: rank_rng: expected one RNG state per rank")
     data["state"] = TrainState.from_dict(data["state"], path)
     try:
         data["codec"] = Codec.from_dict(data["codec"])
@@ -545,7 +558,12 @@ def train(
             raise CheckpointError(f"{run.resume_path}: weights or optimizer state do not fit the network ({exc})") \
                 from None
         state = resumed["state"]
-        _restore_rng(resumed["rng"], device)
+        rank_rng = resumed.get("rank_rng")
+        if world > 1 and (rank_rng is None or len(rank_rng) != world):
+            monitor.message(f"warning: the resume state holds no RNG state for each of {world} processes (it was "
+                            f"written by {len(rank_rng) if rank_rng else 'another number of'} processes): dropout "
+                            "draws will differ from the uninterrupted run's")
+        _restore_rng(rank_rng[rank] if rank_rng and len(rank_rng) == world else resumed["rng"], device)
         if config.ema is not None:
             run.average = WeightAverage(network, config.ema)
             if resumed.get("ema") is not None:
@@ -594,8 +612,8 @@ def _loop(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[
         for batch in _epoch_loader(run, dataset, state, lengths):
             rng_before = _rng_states(run.device)  # what a save here must record: this batch is not yet done
             if batch.bad:
-                if not config.skip_bad:
-                    save_resume(run, state, rng_before)  # what was learned is kept; the error names the item
+                if not config.skip_bad:  # this rank alone may be here: no gathering from the others
+                    save_resume(run, state, rng_before, every_rank=False)  # keeps what was learned
                     raise batch.bad[0].error()
                 if not state.skipped_items:
                     run.monitor.message(f"warning: skipping unreadable training item: {batch.bad[0].error()}")

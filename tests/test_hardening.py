@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -499,6 +500,43 @@ def test_patience_under_torchrun_stops_every_rank(tiny_data, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [2, 4]
     assert (tmp_path / "m.pt").exists()
+
+
+def _torchrun_driver(tiny_data, out, mode, timeout=240):
+    env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    out.mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(REPO / "tests" / "ddp_resume.py"), str(tiny_data["train"]), str(tiny_data["val"]), str(out), mode]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_resume_under_torchrun_is_bit_exact(tiny_data, tmp_path):
+    """Two gloo ranks: 8 steps straight, against the same run stopped at step 6 (checkpoint at 4)
+    and resumed. One model and one resume state are written; the resumed weights equal the
+    uninterrupted run's bit for bit (each rank gets its own RNG state back: rank 0's for both
+    gave other dropout masks on rank 1)."""
+    for folder, mode in (("a", "straight"), ("b", "interrupt"), ("b", "resume")):
+        done = _torchrun_driver(tiny_data, tmp_path / folder, mode)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.count("interrupted" if mode == "interrupt" else "finished 8 steps") == 2, done.stdout
+    a = torch.load(tmp_path / "a" / "run" / "resume.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "run" / "resume.pt", weights_only=True)
+    assert len(b["rank_rng"]) == 2 and not torch.equal(b["rank_rng"][0]["torch"], b["rank_rng"][1]["torch"])
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert sorted(os.listdir(tmp_path / "b")) == ["m.pt", "run"]
+    logged = [json.loads(line)["step"] for line in (tmp_path / "b" / "run" / "log.jsonl").read_text().splitlines()]
+    assert logged == [4, 8]
+
+
+def test_a_failing_rank_ends_the_whole_torchrun_job_with_its_message(tiny_data, tmp_path):
+    """Rank 1's data loading fails mid-run while rank 0 waits in the gradient all-reduce: the job
+    ends (no hang) with a non-zero exit, and rank 1's error names the item."""
+    start = time.monotonic()
+    done = _torchrun_driver(tiny_data, tmp_path / "f", "fail", timeout=180)
+    assert done.returncode != 0
+    assert "simulated disk failure on rank 1" in done.stderr and "train.jsonl:" in done.stderr
+    assert time.monotonic() - start < 120
 
 
 @pytest.mark.parametrize("skip_bad", [True, False])
