@@ -44,8 +44,9 @@ def write_decode_text(results: Iterable[ItemResult], out: TextIO) -> None:
         out.flush()
 
 
-def write_decode_tsv(results: Iterable[ItemResult], out: TextIO) -> None:
-    out.write("id\tpath\ttext\tconfidence\terror\n")
+def write_decode_tsv(results: Iterable[ItemResult], out: TextIO, *, header: bool = True) -> None:
+    if header:  # --shard K/N with K > 1 leaves it out, so the shards' outputs concatenate
+        out.write("id\tpath\ttext\tconfidence\terror\n")
     for result in results:
         out.write("\t".join([_escape_tsv(result.id), _escape_tsv(result.path), _escape_tsv(result.text),
                              f"{result.confidence:.4f}" if not result.error else "",
@@ -85,8 +86,8 @@ def write_align_jsonl(results: Iterable[ItemResult], out: TextIO) -> None:
         out.flush()
 
 
-def write_align_tsv(results: Iterable[ItemResult], out: TextIO) -> None:
-    header_written = False
+def write_align_tsv(results: Iterable[ItemResult], out: TextIO, *, header: bool = True) -> None:
+    header_written = not header
     for result in results:
         if result.error:
             continue

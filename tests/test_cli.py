@@ -8,6 +8,8 @@ import sys
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -281,3 +283,33 @@ def test_train_scores_several_validation_sets_and_selects_by_one(tiny_data, tmp_
     assert unknown.exit_code == 2 and "no validation set of that name (have: val)" in unknown.stderr
     twice = invoke("train", tiny_data["train"], "--val", tiny_data["val"], "--val", tiny_data["val"], "-o", out)
     assert twice.exit_code == 2 and "already given" in twice.stderr
+
+
+@given(count=st.integers(0, 60), jobs=st.integers(1, 12))
+def test_shards_cover_every_item_once_in_order(count, jobs):
+    from ctctool.cli.common import shard_items
+
+    items = list(range(count))
+    slices = [shard_items(items, (k, jobs)) for k in range(1, jobs + 1)]
+    assert [x for part in slices for x in part] == items
+    assert max(map(len, slices)) - min(map(len, slices)) <= 1
+
+
+@pytest.mark.parametrize(("command", "fmt"), [("decode", "tsv"), ("decode", "jsonl"), ("decode", "text"),
+                                              ("align", "tsv"), ("align", "jsonl")])
+def test_shard_outputs_concatenate_to_the_one_job_output(tiny_model, tiny_data, command, fmt):
+    whole = invoke(command, tiny_model, tiny_data["val"], "--format", fmt)
+    assert whole.exit_code == 0, whole.output
+    parts = [invoke(command, tiny_model, tiny_data["val"], "--format", fmt, "--shard", f"{k}/3") for k in (1, 2, 3)]
+    assert all(part.exit_code == 0 for part in parts)
+    assert "".join(part.stdout for part in parts) == whole.stdout
+    assert whole.stdout.count("\n") >= 8
+
+
+@pytest.mark.parametrize(("args", "message"), [(["decode", "--shard", "3/2"], "1 <= K <= N"),
+                                               (["decode", "--shard", "two"], "K/N"),
+                                               (["align", "--shard", "1/2", "--format", "hocr"], "would not concatenate"),
+                                               (["align", "--shard", "1/2", "--format", "ctm"], "sorted by file")])
+def test_bad_shards_are_usage_errors(tiny_model, tiny_data, args, message):
+    result = invoke(args[0], tiny_model, tiny_data["val"], *args[1:])
+    assert result.exit_code == 2 and message in result.output

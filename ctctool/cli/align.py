@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from typing import Annotated
@@ -15,7 +16,9 @@ from .common import (
     decode_options,
     exit_if_partial,
     load_for_inference,
+    parse_shard,
     read_inputs,
+    shard_items,
     shared_options,
 )
 
@@ -33,6 +36,10 @@ def align_command(
     keep_going: Annotated[bool, typer.Option("--keep-going", help="An input that fails becomes an error; "
                                              "the rest are still aligned (exit 3).")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Inputs per network batch.")] = 16,
+    shard: Annotated[str | None, typer.Option("--shard", metavar="K/N", help="Align only the K-th of N "
+                                              "contiguous slices of the items (job K of N); the N outputs "
+                                              "concatenated in K order are the one-job output (jsonl, "
+                                              "tsv, textgrid).")] = None,
     *,
     decode: DecodeFlags,
     limits: Limits,
@@ -48,7 +55,11 @@ def align_command(
         raise OptionError("--format textgrid writes one file per input: give --out-dir")
     if fmt != "textgrid":
         get_writer("align", fmt)  # an unknown format is a usage error before any work
-    items = read_inputs([manifest])
+    part = parse_shard(shard)
+    if part is not None and fmt in ("hocr", "ctm"):
+        raise OptionError(f"--shard with --format {fmt}: the N outputs would not concatenate into the one-job "
+                          "output (hocr is one document, ctm is sorted by file); use jsonl or tsv")
+    items = shard_items(read_inputs([manifest]), part)
     by_id = {item.id: item for item in items}
     loaded, torch_device = load_for_inference(model, runtime, limits, backend)
     check_format("align", fmt, loaded.modality)
@@ -64,7 +75,10 @@ def align_command(
         for path in write_textgrids(results, out_dir):
             typer.echo(path)
     else:
-        get_writer("align", fmt)(results, sys.stdout)
+        writer = get_writer("align", fmt)
+        if part is not None and part[0] > 1 and fmt == "tsv":
+            writer = functools.partial(writer, header=False)
+        writer(results, sys.stdout)
     exit_if_partial(failures, len(items))
 
 

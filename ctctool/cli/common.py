@@ -33,10 +33,6 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 
-# Measured on the 2-core CI machines (see README "Threads"): 2 threads beat 1 on a quiet
-# machine; more threads than cores only adds contention.
-DEFAULT_THREADS = 2
-
 
 def echo_err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
@@ -48,7 +44,7 @@ def echo_err(message: str) -> None:
 @dataclass(frozen=True)
 class Runtime:
     device: str = "auto"  # auto, cpu, cuda or cuda:N
-    threads: int | None = None  # torch CPU threads; None = DEFAULT_THREADS (or fewer cores)
+    threads: int | None = None  # torch CPU threads; None = threads.default_threads()
     verbose: bool = False  # tracebacks on errors
 
 
@@ -225,7 +221,9 @@ def setup_torch(runtime: Runtime):
     """Apply --threads and resolve --device; returns a torch.device."""
     import torch
 
-    count = runtime.threads or min(DEFAULT_THREADS, os.cpu_count() or 1)
+    from ..threads import default_threads
+
+    count = runtime.threads or default_threads()
     torch.set_num_threads(count)
     device = runtime.device
     name = device.strip().lower()
@@ -317,6 +315,30 @@ def read_inputs(inputs: list[str]):
             entries.append((argument, argument))
     path_items = iter(items_from_paths([e for e in entries if isinstance(e, tuple)], root=os.getcwd()))
     return [next(path_items) if isinstance(e, tuple) else e for e in entries]
+
+
+def parse_shard(spec: str | None) -> tuple[int, int] | None:
+    """``K/N`` -> (K, N): this job takes the K-th of N contiguous slices of the input list."""
+    if spec is None:
+        return None
+    head, _, tail = spec.partition("/")
+    try:
+        k, n = int(head), int(tail)
+    except ValueError:
+        raise OptionError(f"--shard must be K/N (this is job K of N), got {spec!r}") from None
+    if not 1 <= k <= n <= 1_000_000:
+        raise OptionError(f"--shard {spec}: need 1 <= K <= N <= 1000000")
+    return k, n
+
+
+def shard_items(items: list, shard: tuple[int, int] | None) -> list:
+    """The K-th of N contiguous slices (sizes differ by at most one item): a pure function of
+    the input list, so N jobs on N machines cover every item once, and their outputs
+    concatenated in K order are the one-job output."""
+    if shard is None:
+        return items
+    k, n = shard
+    return items[(k - 1) * len(items) // n:k * len(items) // n]
 
 
 def checked_results(results, *, keep_going: bool, failures: list[str], on_result=None):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Annotated
 
@@ -14,7 +15,9 @@ from .common import (
     decode_options,
     exit_if_partial,
     load_for_inference,
+    parse_shard,
     read_inputs,
+    shard_items,
     shared_options,
 )
 
@@ -28,6 +31,9 @@ def decode_command(
     keep_going: Annotated[bool, typer.Option("--keep-going", help="An input that fails becomes an error row; "
                                              "the rest are still decoded (exit 3).")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Inputs per network batch.")] = 16,
+    shard: Annotated[str | None, typer.Option("--shard", metavar="K/N", help="Decode only the K-th of N "
+                                              "contiguous slices of the inputs (job K of N); the N outputs "
+                                              "concatenated in K order are the one-job output.")] = None,
     *,
     decode: DecodeFlags,
     limits: Limits,
@@ -39,7 +45,10 @@ def decode_command(
     from ..writers import get_writer
 
     writer = get_writer("decode", fmt)
-    items = read_inputs(inputs)
+    part = parse_shard(shard)
+    if part is not None and part[0] > 1 and fmt == "tsv":
+        writer = functools.partial(writer, header=False)
+    items = shard_items(read_inputs(inputs), part)
     loaded, torch_device = load_for_inference(model, runtime, limits, backend)
     options = decode_options(loaded, decode)
     failures: list[str] = []
