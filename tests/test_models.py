@@ -75,6 +75,9 @@ def test_library_and_commands_take_a_name(registry, monkeypatch, tiny_data, caps
     rows = json.loads(listing.output)
     assert [row["name"] for row in rows] == ["tiny-lines"]
     assert rows[0]["alphabet_size"] == len(loaded.codec.labels) and rows[0]["metrics"] == CARD["metrics"]
+    plain = runner.invoke(app, ["models"], env={"COLUMNS": "80"})
+    assert plain.exit_code == 0 and "tiny-lines: image" in plain.output
+    assert max(map(len, plain.output.splitlines())) <= 80 and CARD["licence"].split()[0] in plain.output
     info = runner.invoke(app, ["info", "tiny-lines", "--json"])
     assert info.exit_code == 0, info.output
     assert json.loads(info.output)["card"]["training_data"] == CARD["training_data"]

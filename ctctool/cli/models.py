@@ -43,13 +43,16 @@ def models_command(
     if not rows:
         typer.echo("no bundled models installed")
         return
-    from rich.console import Console
-    from rich.table import Table
+    import shutil
+    import textwrap
 
-    table = Table(title="bundled models (ctctool info NAME for the card)")
-    for column in ("name", "modality", "alphabet", "size", "training data", "metrics", "licence"):
-        table.add_column(column, overflow="fold")
+    # One block per model, wrapped to the terminal: a table of seven columns folded the card's
+    # sentences into one-word lines at 80 columns.
+    width = max(40, min(100, shutil.get_terminal_size((80, 24)).columns))
+    typer.echo("bundled models; any MODEL argument takes a name (ctctool info NAME: its card)")
     for row in rows:
-        table.add_row(row["name"], row["modality"], str(row["alphabet_size"]), f"{row['file_bytes'] / 1e6:.1f} MB",
-                      row["training_data"], _metric_summary(row["metrics"]), row["licence"])
-    Console(highlight=False).print(table)
+        typer.echo(f"\n{row['name']}: {row['modality']}, {row['alphabet_size']} labels, "
+                   f"{row['file_bytes'] / 1e6:.1f} MB")
+        for label, text in (("trained on", row["training_data"]), ("measured", _metric_summary(row["metrics"])),
+                            ("licence", row["licence"])):
+            typer.echo(textwrap.fill(text, width, initial_indent=f"  {label}: ", subsequent_indent="    "))
