@@ -7,12 +7,22 @@ waiting for it: measured on a 2-core machine beside one busy process, 40 trainin
 82 s with 2 threads against 50 s with 1, and a demo beside two jobs ran about 20x slower than
 quiet. With ``OMP_WAIT_POLICY=PASSIVE`` idle threads sleep at once and the loaded case keeps
 near the 1-thread speed (``make bench``, ``bench-out/threads.md``, measures all of it).
+
+Why a load sample: passive waiting alone still left 2 threads 1.25x slower than 1 beside a
+busy process (training; 1.5x decoding). So when the user gives no ``--threads``, the count
+comes from the cores other processes left free, measured from ``/proc/stat`` over the
+command's own start-up (imports take about a second, so the sample costs no extra time):
+machine CPU time in that window, less this process's own, per second of wall time. It is
+decided once per command; a training run keeps its count when resumed (results differ in
+the last bits with the thread count, and a resumed run must equal the uninterrupted one).
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import sys
+import time
 
 DEFAULT_THREADS = 2  # 2 beat 1 on a quiet 2-core machine (1.4x); more than the cores only adds contention
 WAIT_POLICY = "PASSIVE"
@@ -26,11 +36,68 @@ def apply_wait_policy() -> bool:
     return "torch" not in sys.modules
 
 
-def default_threads() -> int:
-    """Torch threads when the user gives none: DEFAULT_THREADS, or fewer cores (those this
-    process may run on: a container's or taskset's share, not the machine's)."""
+MIN_SAMPLE_S = 0.1  # a shorter window is topped up by sleeping: /proc/stat counts in 10 ms ticks
+_sample_start: tuple[float, int, float] | None = None  # (wall s, machine busy ticks, own CPU s)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on: a container's or taskset's share, not the machine's."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(DEFAULT_THREADS, cores))
+        return os.cpu_count() or 1
+
+
+def _machine_busy_ticks() -> int | None:
+    """Busy clock ticks of all CPUs since boot (user, nice, system, irq, softirq, steal)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = handle.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    return user + nice + system + irq + softirq + steal
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def start_load_sample() -> None:
+    """Begin the window over which other processes' CPU use is measured (the CLI calls this
+    first thing, so the window spans its imports)."""
+    global _sample_start
+    ticks = _machine_busy_ticks()
+    _sample_start = None if ticks is None else (time.monotonic(), ticks, _own_cpu_seconds())
+
+
+def busy_cores_elsewhere() -> float | None:
+    """Cores' worth of CPU that other processes used since ``start_load_sample`` (None where
+    /proc/stat is not available, or no sample was started)."""
+    if _sample_start is None:
+        return None
+    wall0, ticks0, own0 = _sample_start
+    waited = time.monotonic() - wall0
+    if waited < MIN_SAMPLE_S:
+        time.sleep(MIN_SAMPLE_S - waited)
+    ticks = _machine_busy_ticks()
+    if ticks is None:
+        return None
+    wall = time.monotonic() - wall0
+    others = (ticks - ticks0) / os.sysconf("SC_CLK_TCK") - (_own_cpu_seconds() - own0)
+    return max(0.0, others / wall)
+
+
+def default_threads() -> int:
+    """Torch threads when the user gives none: DEFAULT_THREADS, fewer if this process may use
+    fewer cores, and fewer again if other processes keep cores busy (the cores they left free,
+    rounded to the nearest: 0.6 cores used elsewhere on 2 cores leaves 1 thread, 0.4 leaves 2)."""
+    limit = max(1, min(DEFAULT_THREADS, usable_cores()))
+    busy = busy_cores_elsewhere()
+    if busy is None or limit == 1:
+        return limit
+    free = (os.cpu_count() or limit) - busy
+    return max(1, min(limit, int(free + 0.5)))

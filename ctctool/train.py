@@ -582,7 +582,7 @@ def train(
         with atomic_write(os.path.join(run_dir, "config.json"), "w", encoding="utf-8") as handle:
             json.dump({"command": sys.argv, "train_config": asdict(config), "model_config": model_config.to_dict(),
                        "features": extractor.config_dict(), "codec": codec.to_dict(), "device": str(device),
-                       "parameters": count_parameters(network), **data_info}, handle, indent=2)
+                       "torch_threads": torch.get_num_threads(), "parameters": count_parameters(network), **data_info}, handle, indent=2)
 
     stopped_early = _loop(run, TrainingDataset(prepared, extractor, augment=config.augment), state, lengths)
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -110,6 +112,9 @@ def train_command(
     shape = network_shape(preset or "base", stride=stride, channels=counts, hidden=hidden, layers=layers)
     if ema is not None and not 0.0 <= ema < 1.0:
         raise OptionError(f"--ema must be a decay in [0, 1) such as 0.999 (0 = off), got {ema}")
+    run_dir = run_dir or os.path.join("runs", Path(output).name.split(".")[0] or "model")
+    if resume and runtime.threads is None:
+        runtime = replace(runtime, threads=_threads_of_run(run_dir))
     torch_device = setup_torch(runtime)
     train_items = read_manifest(train_manifest)
     if not train_items:
@@ -142,7 +147,6 @@ def train_command(
                          augment="none" if no_augment else augment, augment_warmup=augment_warmup,
                          **({} if ema is None else {"ema": ema or None}),
                          lenient=lenient, skip_bad=skip_bad, num_workers=workers, select_by=select_by)
-    run_dir = run_dir or os.path.join("runs", Path(output).name.split(".")[0] or "model")
     metadata = {"train_manifest": os.path.abspath(train_manifest), "train_sha256": file_sha256(train_manifest)}
     if val_paths:
         metadata["val_manifests"] = {name: {"path": os.path.abspath(path), "sha256": file_sha256(path)}
@@ -181,3 +185,14 @@ def named_manifests(specs: list[str]) -> dict[str, str]:
                               "name them with NAME=MANIFEST")
         named[name] = path
     return named
+
+
+def _threads_of_run(run_dir: str) -> int | None:
+    """The torch thread count the interrupted run chose (config.json), so that a resume which
+    gives no --threads continues bit for bit whatever the machine's load is now; None if unknown."""
+    try:
+        with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as handle:
+            threads = json.load(handle).get("torch_threads")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return threads if isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= 1024 else None

@@ -1,57 +1,131 @@
-"""`make bench`, part 2: torch threads 1 vs 2 for training steps and for inference, measured
-alternately in one process (the machines are shared and noisy: compare medians)."""
+"""`make bench`, part 2: torch threads on a quiet machine and beside a busy process.
+
+Each measurement is a fresh process (the OpenMP wait policy is read once, at torch's import)
+that trains 40 steps on 320 bundled OCR lines and then decodes 200 test lines (beam 16).
+Variants: `--threads 1` and `--threads 2` with the OpenMP defaults (ctctool before this
+policy), and ctctool's default (ctctool.threads: passive waiting, and the thread count from
+the cores other processes left free during start-up).
+Conditions: quiet, and beside one busy-loop process (what `yes > /dev/null` does to a core);
+`as-is` starts nothing and records the load average it found (for a machine that is busy anyway).
+Variants are alternated within each round; the table gives medians and each variant's time
+relative to the better of 1 and 2 threads under the same condition.
+
+    python tests/bench/threads.py --out bench-out [--repeats 3] [--conditions quiet,busy]
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+REPO = Path(__file__).resolve().parents[2]
+OCR = REPO / "data" / "ocr"
+VARIANTS = {  # name -> (threads or None for ctctool's default, apply ctctool's wait policy)
+    "1 thread": (1, False),
+    "2 threads": (2, False),
+    "ctctool default": (None, True),
+}
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ctctool.checkpoint import load_model  # noqa: E402
-from ctctool.evaluation import evaluate_items  # noqa: E402
-from ctctool.features import default_extractor  # noqa: E402
-from ctctool.manifest import read_manifest  # noqa: E402
-from ctctool.recognition import DecodeOptions  # noqa: E402
-from ctctool.train import TrainConfig, train  # noqa: E402
+def job(threads: int | None, policy: bool, folder: str) -> dict[str, float]:
+    """One measurement, in this (fresh) process."""
+    sys.path.insert(0, str(REPO))
+    if policy:  # as the CLI does: the load sample spans the imports, the count is chosen after them
+        from ctctool.threads import apply_wait_policy, default_threads, start_load_sample
 
-OCR = Path(__file__).resolve().parents[2] / "data" / "ocr"
+        apply_wait_policy()
+        start_load_sample()
+    import torch
+
+    from ctctool.checkpoint import load_model
+    from ctctool.evaluation import evaluate_items
+    from ctctool.features import default_extractor
+    from ctctool.manifest import read_manifest
+    from ctctool.recognition import DecodeOptions
+    from ctctool.train import TrainConfig, train
+
+    threads = threads or default_threads()
+    torch.set_num_threads(threads)
+    items = read_manifest(OCR / "train.jsonl")[:320]
+    test = read_manifest(OCR / "test.jsonl")
+    start = time.perf_counter()
+    train(items, output=os.path.join(folder, "m.pt"), run_dir=os.path.join(folder, "run"),
+          extractor=default_extractor("image"), config=TrainConfig(max_steps=40, seed=1, eval_every=1000))
+    trained = time.perf_counter() - start
+    model = load_model(os.path.join(folder, "m.pt"))
+    start = time.perf_counter()
+    evaluate_items(model, test, options=DecodeOptions(beam=16))
+    return {"train": trained, "decode": time.perf_counter() - start, "threads": threads,
+            "policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default)")}
+
+
+def busy_loop() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def measure(name: str, base: Path, round_: int) -> dict[str, float]:
+    threads, policy = VARIANTS[name]
+    folder = tempfile.mkdtemp(dir=base)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_", "CTCTOOL_THREADS"))}
+    done = subprocess.run([sys.executable, __file__, "--job", json.dumps([threads, policy, folder])],
+                          capture_output=True, text=True, env=env, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="bench-out")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--conditions", default="quiet,busy", help="quiet, busy and/or as-is, comma-separated")
+    parser.add_argument("--job", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    items = read_manifest(OCR / "train.jsonl")[:800]
-    test = read_manifest(OCR / "test.jsonl")
-    folder = Path(tempfile.mkdtemp())
-    steps = 40
-    timings: dict[str, dict[int, list[float]]] = {"train s/40 steps": {1: [], 2: []}, "eval s/200 lines": {1: [], 2: []}}
-    for repeat in range(args.repeats):
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            start = time.perf_counter()
-            train(items, output=str(folder / "m.pt"), run_dir=str(folder / f"run{repeat}{threads}"),
-                  extractor=default_extractor("image"), config=TrainConfig(max_steps=steps, seed=repeat))
-            timings["train s/40 steps"][threads].append(time.perf_counter() - start)
-            model = load_model(str(folder / "m.pt"))
-            start = time.perf_counter()
-            evaluate_items(model, test, options=DecodeOptions(beam=16))
-            timings["eval s/200 lines"][threads].append(time.perf_counter() - start)
-    lines = ["| measure | 1 thread | 2 threads | 1 / 2 |", "|---|---|---|---|"]
-    for name, by_threads in timings.items():
-        one, two = statistics.median(by_threads[1]), statistics.median(by_threads[2])
-        lines.append(f"| {name} (median of {args.repeats}) | {one:.2f} | {two:.2f} | {one / two:.2f} |")
+    if args.job:
+        print(json.dumps(job(*json.loads(args.job))))
+        return 0
+    base = Path(tempfile.mkdtemp())
+    results: dict[str, dict[str, dict[str, list[float]]]] = {}
+    loads: list[float] = []  # 1-minute load average as each condition began
+    for condition in args.conditions.split(","):
+        if condition not in ("quiet", "busy", "as-is"):
+            parser.error(f"unknown condition {condition!r}")
+        results[condition] = {name: {"train": [], "decode": []} for name in VARIANTS}
+        loads.append(os.getloadavg()[0])
+        competitor = busy_loop() if condition == "busy" else None
+        try:
+            time.sleep(1.0 if competitor else 0)
+            for round_ in range(args.repeats):
+                order = list(VARIANTS) if round_ % 2 == 0 else list(reversed(VARIANTS))
+                for name in order:
+                    got = measure(name, base, round_)
+                    for part in ("train", "decode"):
+                        results[condition][name][part].append(got[part])
+                    print(f"{condition} {name}: train {got['train']:.1f} s, decode {got['decode']:.1f} s "
+                          f"({got['threads']} threads, {got['policy']})", file=sys.stderr)
+        finally:
+            if competitor:
+                competitor.kill()
+                competitor.wait()
+    lines = [f"# torch threads, quiet and beside one busy process (medians of {args.repeats}, each a fresh "
+             f"process; {os.cpu_count()} cores)", "",
+             "| condition | variant | 40 training steps (s) | vs best of 1/2 threads | decode 200 lines, beam 16 (s) "
+             "| vs best of 1/2 threads |", "|---|---|---|---|---|---|"]
+    for (condition, by_variant), load in zip(results.items(), loads):
+        medians = {name: {part: statistics.median(v) for part, v in parts.items()} for name, parts in by_variant.items()}
+        best = {part: min(medians["1 thread"][part], medians["2 threads"][part]) for part in ("train", "decode")}
+        for name, value in medians.items():
+            lines.append(f"| {condition} (load {load:.1f}) | {name} | {value['train']:.1f} | {value['train'] / best['train']:.2f} | "
+                         f"{value['decode']:.1f} | {value['decode'] / best['decode']:.2f} |")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "threads.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "threads.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     print("\n".join(lines))
     return 0
 
