@@ -83,10 +83,15 @@ $(BENCH_VENV)/.installed:
 	$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) "pyctcdecode==0.5.0" fast-ctc-decode flashlight-text
 	@touch $@
 
+# make bench: decoders vs peers, torch threads quiet and beside a busy process, onnxruntime vs
+# PyTorch, and decode throughput vs tesseract (its row needs apt-get install tesseract-ocr
+# tesseract-ocr-eng; THROUGHPUT_ARGS='--memory-paths 100000' adds the stdin memory check).
+THROUGHPUT_ARGS ?= --threads 1
 bench: install $(BENCH_VENV)/.installed
 	PYTHONPATH=$(CURDIR) $(BENCH_VENV)/bin/python tests/bench/run_bench.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/threads.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/runtime_onnx.py --out $(BENCH_DIR)
+	$(BIN)/python tests/bench/throughput.py --out $(BENCH_DIR) $(THROUGHPUT_ARGS)
 
 # Ablation of the training recipe on unseen fonts and voices: about 2 hours on 2 cores with the
 # defaults; RECIPE_ARGS='--seeds 1 --ablation-seeds 1' for a quicker look. Table: $(BENCH_DIR)/recipe/recipe.md
