@@ -248,6 +248,22 @@ def items_from_paths(paths: Iterable[tuple[str, str]], *, root: str) -> list[Man
     return _assign_ids(items, default_id=lambda path: path)
 
 
+def stream_path_items(paths: Iterable[tuple[str, str]], *, root: str) -> Iterator[ManifestItem]:
+    """``items_from_paths`` one at a time, for paths arriving on a pipe: the same items and ids,
+    each yielded as soon as its line is read. Memory grows only by the set of ids seen (to
+    make a repeated path's id unique), about 100 bytes per distinct path."""
+    counts: dict[str, int] = {}
+    for path, source in paths:
+        candidate, n = path, counts.get(path, 1)
+        while candidate in counts:
+            n += 1
+            candidate = f"{path}-{n}"
+        counts[candidate] = 1
+        if candidate != path:
+            counts[path] = n  # the next repeat of this path starts its search at -(n+1)
+        yield ManifestItem(path=path, root=root, kind=guess_kind(path), source=source, id=candidate)
+
+
 def write_manifest(items: Iterable[ManifestItem], path: str | os.PathLike[str] | None) -> int:
     """Write items as JSONL (gzip when the name ends in ``.gz``; stdout when path is None or ``-``).
 

@@ -313,3 +313,33 @@ def test_shard_outputs_concatenate_to_the_one_job_output(tiny_model, tiny_data, 
 def test_bad_shards_are_usage_errors(tiny_model, tiny_data, args, message):
     result = invoke(args[0], tiny_model, tiny_data["val"], *args[1:])
     assert result.exit_code == 2 and message in result.output
+
+
+@given(st.lists(st.sampled_from(["a.png", "a.png-2", "a.png-2-2", "b.wav", "a.png-3"]), max_size=12))
+def test_streamed_paths_get_the_ids_a_whole_list_gets(paths):
+    from ctctool.manifest import items_from_paths, stream_path_items
+
+    pairs = [(path, f"<stdin>:{n}") for n, path in enumerate(paths, 1)]
+    assert [i.id for i in stream_path_items(pairs, root=".")] == [i.id for i in items_from_paths(pairs, root=".")]
+
+
+def test_decode_streams_paths_from_a_pipe_that_stays_open(tmp_path):
+    """Results come while stdin is still open: the first window (8 x --batch-size) is decoded
+    without waiting for the end of the list."""
+    import select
+
+    from conftest import OCR
+
+    process = subprocess.Popen([sys.executable, "-m", "ctctool", "decode", "latin-print", "-", "--batch-size", "1",
+                                "--format", "jsonl"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        process.stdin.write("".join(f"{OCR / 'lines' / f'test-0000{i}.png'}\n" for i in range(8)))
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], 120)
+        assert ready, "no result within 120 s while stdin stayed open"
+        first = json.loads(process.stdout.readline())
+        assert first["path"].endswith("test-00000.png") and first["text"]
+    finally:
+        process.stdin.close()
+        process.wait(timeout=120)
+    assert process.returncode == 0

@@ -317,6 +317,42 @@ def read_inputs(inputs: list[str]):
     return [next(path_items) if isinstance(e, tuple) else e for e in entries]
 
 
+def stream_inputs(inputs: list[str]):
+    """Like ``read_inputs``, but a list of paths on stdin (``-`` alone) is read as it arrives:
+    the items come from a generator, line by line, so a pipe of a million paths gives first
+    results within seconds and memory does not grow with the list (beyond the ids seen).
+    Everything else (files, manifests, a manifest on stdin) is read whole here, so its errors
+    come before any work."""
+    from itertools import chain
+
+    from ..manifest import read_manifest_text, stream_path_items
+
+    if inputs != ["-"]:
+        return read_inputs(inputs)
+    lines = iter(sys.stdin)
+    head: list[str] = []
+    for line in lines:  # the first non-blank line says whether stdin holds a manifest
+        head.append(line.removeprefix("\ufeff") if not head else line)
+        if line.strip():
+            break
+    if head and head[-1].lstrip().startswith("{"):
+        return read_manifest_text("".join(chain(head, lines)), source="<stdin>", root=os.getcwd())
+    numbered = ((line.strip(), f"<stdin>:{number}") for number, line in enumerate(chain(head, lines), 1))
+    return stream_path_items(((path, source) for path, source in numbered if path), root=os.getcwd())
+
+
+class Counted:
+    """An iterable that counts what passed through it (for "N of M inputs failed" on a stream)."""
+
+    def __init__(self, items):
+        self.items, self.count = items, 0
+
+    def __iter__(self):
+        for item in self.items:
+            self.count += 1
+            yield item
+
+
 def parse_shard(spec: str | None) -> tuple[int, int] | None:
     """``K/N`` -> (K, N): this job takes the K-th of N contiguous slices of the input list."""
     if spec is None:

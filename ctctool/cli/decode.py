@@ -8,6 +8,7 @@ import typer
 
 from .common import (
     Backend,
+    Counted,
     DecodeFlags,
     Limits,
     Runtime,
@@ -19,6 +20,7 @@ from .common import (
     read_inputs,
     shard_items,
     shared_options,
+    stream_inputs,
 )
 
 
@@ -48,10 +50,11 @@ def decode_command(
     part = parse_shard(shard)
     if part is not None and part[0] > 1 and fmt == "tsv":
         writer = functools.partial(writer, header=False)
-    items = shard_items(read_inputs(inputs), part)
+    # Without --shard (which needs the whole list to cut it), paths on stdin stream through.
+    items = Counted(stream_inputs(inputs) if part is None else shard_items(read_inputs(inputs), part))
     loaded, torch_device = load_for_inference(model, runtime, limits, backend)
     options = decode_options(loaded, decode)
     failures: list[str] = []
     results = decode_items(loaded, items, batch_size=batch_size, device=torch_device, options=options)
     writer(checked_results(results, keep_going=keep_going, failures=failures), sys.stdout)
-    exit_if_partial(failures, len(items))
+    exit_if_partial(failures, items.count)
