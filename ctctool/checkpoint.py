@@ -52,6 +52,9 @@ class LoadedModel:
     modality: str
     metadata: dict[str, Any]  # training metadata: data hashes, best score, seed, steps...
     path: str
+    # Inputs longer than this many feature frames run in overlapping windows (inference.py);
+    # None = the modality's default, 0 = never.
+    window_frames: int | None = None
 
     @property
     def time_stride(self) -> int:

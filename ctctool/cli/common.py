@@ -50,9 +50,10 @@ class Runtime:
 
 @dataclass(frozen=True)
 class Backend:
-    """What runs the network in decode, eval and align."""
+    """How decode, eval and align run the network: which runtime, and long inputs in windows."""
 
     runtime: str = "auto"  # torch, onnx, or auto: onnx for a .onnx file, else torch
+    window: int | None = None  # feature frames per window for long inputs; None = the modality's default
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,11 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
         _option("runtime", Annotated[str, typer.Option(
             "--runtime", envvar="CTCTOOL_RUNTIME", help="Run the network with torch or onnx (onnxruntime, "
             "for a file from `ctctool export`); auto picks onnx for .onnx files.")], "auto"),
+        _option("window", Annotated[int | None, typer.Option(
+            "--window", min=0, max=1_000_000, envvar="CTCTOOL_WINDOW",
+            help="Inputs longer than this many feature frames (audio: 10 ms hops; images: pixel columns "
+            "at the model's height) run in overlapping windows, stitched before the search; 0 = never "
+            "[default: 3000 for audio (30 s), 4000 for images].")], None),
     ]),
     "decode": (DecodeFlags, [
         _option("beam", Annotated[int, typer.Option("--beam", min=1, envvar="CTCTOOL_BEAM",
@@ -267,6 +273,8 @@ def load_for_inference(model_path: str, runtime: Runtime, limits: Limits | None 
         from ..checkpoint import load_model
 
         loaded = load_model(model_path, torch_device)
+    if backend is not None and backend.window is not None:
+        loaded = replace(loaded, window_frames=backend.window)
     if limits is not None:
         loaded = replace(loaded, extractor=loaded.extractor.with_limits(max_width=limits.max_width,
                                                                          max_seconds=limits.max_seconds))
