@@ -84,7 +84,7 @@ $(BENCH_VENV)/.installed:
 	@touch $@
 
 # make bench: decoders vs peers, torch threads quiet and beside a busy process, onnxruntime vs
-# PyTorch, and decode throughput vs tesseract (its row needs apt-get install tesseract-ocr
+# PyTorch, decode throughput vs tesseract, and the training step split (its row needs apt-get install tesseract-ocr
 # tesseract-ocr-eng; THROUGHPUT_ARGS='--memory-paths 100000' adds the stdin memory check).
 THROUGHPUT_ARGS ?= --threads 1
 bench: install $(BENCH_VENV)/.installed
@@ -92,6 +92,7 @@ bench: install $(BENCH_VENV)/.installed
 	$(BIN)/python tests/bench/threads.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/runtime_onnx.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/throughput.py --out $(BENCH_DIR) $(THROUGHPUT_ARGS)
+	$(BIN)/python tests/bench/step_split.py --out $(BENCH_DIR)
 
 # Ablation of the training recipe on unseen fonts and voices: about 2 hours on 2 cores with the
 # defaults; RECIPE_ARGS='--seeds 1 --ablation-seeds 1' for a quicker look. Table: $(BENCH_DIR)/recipe/recipe.md

@@ -255,6 +255,9 @@ class _Run:
     data_info: dict[str, Any]
     monitor: TrainingMonitor
     average: WeightAverage | None = None  # --ema: validated and saved instead of the live weights
+    # Seconds since the last validation: waiting for the next batch (data loading not hidden
+    # by workers), forward + loss + backward + clipping, optimizer step + weight average.
+    timing: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIMING_PARTS, 0.0) | {"steps": 0})
 
     @property
     def eval_network(self) -> CTCRecognizer:
@@ -370,6 +373,8 @@ def validate(run: _Run, state: TrainState) -> bool:
         if len(scores) > 1:
             metrics["select_by"] = run.select_by
             metrics["sets"] = scores
+        steps = max(1, int(run.timing["steps"]))
+        metrics["ms_per_step"] = {part: round(1000 * run.timing[part] / steps, 1) for part in TIMING_PARTS}
         if not run.val_sets:
             improved = True  # no validation data: the latest model is the one to keep
         elif metrics["cer"] is None:
@@ -387,12 +392,17 @@ def validate(run: _Run, state: TrainState) -> bool:
         write_log(run, state.history)
         run.monitor.evaluated(state.step, metrics)
         stop = run.config.patience > 0 and state.stale_evals >= run.config.patience
+    run.timing.update(dict.fromkeys(TIMING_PARTS, 0.0), steps=0)
     return _any_rank(stop, run.world, run.device)
+
+
+TIMING_PARTS = ("load", "forward_backward", "optimizer")
 
 
 def train_step(run: _Run, batch: Batch, state: TrainState) -> None:
     """One optimizer step on ``batch``. Non-finite features, loss or gradients are never applied:
     the batch is skipped (``skip_bad``) or training stops with an error naming its items."""
+    started = time.perf_counter()
     features = batch.features.to(run.device, non_blocking=True)
     bad = not bool(torch.isfinite(features).all())
     loss = None
@@ -413,10 +423,13 @@ def train_step(run: _Run, batch: Batch, state: TrainState) -> None:
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(run.network.parameters(), run.config.grad_clip)
         if not _any_rank(not bool(torch.isfinite(grad_norm)), run.world, run.device):
+            backward_done = time.perf_counter()  # bool() above waited for the device
             run.optimizer.step()
             if run.average is not None:
                 run.average.update(run.network)
-            value = float(loss.detach())
+            value = float(loss.detach())  # waits for the device: the optimizer's time is all in
+            run.timing["forward_backward"] += backward_done - started
+            run.timing["optimizer"] += time.perf_counter() - backward_done
             state.recent_loss = value if math.isnan(state.recent_loss) else 0.9 * state.recent_loss + 0.1 * value
             return
         run.optimizer.zero_grad(set_to_none=True)
@@ -609,7 +622,13 @@ def _loop(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[
     window_start, window_steps = time.perf_counter(), 0
     run.network.train()
     while state.step < run.total_steps:
-        for batch in _epoch_loader(run, dataset, state, lengths):
+        batches = iter(_epoch_loader(run, dataset, state, lengths))
+        while True:
+            waited = time.perf_counter()
+            batch = next(batches, None)
+            run.timing["load"] += time.perf_counter() - waited
+            if batch is None:
+                break
             rng_before = _rng_states(run.device)  # what a save here must record: this batch is not yet done
             if batch.bad:
                 if not config.skip_bad:  # this rank alone may be here: no gathering from the others
@@ -625,6 +644,7 @@ def _loop(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[
                     save_resume(run, state, rng_before)
                     raise
             run.scheduler.step()
+            run.timing["steps"] += 1
             state.step += 1
             state.batch_in_epoch += 1
             window_steps += 1

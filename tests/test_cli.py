@@ -46,7 +46,11 @@ def test_train_cli_writes_model_and_reports_cer(tiny_data, tmp_path):
                     "--device", "cpu")
     assert result.exit_code == 0, result.stderr
     assert "best validation CER" in result.stdout and out.exists()
-    assert json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])["step"] == 3
+    row = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    assert row["step"] == 3
+    split = row["ms_per_step"]  # where a step's time goes: loading, forward-backward, optimizer
+    assert set(split) == {"load", "forward_backward", "optimizer"} and split["forward_backward"] > 0
+    assert all(value >= 0 for value in split.values())
 
 
 def test_train_cli_unknown_characters_and_missing_manifest(tiny_data, tmp_path):
