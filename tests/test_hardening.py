@@ -539,6 +539,29 @@ def test_a_failing_rank_ends_the_whole_torchrun_job_with_its_message(tiny_data, 
     assert time.monotonic() - start < 120
 
 
+def test_under_torchrun_the_cli_names_the_bad_item_and_the_other_rank_says_why_it_stops(tmp_path):
+    """A line image whose header reads but whose pixels are cut off fails when a batch loads it,
+    on one rank only: that rank names the item, the other says a peer stopped (not gloo's
+    "Connection closed by peer" as an unexpected error), and the job ends."""
+    from conftest import copy_lines
+
+    train = copy_lines("train", 48, tmp_path)
+    val = copy_lines("val", 8, tmp_path)
+    victim = tmp_path / json.loads(train.read_text().splitlines()[5])["path"]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "ctctool", "train", str(train), "--val", str(val), "-o", str(tmp_path / "m.pt"), "--run-dir",
+               str(tmp_path / "run"), "--max-steps", "12", "--eval-every", "6", "--batch-size", "4", "--hidden", "16",
+               "--channels", "8,8,8", "--device", "cpu", "--quiet", "--no-augment"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2, result.stderr[-3000:]
+    assert any("train.jsonl:6: path:" in line and "truncated" in line for line in errors)
+    assert any("another training process of this torchrun job stopped" in line for line in errors)
+
+
 @pytest.mark.parametrize("skip_bad", [True, False])
 def test_non_finite_batches_under_torchrun_are_one_decision(skip_bad, tiny_data, tmp_path):
     """Rank 1's batches overflow, rank 0's do not: with --skip-bad both ranks skip together and

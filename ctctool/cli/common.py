@@ -214,8 +214,23 @@ def errors_to_exit(verbose: bool) -> Iterator[None]:
     except Exception as exc:  # noqa: BLE001
         if verbose:
             raise
+        if _peer_rank_failed(exc):
+            rank = os.environ.get("RANK", "?")
+            echo_err(f"error: rank {rank}: another training process of this torchrun job stopped (its own "
+                     "error is printed above or in its log); this one stops too")
+            raise typer.Exit(EXIT_ERROR) from None
         echo_err(f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (run with -v for a traceback)")
         raise typer.Exit(EXIT_ERROR) from None
+
+
+def _peer_rank_failed(exc: BaseException) -> bool:
+    """Under torchrun: a collective failed because another rank's process went away (gloo says
+    "Connection closed by peer", NCCL that a peer or the store is gone)."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return False
+    text = str(exc)
+    return any(sign in text for sign in ("Connection closed by peer", "Connection reset by peer", "Broken pipe",
+                                         "NCCL communicator was aborted", "remote process exited"))
 
 
 def _one_line(exc: BaseException) -> str:
