@@ -157,21 +157,29 @@ def check_weights(path: str, model_config: ModelConfig, state_dict: dict[str, An
         raise CheckpointError(f"{path}: state_dict.{extra[0]}: not a weight of this network")
 
 
-def load_model(path: str, device: str | torch.device = "cpu") -> LoadedModel:
-    """A model file, or a bundled model by name (``latin-print``), ready on ``device``."""
-    path = resolve_model(path)
-    payload = read_model_file(path)
+def model_parts(path: str, fields: dict[str, Any]) -> tuple[Codec, FeatureExtractor, ModelConfig]:
+    """Codec, feature extractor and network config from a model's ``codec``, ``features`` and
+    ``model_config`` mappings (a model file's, or an exported ONNX file's metadata), checked
+    against each other; errors name ``path``."""
     try:
-        codec = Codec.from_dict(payload["codec"])
-        extractor = extractor_from_config(payload["features"])
-        model_config = ModelConfig.from_dict(payload["model_config"])
+        codec = Codec.from_dict(fields["codec"])
+        extractor = extractor_from_config(fields["features"])
+        model_config = ModelConfig.from_dict(fields["model_config"])
     except (CtcToolError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: model file is inconsistent: {exc}") from None
+        raise CheckpointError(f"{path}: model is inconsistent: {exc}") from None
     if model_config.num_classes != codec.size:
         raise CheckpointError(f"{path}: network has {model_config.num_classes} outputs but the codec {codec.size}")
     if model_config.feature_dim != extractor.feature_dim:
         raise CheckpointError(f"{path}: network reads {model_config.feature_dim} feature rows but the features "
                               f"give {extractor.feature_dim}")
+    return codec, extractor, model_config
+
+
+def load_model(path: str, device: str | torch.device = "cpu") -> LoadedModel:
+    """A model file, or a bundled model by name (``latin-print``), ready on ``device``."""
+    path = resolve_model(path)
+    payload = read_model_file(path)
+    codec, extractor, model_config = model_parts(path, payload)
     check_weights(path, model_config, payload["state_dict"])
     network = CTCRecognizer(model_config)
     network.load_state_dict(payload["state_dict"])

@@ -14,11 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import LoadedModel
-from .codec import Codec
-from .errors import CheckpointError, ConfigError, CtcToolError
+from .checkpoint import LoadedModel, model_parts
+from .errors import CheckpointError, ConfigError
 from .export import INPUT_NAMES, METADATA_KEY, ONNX_FORMAT, ONNX_FORMAT_VERSION, OUTPUT_NAMES
-from .features import extractor_from_config
 from .model import ModelConfig
 
 MAX_METADATA_BYTES = 16 << 20  # the codec and configs are kilobytes; refuse a padded file's megabytes
@@ -79,17 +77,7 @@ def load_onnx_model(path: str, *, threads: int = 1, device: str = "cpu") -> Load
         first = (str(exc).strip().splitlines() or ["unreadable"])[0]
         raise CheckpointError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
     metadata = _read_metadata(path, session.get_modelmeta().custom_metadata_map)
-    try:
-        codec = Codec.from_dict(metadata["codec"])
-        extractor = extractor_from_config(metadata["features"])
-        model_config = ModelConfig.from_dict(metadata["model_config"])
-    except (CtcToolError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: ONNX model metadata is inconsistent: {exc}") from None
-    if model_config.num_classes != codec.size:
-        raise CheckpointError(f"{path}: network has {model_config.num_classes} outputs but the codec {codec.size}")
-    if model_config.feature_dim != extractor.feature_dim:
-        raise CheckpointError(f"{path}: network reads {model_config.feature_dim} feature rows but the features "
-                              f"give {extractor.feature_dim}")
+    codec, extractor, model_config = model_parts(path, metadata)
     _check_signature(path, session, model_config)
     training = metadata.get("training", {})
     return LoadedModel(network=OnnxNetwork(session, path), codec=codec, extractor=extractor,

@@ -17,29 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from stop_at import Interrupt, StopAt  # noqa: E402  (tests/, this script's folder)
+
 from ctctool.errors import FeatureError  # noqa: E402
 from ctctool.features.image import ImageFeatures  # noqa: E402
 from ctctool.manifest import read_manifest  # noqa: E402
 from ctctool.model import NetworkShape  # noqa: E402
 from ctctool.train import TrainConfig, train  # noqa: E402
-
-
-class Interrupt(Exception):
-    pass
-
-
-class StopAt:
-    def __init__(self, step):
-        self.stop_step = step
-
-    def start(self, total_steps, done_steps): ...
-    def evaluated(self, step, metrics): ...
-    def message(self, text): ...
-    def close(self): ...
-
-    def step(self, step, loss, rate):
-        if step >= self.stop_step:
-            raise Interrupt
 
 
 class FailOnRankOne(ImageFeatures):

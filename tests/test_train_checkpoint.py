@@ -5,6 +5,7 @@ import os
 
 import pytest
 import torch
+from stop_at import Interrupt, StopAt
 
 from ctctool.checkpoint import describe_model, load_model, read_model_file
 from ctctool.errors import CheckpointError, CodecError, ConfigError
@@ -64,7 +65,7 @@ def test_resume_after_a_kill_between_checkpoints_is_bit_exact(tiny_data, tmp_pat
     config = TrainConfig(max_steps=16, batch_size=8, seed=5, eval_every=4)  # 6 batches per epoch
     straight = run(tiny_data, tmp_path / "a" / "m.pt", config)
     (tmp_path / "c").mkdir()
-    assert run_until_interrupt(tiny_data, tmp_path / "c" / "m.pt", config, monitor=_StopAt(10)) is None
+    assert run_until_interrupt(tiny_data, tmp_path / "c" / "m.pt", config, monitor=StopAt(10)) is None
     state = torch.load(tmp_path / "c" / "run" / "resume.pt", weights_only=True)["state"]
     assert (state["step"], state["epoch"], state["batch_in_epoch"]) == (8, 1, 2)
     resumed = run(tiny_data, tmp_path / "c" / "m.pt", config, resume=True)
@@ -85,30 +86,10 @@ def test_resume_after_a_kill_between_checkpoints_is_bit_exact(tiny_data, tmp_pat
     assert not [p for p in os.listdir(tmp_path / "c" / "run") if p.startswith(".ctctool-tmp-")]
 
 
-class _StopAt:
-    """A monitor that interrupts training (as Ctrl-C would) at a given step."""
-
-    def __init__(self, step):
-        self.stop_step = step
-
-    def start(self, total_steps, done_steps): ...
-    def evaluated(self, step, metrics): ...
-    def message(self, text): ...
-    def close(self): ...
-
-    def step(self, step, loss, rate):
-        if step >= self.stop_step:
-            raise _Interrupt
-
-
-class _Interrupt(Exception):
-    pass
-
-
 def run_until_interrupt(*args, **kwargs):
     try:
         return run(*args, **kwargs)
-    except _Interrupt:
+    except Interrupt:
         return None
 
 
