@@ -66,10 +66,17 @@ demo: install
 	$(BIN)/ctctool align $(DEMO_DIR)/speech.pt data/speech/val.jsonl --format textgrid \
 		--out-dir $(DEMO_DIR)/textgrid | head -n 2
 
-test: install
+# The tests also check ctctool's ARPA files against KenLM's reader (the kenlm module compiles
+# from source: about 2 minutes, once; make demo does not need it).
+TEST_STAMP := $(VENV)/.ctctool-test-extras
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e ".[dev,kenlm]"
+	@touch $(TEST_STAMP)
+
+test: install $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
-test-slow: install
+test-slow: install $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 lint: install

@@ -1,0 +1,307 @@
+"""Word n-gram language models: build one with interpolated modified Kneser-Ney smoothing (the
+estimate KenLM's ``lmplz`` makes), and read and write the ARPA format every toolkit speaks.
+
+An ARPA file lists, per order, ``log10 p(w | h)`` for the n-grams it saw and ``log10 b(h)``
+for the n-grams that are contexts of longer ones; anything else is reached by backing off:
+``p(w | h) = b(h) p(w | h[1:])``. For an interpolated model the listed ``p`` is already the
+interpolated one and ``b(h)`` is the interpolation weight, so reading back gives exactly the
+model that was built (``tests/test_word_lm.py`` checks this against a direct evaluation of the
+Kneser-Ney formulas, and that every context's distribution sums to one).
+
+Sentences are padded with ``<s>`` and ``</s>``; words outside the vocabulary are ``<unk>``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError, InputFileError
+
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+NO_PROB = -99.0  # log10 "probability" ARPA files give <s>, which is never predicted
+MAX_ORDER = 10
+MAX_NGRAMS = 200_000_000  # an ARPA header asking for more is refused before anything is read
+FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback's, for orders whose counts cannot give them
+
+
+@dataclass
+class WordNgramLM:
+    """n-gram tables: ``ngrams[n - 1][words] = (log10 p, log10 backoff)`` for n = 1..order."""
+
+    order: int
+    ngrams: list[dict[tuple[str, ...], tuple[float, float]]]
+    discounts: list[tuple[float, float, float]] = field(default_factory=list)  # per order, when built here
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.order <= MAX_ORDER or len(self.ngrams) != self.order:
+            raise ConfigError(f"word LM order must be 1..{MAX_ORDER} with one table per order")
+        if (UNK,) not in self.ngrams[0]:
+            self.ngrams[0][(UNK,)] = (NO_PROB, 0.0)  # ARPA files without <unk>: unknown words get ~0
+
+    @property
+    def vocabulary(self) -> set[str]:
+        return {words[0] for words in self.ngrams[0]}
+
+    def log10_prob(self, context: Sequence[str], word: str) -> float:
+        """log10 p(word | context), backing off as the ARPA format defines; only the last
+        ``order - 1`` context words count; unknown words are ``<unk>``."""
+        unigrams = self.ngrams[0]
+        word = word if (word,) in unigrams else UNK
+        kept = context[max(0, len(context) - self.order + 1):] if self.order > 1 else ()
+        history = tuple(w if (w,) in unigrams else UNK for w in kept)
+        backoff = 0.0
+        while True:
+            entry = self.ngrams[len(history)].get((*history, word))
+            if entry is not None:
+                return backoff + entry[0]
+            if history:
+                context_entry = self.ngrams[len(history) - 1].get(history)
+                backoff += context_entry[1] if context_entry is not None else 0.0
+                history = history[1:]
+            else:  # only reachable when <unk> was given NO_PROB
+                return backoff + NO_PROB
+
+    def score_sentence(self, words: Sequence[str], *, eos: bool = True) -> float:
+        """log10 p(words [</s>] | <s>)."""
+        history: list[str] = [BOS]
+        total = 0.0
+        for word in [*words, EOS] if eos else words:
+            total += self.log10_prob(history, word)
+            history.append(word)
+        return total
+
+    # ---------------------------------------------------------------- ARPA
+
+    def write_arpa(self, handle: io.TextIOBase) -> None:
+        handle.write("\n\\data\\\n")
+        for n, table in enumerate(self.ngrams, start=1):
+            handle.write(f"ngram {n}={len(table)}\n")
+        for n, table in enumerate(self.ngrams, start=1):
+            handle.write(f"\n\\{n}-grams:\n")
+            # n-grams that are contexts of longer ones carry a backoff, even one of log10 1 = 0
+            contexts = {words[:-1] for words in self.ngrams[n]} if n < self.order else set()
+            for words in sorted(table):
+                logp, backoff = table[words]
+                line = f"{logp:.9g}\t{' '.join(words)}"
+                if backoff != 0.0 or words in contexts:
+                    line += f"\t{backoff:.9g}"
+                handle.write(line + "\n")
+        handle.write("\n\\end\\\n")
+
+    def save(self, path: str) -> None:
+        from ..fileio import atomic_write
+
+        with atomic_write(path) as raw:
+            stream = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if path.endswith(".gz") else raw
+            text = io.TextIOWrapper(stream, encoding="utf-8", newline="\n")
+            self.write_arpa(text)
+            text.flush()
+            text.detach()
+            if stream is not raw:
+                stream.close()
+
+    @classmethod
+    def load_arpa(cls, path: str) -> WordNgramLM:
+        """Read an ARPA file (``.arpa`` or ``.arpa.gz``); every problem is an error naming the
+        file, the line and what is wrong with it."""
+        try:
+            raw = gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else \
+                open(path, encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise InputFileError(f"{path}: cannot read the LM ({exc.strerror or exc})") from None
+        try:
+            with raw:
+                return _parse_arpa(path, raw)
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        except (OSError, EOFError) as exc:
+            raise InputFileError(f"{path}: cannot read the LM ({exc})") from None
+
+
+def _parse_arpa(path: str, lines: Iterable[str]) -> WordNgramLM:
+    declared: dict[int, int] = {}
+    tables: list[dict[tuple[str, ...], tuple[float, float]]] = []
+    section = "preamble"  # -> data -> n-grams -> end
+    current = 0
+    number = 0
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        where = f"{path}:{number}"
+        if section == "preamble":
+            if line == "\\data\\":
+                section = "data"
+            continue
+        if section == "data" and line.startswith("ngram "):
+            key, _, value = line[6:].partition("=")
+            try:
+                n, count = int(key), int(value)
+            except ValueError:
+                raise InputFileError(f"{where}: expected 'ngram N=COUNT', got {line[:60]!r}") from None
+            if not 1 <= n <= MAX_ORDER or count < 0 or n in declared:
+                raise InputFileError(f"{where}: ngram order must be 1..{MAX_ORDER}, once each, with a count >= 0")
+            declared[n] = count
+            if sum(declared.values()) > MAX_NGRAMS:
+                raise InputFileError(f"{where}: the header declares more than {MAX_NGRAMS:,} n-grams")
+            continue
+        if line == "\\end\\":
+            section = "end"
+            break
+        if line.startswith("\\") and line.endswith("-grams:"):
+            try:
+                n = int(line[1:-7])
+            except ValueError:
+                raise InputFileError(f"{where}: bad section header {line[:40]!r}") from None
+            if n != current + 1 or n not in declared:
+                raise InputFileError(f"{where}: section \\{n}-grams: out of order or not declared in \\data\\")
+            current, section = n, "grams"
+            tables.append({})
+            continue
+        if section != "grams":
+            raise InputFileError(f"{where}: unexpected line {line[:60]!r} (expected \\data\\ counts or a section)")
+        fields = line.split()
+        if len(fields) not in (current + 1, current + 2):
+            raise InputFileError(f"{where}: expected log10-prob, {current} word(s) and an optional backoff")
+        try:
+            logp = float(fields[0])
+            backoff = float(fields[current + 1]) if len(fields) == current + 2 else 0.0
+        except ValueError:
+            raise InputFileError(f"{where}: probability or backoff is not a number") from None
+        if not (math.isfinite(logp) and math.isfinite(backoff)) or logp > 0:
+            raise InputFileError(f"{where}: log10 probability must be finite and <= 0, backoff finite")
+        words = tuple(fields[1:current + 1])
+        if words in tables[-1]:
+            raise InputFileError(f"{where}: n-gram {' '.join(words)!r} listed twice")
+        tables[-1][words] = (logp, backoff)
+        if len(tables[-1]) > declared[current]:
+            raise InputFileError(f"{where}: more {current}-grams than the header's {declared[current]}")
+    if section != "end":
+        raise InputFileError(f"{path}: no \\end\\ line: the file is cut short or not ARPA")
+    if not declared or len(tables) != len(declared):
+        raise InputFileError(f"{path}: \\data\\ declares {len(declared)} orders but {len(tables)} sections follow")
+    for n, table in enumerate(tables, start=1):
+        if len(table) != declared[n]:
+            raise InputFileError(f"{path}: \\data\\ says {declared[n]} {n}-grams, the section holds {len(table)}")
+    return WordNgramLM(order=len(tables), ngrams=tables)
+
+
+# ---------------------------------------------------------------- building
+
+
+def kneser_ney_discounts(count_of_counts: Counter[int]) -> tuple[float, float, float] | None:
+    """Chen and Goodman's estimates D1, D2, D3+ from how many n-grams have (adjusted) count 1..4;
+    None when the counts cannot give valid ones (a small corpus)."""
+    t1, t2, t3, t4 = (count_of_counts.get(k, 0) for k in (1, 2, 3, 4))
+    if min(t1, t2, t3, t4) == 0:
+        return None
+    y = t1 / (t1 + 2 * t2)
+    discounts = (1 - 2 * y * t2 / t1, 2 - 3 * y * t3 / t2, 3 - 4 * y * t4 / t3)
+    if not all(0 < d < k for d, k in zip(discounts, (1, 2, 3))):
+        return None
+    return discounts
+
+
+def build_kneser_ney(sentences: Iterable[Sequence[str]], order: int = 3) -> WordNgramLM:
+    """An interpolated modified Kneser-Ney word LM from tokenized sentences.
+
+    Counts: the highest order counts n-grams; lower orders count distinct left extensions
+    (continuation counts), except n-grams starting with ``<s>``, which keep their counts; the
+    unigram ``<s>`` counts nothing (it is never predicted).
+    Per order, discounts D1, D2, D3+ come from the counts of counts (the fallback 0.5 / 1 /
+    1.5 where they cannot). ``p(w | h) = max(a(hw) - D(a(hw)), 0) / a(h.) + gamma(h) p(w | h')``
+    with ``gamma(h) = (D1 N1(h.) + D2 N2(h.) + D3 N3+(h.)) / a(h.)``; unigrams interpolate with
+    the uniform distribution over the vocabulary (``<unk>`` and ``</s>`` included, ``<s>``
+    not)."""
+    if not 1 <= order <= MAX_ORDER:
+        raise ConfigError(f"--order must be 1..{MAX_ORDER}, got {order}")
+    raw: list[Counter[tuple[str, ...]]] = [Counter() for _ in range(order)]
+    vocabulary: set[str] = {EOS, UNK}
+    lines = 0
+    for words in sentences:
+        if not words:
+            continue
+        lines += 1
+        vocabulary.update(words)
+        padded = [BOS, *words, EOS]
+        for n in range(1, order + 1):
+            for i in range(len(padded) - n + 1):
+                raw[n - 1][tuple(padded[i:i + n])] += 1
+    if not lines:
+        raise ConfigError("the LM corpus holds no words")
+    for token in (BOS, EOS, UNK):
+        if token in vocabulary - {EOS, UNK}:
+            raise ConfigError(f"the corpus uses {token!r}, which the LM reserves")
+    adjusted = _adjusted_counts(raw, order)
+    discounts = [kneser_ney_discounts(Counter(adjusted[n].values())) or FALLBACK_DISCOUNTS for n in range(order)]
+    probs, gammas = _interpolate(adjusted, discounts, vocabulary, order)
+    tables: list[dict[tuple[str, ...], tuple[float, float]]] = []
+    for n in range(order):
+        table = {}
+        for words, p in probs[n].items():
+            logp = NO_PROB if words == (BOS,) else math.log10(p)
+            gamma = gammas.get(words) if n < order - 1 else None
+            table[words] = (logp, math.log10(gamma) if gamma else 0.0)
+        tables.append(table)
+    return WordNgramLM(order=order, ngrams=tables, discounts=discounts)
+
+
+def _adjusted_counts(raw: list[Counter], order: int) -> list[Counter]:
+    adjusted = [Counter() for _ in range(order)]
+    adjusted[order - 1] = Counter(raw[order - 1])
+    for n in range(order - 1):  # order n + 1
+        continuation: Counter[tuple[str, ...]] = Counter()
+        for longer in raw[n + 1]:
+            continuation[longer[1:]] += 1  # one more distinct word before longer[1:]
+        for words, count in raw[n].items():
+            adjusted[n][words] = count if words[0] == BOS else continuation[words]
+    # <s> is context only, never predicted: its unigram holds no probability mass (else the
+    # unigram distribution would sum to less than one) and no count of counts.
+    del adjusted[0][(BOS,)]
+    return adjusted
+
+
+def _interpolate(adjusted, discounts, vocabulary, order):
+    """Interpolated probabilities of every counted n-gram and the gamma of every context."""
+    def discount(n: int, count: int) -> float:
+        d1, d2, d3 = discounts[n]
+        return d1 if count == 1 else d2 if count == 2 else d3
+
+    gammas: dict[tuple[str, ...], float] = {}
+    totals: list[dict[tuple[str, ...], float]] = []
+    for n in range(order):
+        by_context: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # total, N1, N2, N3+
+        for words, count in adjusted[n].items():
+            row = by_context[words[:-1]]
+            row[0] += count
+            row[min(count, 3)] += 1
+        totals.append({h: row[0] for h, row in by_context.items()})
+        d1, d2, d3 = discounts[n]
+        for h, (total, n1, n2, n3) in by_context.items():
+            gammas[h] = (d1 * n1 + d2 * n2 + d3 * n3) / total
+    predicted = len(vocabulary)  # <s> is never predicted; <unk> and </s> are
+    probs: list[dict[tuple[str, ...], float]] = [{} for _ in range(order)]
+    uniform = 1.0 / predicted
+    for word in vocabulary:
+        count = adjusted[0].get((word,), 0)
+        probs[0][(word,)] = max(count - discount(0, count), 0.0) / totals[0][()] + gammas[()] * uniform \
+            if count else gammas[()] * uniform
+    probs[0][(BOS,)] = 0.0
+    for n in range(1, order):
+        for words, count in adjusted[n].items():
+            h = words[:-1]
+            lower = _lookup(probs, gammas, words[1:])
+            probs[n][words] = max(count - discount(n, count), 0.0) / totals[n][h] + gammas[h] * lower
+    return probs, gammas
+
+
+def _lookup(probs, gammas, words: tuple[str, ...]) -> float:
+    """p(words[-1] | words[:-1]) from the interpolated tables, backing off where not counted."""
+    if words in probs[len(words) - 1]:
+        return probs[len(words) - 1][words]
+    return gammas.get(words[:-1], 1.0) * _lookup(probs, gammas, words[1:])

@@ -1,0 +1,205 @@
+"""Word n-gram LMs: modified Kneser-Ney estimates equal a direct evaluation of the formulas,
+every context's distribution sums to one after an ARPA round trip, and bad ARPA files are
+refused by file and line."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import random
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ctctool.decoding.word_lm import (
+    BOS,
+    EOS,
+    UNK,
+    WordNgramLM,
+    build_kneser_ney,
+    kneser_ney_discounts,
+)
+from ctctool.errors import ConfigError, InputFileError
+
+
+def corpus(seed: int, lines: int = 400) -> list[list[str]]:
+    """Digit-string sentences with some structure (bigram habits), so counts of 1..4 all occur."""
+    rng = random.Random(seed)
+    words = "zero one two three four five six seven eight nine oh".split()
+    sentences = []
+    for _ in range(lines):
+        sentence = [rng.choice(words)]
+        for _ in range(rng.randint(0, 6)):
+            sentence.append(words[(words.index(sentence[-1]) + rng.choice([1, 1, 2, 5])) % len(words)])
+        sentences.append(sentence)
+    return sentences
+
+
+def brute_force_kn(sentences, order):
+    """The interpolated modified Kneser-Ney formulas evaluated directly from the sentences: no
+    tables, no backoff weights; a second implementation to check the first against."""
+    padded = [[BOS, *s, EOS] for s in sentences]
+    occurrences = [Counter() for _ in range(order + 1)]  # by length
+    for sentence in padded:
+        for n in range(1, order + 1):
+            for i in range(len(sentence) - n + 1):
+                occurrences[n][tuple(sentence[i:i + n])] += 1
+    vocabulary = {w for s in sentences for w in s} | {EOS, UNK}
+
+    def adjusted(g):
+        if len(g) == order or g[0] == BOS:
+            return occurrences[len(g)][g]
+        return sum(1 for longer in occurrences[len(g) + 1] if longer[1:] == g)
+
+    counts_by_length = {n: {g: adjusted(g) for g in occurrences[n] if g != (BOS,)} for n in range(1, order + 1)}
+
+    def discount(n, count):
+        if count == 0:
+            return 0.0
+        found = kneser_ney_discounts(Counter(counts_by_length[n].values())) or (0.5, 1.0, 1.5)
+        return found[min(count, 3) - 1]
+
+    def p(word, history):
+        n = len(history) + 1
+        extensions = {g: c for g, c in counts_by_length[n].items() if g[:-1] == history}
+        total = sum(extensions.values())
+        if total == 0:
+            return p(word, history[1:])
+        gamma = sum(discount(n, c) for c in extensions.values()) / total
+        count = extensions.get((*history, word), 0)
+        lower = 1 / len(vocabulary) if not history else p(word, history[1:])
+        return max(count - discount(n, count), 0.0) / total + gamma * lower
+
+    return p, vocabulary
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_kneser_ney_equals_the_formulas_after_an_arpa_round_trip(order, tmp_path):
+    sentences = corpus(seed=order, lines=300)
+    model = build_kneser_ney(sentences, order=order)
+    model.save(str(tmp_path / "lm.arpa"))
+    loaded = WordNgramLM.load_arpa(str(tmp_path / "lm.arpa"))
+    p, vocabulary = brute_force_kn(sentences, order)
+    histories = {tuple(s[i:i + order - 1]) for s in ([BOS, *x, EOS] for x in sentences)
+                 for i in range(len(s) - order + 2)} if order > 1 else {()}
+    histories |= {("seven", "oh")[: order - 1], ("nine", "nine")[: order - 1]}  # and some never seen
+    for history in histories:
+        if EOS in history:
+            continue
+        for word in vocabulary:
+            expected = p(word, history)
+            assert math.isclose(10 ** loaded.log10_prob(list(history), word), expected, rel_tol=1e-6), \
+                (history, word)
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_every_context_distribution_sums_to_one(order, tmp_path):
+    sentences = corpus(seed=10 + order)
+    model = build_kneser_ney(sentences, order=order)
+    model.save(str(tmp_path / "lm.arpa.gz"))
+    loaded = WordNgramLM.load_arpa(str(tmp_path / "lm.arpa.gz"))
+    predicted = sorted(loaded.vocabulary - {BOS})
+    contexts = [list(words) for n in range(order - 1) for words in loaded.ngrams[n]][:300] + [[], ["unseen"]]
+    for context in contexts:
+        total = sum(10 ** loaded.log10_prob(context, word) for word in predicted)
+        assert abs(total - 1) < 1e-6, context
+
+
+@given(st.lists(st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=6), min_size=1, max_size=25),
+       st.integers(1, 4))
+@settings(max_examples=40, deadline=None)
+def test_any_corpus_gives_a_proper_model(sentences, order):
+    model = build_kneser_ney(sentences, order=order)
+    predicted = sorted(model.vocabulary - {BOS})
+    for context in ([], ["a"], ["b", "a"], [BOS], [BOS, "c"]):
+        total = sum(10 ** model.log10_prob(context, word) for word in predicted)
+        assert abs(total - 1) < 1e-6
+    assert model.log10_prob(["a"], "never-seen") == model.log10_prob(["a"], UNK) < 0
+
+
+def test_discounts_come_from_counts_of_counts_or_the_fallback():
+    assert kneser_ney_discounts(Counter({1: 100, 2: 40, 3: 20, 4: 10})) == pytest.approx(
+        (1 - 2 * (100 / 180) * 40 / 100, 2 - 3 * (100 / 180) * 20 / 40, 3 - 4 * (100 / 180) * 10 / 20))
+    assert kneser_ney_discounts(Counter({1: 5, 2: 0, 3: 1, 4: 1})) is None
+    model = build_kneser_ney([["a", "b"]], order=2)
+    assert model.discounts == [(0.5, 1.0, 1.5)] * 2
+
+
+def test_reserved_tokens_and_empty_corpora_are_refused():
+    with pytest.raises(ConfigError, match="no words"):
+        build_kneser_ney([[], []])
+    with pytest.raises(ConfigError, match="reserves"):
+        build_kneser_ney([["a", "<s>"]])
+
+
+GOOD = "\\data\\\nngram 1=3\nngram 2=1\n\n\\1-grams:\n-99\t<s>\t-0.3\n-0.5\ta\t-0.2\n-0.4\t</s>\n\n" \
+       "\\2-grams:\n-0.1\t<s> a\n\n\\end\\\n"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (GOOD.replace("ngram 2=1", "ngram 2=2"), "says 2 2-grams, the section holds 1"),
+    (GOOD.replace("\\end\\\n", ""), "no \\\\end\\\\ line"),
+    (GOOD.replace("-0.5\ta", "minus\ta"), ":7: probability or backoff is not a number"),
+    (GOOD.replace("-0.5\ta", "0.5\ta"), ":7: log10 probability must be finite and <= 0"),
+    (GOOD.replace("-0.5\ta", "nan\ta"), ":7: log10 probability must be finite"),
+    (GOOD.replace("-0.4\t</s>", "-0.4\ta"), ":8: n-gram 'a' listed twice"),
+    (GOOD.replace("ngram 1=3", "ngram 1=300000000"), "more than 200,000,000 n-grams"),
+    (GOOD.replace("\\2-grams:", "\\3-grams:"), "out of order or not declared"),
+    (GOOD.replace("-0.1\t<s> a", "-0.1\t<s> a b c"), r"expected log10-prob, 2 word\(s\)"),
+    ("just some text\n", "no \\\\end\\\\ line"),
+])
+def test_bad_arpa_files_name_file_and_line(tmp_path, text, message):
+    path = tmp_path / "bad.arpa"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputFileError, match=message) as caught:
+        WordNgramLM.load_arpa(str(path))
+    assert str(path) in str(caught.value)
+
+
+def test_arpa_files_read_plain_and_gzip_and_unknown_words_back_off(tmp_path):
+    (tmp_path / "lm.arpa").write_text(GOOD, encoding="utf-8")
+    with gzip.open(tmp_path / "lm.arpa.gz", "wt", encoding="utf-8") as handle:
+        handle.write(GOOD)
+    for name in ("lm.arpa", "lm.arpa.gz"):
+        model = WordNgramLM.load_arpa(str(tmp_path / name))
+        assert model.order == 2 and model.log10_prob([BOS], "a") == pytest.approx(-0.1)
+        assert model.log10_prob(["a"], EOS) == pytest.approx(-0.2 + -0.4)  # backoff(a) + p(</s>)
+        assert model.log10_prob(["a"], "zebra") == pytest.approx(-0.2 - 99)  # no <unk> in the file
+    with pytest.raises(InputFileError, match="cannot read"):
+        WordNgramLM.load_arpa(str(tmp_path / "missing.arpa"))
+    (tmp_path / "binary.arpa.gz").write_bytes(b"\x1f\x8b\x08garbage")
+    with pytest.raises(InputFileError, match="binary.arpa.gz"):
+        WordNgramLM.load_arpa(str(tmp_path / "binary.arpa.gz"))
+
+
+def test_kenlm_reads_our_arpa_files_to_the_same_scores(tmp_path):
+    kenlm = pytest.importorskip("kenlm")
+    sentences = corpus(seed=7)
+    model = build_kneser_ney(sentences, order=3)
+    model.save(str(tmp_path / "lm.arpa"))
+    theirs = kenlm.Model(str(tmp_path / "lm.arpa"))
+    for sentence in [*sentences[:50], ["nine", "oh", "zebra"], ["one"]]:
+        assert theirs.score(" ".join(sentence), bos=True, eos=True) == pytest.approx(
+            model.score_sentence(sentence), abs=1e-4)
+
+
+def test_lm_build_word_writes_arpa_that_reads_back(tmp_path):
+    from typer.testing import CliRunner
+
+    from ctctool.cli import app
+
+    text = tmp_path / "corpus.txt"
+    text.write_text("\n".join(" ".join(s) for s in corpus(seed=3)) + "\n", encoding="utf-8")
+    runner = CliRunner()
+    done = runner.invoke(app, ["lm", "build", str(text), "-o", str(tmp_path / "lm.arpa"), "--word", "--order", "3"])
+    assert done.exit_code == 0, done.output
+    assert "word 3-gram LM" in done.stderr
+    model = WordNgramLM.load_arpa(str(tmp_path / "lm.arpa"))
+    assert model.order == 3 and "seven" in model.vocabulary
+    assert model.score_sentence(["one", "two"]) > model.score_sentence(["two", "one", "one", "one"])
+    wrong = runner.invoke(app, ["lm", "build", str(text), "-o", str(tmp_path / "lm.bin"), "--word"])
+    assert wrong.exit_code == 2 and "name the output .arpa" in wrong.stderr
+    chars = runner.invoke(app, ["lm", "build", str(text), "-o", str(tmp_path / "c.bin")])
+    assert chars.exit_code == 0 and "order 6" in chars.stderr
