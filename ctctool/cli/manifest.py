@@ -101,3 +101,42 @@ def import_tsv_command(
     from ..manifest import import_tsv
 
     _write(import_tsv(source), output, source)
+
+
+def _write_documents(result, output: str, what: str) -> None:
+    from ..manifest import write_manifest
+
+    for line in result.problems():
+        echo_err(f"warning: {line}")
+    count = write_manifest(result.items, output)
+    echo_err(f"{what}: wrote {count} lines from {result.documents} document(s) to {output}")
+
+
+@import_app.command("page")
+@shared_options("verbosity")
+def import_page_command(
+    sources: Annotated[list[str], typer.Argument(help="PAGE XML files, or folders of them.")],
+    output: OutputOption,
+    *,
+    verbosity: Verbosity,
+) -> None:
+    """PAGE XML (2013, 2019: Transkribus, eScriptorium, OCR-D): one item per text line, in
+    reading order, with the page image, bbox, polygon, baseline and transcription."""
+    from ..documents import import_page
+
+    _write_documents(import_page(sources), output, "page")
+
+
+@import_app.command("alto")
+@shared_options("verbosity")
+def import_alto_command(
+    sources: Annotated[list[str], typer.Argument(help="ALTO XML files, or folders of them.")],
+    output: OutputOption,
+    *,
+    verbosity: Verbosity,
+) -> None:
+    """ALTO v2-v4 (eScriptorium, kraken, library digitisation): one item per text line, in
+    reading order, with the page image, bbox, polygon, baseline and transcription."""
+    from ..documents import import_alto
+
+    _write_documents(import_alto(sources), output, "alto")

@@ -1,0 +1,130 @@
+"""PAGE and ALTO import on real documents (tests/data/documents, from kraken's test resources,
+Apache-2.0): lines in reading order with their boxes, outlines, baselines and text; hostile or
+broken XML refused by name."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from ctctool.cli import app
+from ctctool.documents import import_alto, import_page
+from ctctool.errors import InputFileError
+from ctctool.features import default_extractor
+from ctctool.manifest import read_manifest
+
+DOCS = Path(__file__).resolve().parent / "data" / "documents"
+PAGE = DOCS / "transkribus-0074.xml"
+ALTO = DOCS / "bsb00084914_00007.xml"
+
+
+def test_a_transkribus_page_gives_its_44_lines_in_reading_order():
+    result = import_page([str(PAGE)])
+    assert result.documents == 1 and len(result.items) == 44 and not result.problems()
+    regions = list(dict.fromkeys(item.extra["region"] for item in result.items))
+    assert regions == ["region_1469098609000_462", "region_1469098557906_461", "TextRegion_1520586482298_194",
+                       "TextRegion_1520586482298_193"]  # the ReadingOrder's indexes, not document order
+    first, second = result.items[:2]
+    assert first.id == "transkribus-0074:line_1469098625593_463" and first.text == "$pag:39"
+    assert first.bbox == (2336, 182, 2428, 244)
+    assert first.extra["polygon"] == [[2344, 182], [2428, 195], [2420, 244], [2336, 231]]
+    assert first.extra["baseline"] == [[2337, 226], [2421, 239]]
+    assert second.text == "$-nor su hijo, De todos sus bienes, con los pactos"
+    assert len({item.id for item in result.items}) == 44
+
+
+def test_imported_lines_are_cut_from_the_page_at_read_time(tmp_path):
+    out = tmp_path / "sub" / "page.jsonl"
+    done = CliRunner().invoke(app, ["manifest", "import", "page", str(DOCS), "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "wrote 44 lines from 1 document(s)" in done.stderr
+    assert "bsb00084914_00007.xml" in done.stderr  # the ALTO file in the folder: skipped, and said so
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert not Path(records[0]["path"]).is_absolute()  # relative to the manifest: the folder can move
+    items = read_manifest(out)
+    extractor = default_extractor("image")
+    for item in items[:6]:
+        features = extractor.load(item)
+        x0, y0, x1, y1 = item.bbox
+        assert features.values.shape[0] == 32
+        assert abs(features.values.shape[1] - round((x1 - x0) * 32 / (y1 - y0))) <= 2
+
+
+def _alto_with_page_image(tmp_path: Path) -> Path:
+    copy = tmp_path / ALTO.name
+    shutil.copy(ALTO, copy)
+    Image.new("L", (3177, 4308), 255).save(tmp_path / "bsb00084914_00007.jpg")  # the scan is not bundled
+    return copy
+
+
+def test_an_escriptorium_alto_file_follows_its_reading_order(tmp_path):
+    result = import_alto([str(_alto_with_page_image(tmp_path))])
+    assert len(result.items) == 31 and not result.without_coords
+    ids = [item.id.split(":", 1)[1] for item in result.items]
+    regions = [item.extra["region"] for item in result.items]
+    # The ElementRefs: line 192895, then block 11226 (a marginal paratext: its lines), then 192896...
+    paratext = regions.count("eSc_textblock_11226")
+    assert ids[0] == "eSc_line_192895" and set(regions[1:1 + paratext]) == {"eSc_textblock_11226"}
+    assert ids[1 + paratext] == "eSc_line_192896"
+    assert ids.index("eSc_line_192876") < ids.index("eSc_line_192874")  # not document order
+    first = result.items[0]
+    assert first.text.startswith("בשאול וגו' ˙ אם יחבאו")
+    assert first.extra["baseline"][0] == [848, 682] and len(first.extra["polygon"]) > 10
+    assert first.bbox[0] == 844 and first.extra["region"] == "eSc_textblock_10523"
+
+
+def _page(tmp_path: Path, body: str, image: bool = True, doctype: str = "") -> Path:
+    if image:
+        Image.new("L", (200, 100), 255).save(tmp_path / "page.png")
+    path = tmp_path / "doc.xml"
+    path.write_text(f'<?xml version="1.0"?>{doctype}\n<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/'
+                    f'pagecontent/2019-07-15"><Page imageFilename="page.png" imageWidth="200" imageHeight="100">'
+                    f"{body}</Page></PcGts>", encoding="utf-8")
+    return path
+
+
+def test_lines_without_coordinates_or_text_are_counted_not_silently_dropped(tmp_path):
+    body = ('<TextRegion id="r"><TextLine id="good"><Coords points="10,10 90,10 90,40 10,40"/>'
+            "<TextEquiv><Unicode>hello</Unicode></TextEquiv></TextLine>"
+            '<TextLine id="nocoords"><TextEquiv><Unicode>lost</Unicode></TextEquiv></TextLine>'
+            '<TextLine id="flat"><Coords points="10,10 90,10"/></TextLine>'
+            '<TextLine id="notext"><Coords points="10,50 90,50 90,90 10,90"/></TextLine></TextRegion>')
+    result = import_page([str(_page(tmp_path, body))])
+    assert [item.id for item in result.items] == ["doc:good", "doc:notext"]
+    assert result.items[1].text is None
+    problems = result.problems()
+    assert "2 line(s) had no usable coordinates and were left out: doc:nocoords, doc:flat" in problems[0]
+    assert "1 line(s) have no transcription" in problems[1]
+
+
+@pytest.mark.parametrize(("doctype", "body", "image", "message"), [
+    ('<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+     '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>',
+     "<TextRegion><TextLine><TextEquiv><Unicode>&lol3;</Unicode></TextEquiv></TextLine></TextRegion>", True,
+     "refused: the XML declares entities"),
+    ('<!DOCTYPE x [<!ENTITY ext SYSTEM "file:///etc/passwd">]>',
+     "<TextRegion><TextLine><TextEquiv><Unicode>&ext;</Unicode></TextEquiv></TextLine></TextRegion>", True,
+     "refused"),
+    ("", "<TextRegion><TextLine></TextRegion>", True, "not well-formed XML"),
+    ("", "", False, "page.png does not exist"),
+    ("", '<TextRegion><TextLine id="a"><Coords points="1,2,3"/></TextLine></TextRegion>', True, "odd count"),
+])
+def test_hostile_and_broken_documents_are_refused_by_name(tmp_path, doctype, body, image, message):
+    path = _page(tmp_path, body, image=image, doctype=doctype)
+    with pytest.raises(InputFileError, match=message) as caught:
+        import_page([str(path)])
+    assert str(path) in str(caught.value)
+
+
+def test_a_named_file_of_the_wrong_format_is_an_error(tmp_path):
+    with pytest.raises(InputFileError, match="not a PAGE 2013 or 2019 document"):
+        import_page([str(ALTO)])
+    with pytest.raises(InputFileError, match="not an ALTO v2-v4 document"):
+        import_alto([str(PAGE)])
+    done = CliRunner().invoke(app, ["manifest", "import", "alto", str(tmp_path / "missing.xml"), "-o", "-"])
+    assert done.exit_code == 1 and "missing.xml: no such file or folder" in done.stderr
