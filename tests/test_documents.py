@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -128,3 +129,60 @@ def test_a_named_file_of_the_wrong_format_is_an_error(tmp_path):
         import_alto([str(PAGE)])
     done = CliRunner().invoke(app, ["manifest", "import", "alto", str(tmp_path / "missing.xml"), "-o", "-"])
     assert done.exit_code == 1 and "missing.xml: no such file or folder" in done.stderr
+
+
+def _two_line_page(tmp_path: Path) -> Path:
+    """A white page with a black bar for line 1 (y 20-40) and a tall ascender of line 2 that
+    reaches up into line 1's box (x 150-160, y 30-70) but not into line 1's polygon."""
+    image = Image.new("L", (300, 100), 255)
+    pixels = image.load()
+    for x in range(20, 120):
+        for y in range(20, 40):
+            pixels[x, y] = 0
+    for x in range(150, 160):
+        for y in range(30, 70):
+            pixels[x, y] = 0
+    path = tmp_path / "two.png"
+    image.save(path)
+    return path
+
+
+def test_pixels_outside_a_line_polygon_become_background(tmp_path):
+    from ctctool.features.image import open_line_image
+    from ctctool.manifest import ManifestItem
+
+    page = _two_line_page(tmp_path)
+    polygon = [[10, 10], [140, 10], [140, 45], [10, 45]]  # line 1's outline stops before x 150
+    boxed = ManifestItem(path=str(page), bbox=(10, 10, 200, 45), id="a")
+    masked = ManifestItem(path=str(page), bbox=(10, 10, 200, 45), id="b", extra={"polygon": polygon})
+    ascender = (145 - 10, 25, 165 - 10, 35)  # in crop coordinates: the intruding stroke
+    assert np.asarray(open_line_image(boxed).crop(ascender)).min() == 0  # the box alone lets it in
+    assert np.asarray(open_line_image(masked).crop(ascender)).min() == 255  # the polygon keeps it out
+    assert np.asarray(open_line_image(masked).crop((20, 15, 100, 25))).min() == 0  # line 1's own ink stays
+
+
+@pytest.mark.parametrize("polygon", [[[1, 2], [3, 4]], "0,0 1,1 2,2", [[0, 0], [1, "a"], [2, 2]],
+                                     [[0, 0], [1, 1], [True, 2]]])
+def test_a_bad_polygon_field_is_an_error_naming_it(tmp_path, polygon):
+    from ctctool.errors import FeatureError
+    from ctctool.features.image import open_line_image
+    from ctctool.manifest import ManifestItem
+
+    item = ManifestItem(path=str(_two_line_page(tmp_path)), bbox=(10, 10, 200, 45), id="a",
+                        extra={"polygon": polygon}, source="m.jsonl:3")
+    with pytest.raises(FeatureError, match=r"m.jsonl:3: polygon: expected 3 to 10000 \[x, y\] pairs"):
+        open_line_image(item)
+
+
+def test_a_page_is_decoded_once_for_all_its_lines(monkeypatch):
+    import ctctool.features.image as image_features
+
+    calls = []
+    real = image_features.to_grayscale
+    monkeypatch.setattr(image_features, "to_grayscale", lambda *a: calls.append(1) or real(*a))
+    image_features._PAGE_CACHE.clear()
+    items = import_page([str(PAGE)]).items
+    extractor = default_extractor("image")
+    for item in items:
+        extractor.load(item)
+    assert len(calls) == 1 and len(items) == 44

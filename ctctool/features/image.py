@@ -123,27 +123,84 @@ def open_line_image(item: ManifestItem, max_width: int | None = None, height: in
     return _decode_line(item, max_width, height)[0]
 
 
+MAX_POLYGON_POINTS = 10_000
+# Pages decoded lately, by (path, size, mtime): the lines of one page are read one after another
+# (a manifest from a PAGE or ALTO file lists them together), so the page is decoded once, not
+# once per line. Two pages of greyscale: about 22 MB for two A4 scans at 300 dpi.
+_PAGE_CACHE: dict[tuple[str, int, float], Any] = {}
+_PAGE_CACHE_SIZE = 2
+
+
 def _decode_line(item: ManifestItem, max_width: int | None, height: int):
     """(the line as greyscale, (page width, page height))."""
     from PIL import Image
 
     path = item.resolved_path
+    polygon = _polygon_of(item)
     with _open_checked(item) as image:
         page_size = image.size
         line_width, line_height = _line_size(item, *image.size)
         if max_width is not None and scaled_width(line_width, line_height, height) > max_width:
             raise FeatureError(item.where, f"path: line {path} is {scaled_width(line_width, line_height, height)} "
                                            f"px wide at height {height}, over the --max-width limit of {max_width}")
-        try:
-            image.load()
-            gray = to_grayscale(image, item.where, path)
-        except Image.DecompressionBombError:
-            raise FeatureError(item.where, f"path: image {path} is too large to decode safely") from None
-        except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
-            raise FeatureError(item.where, f"path: cannot decode image {path}: {short_reason(exc)}") from None
+        key = _page_key(path) if item.bbox is not None else None
+        gray = _PAGE_CACHE.get(key) if key is not None else None
+        if gray is None:
+            try:
+                image.load()
+                gray = to_grayscale(image, item.where, path)
+            except Image.DecompressionBombError:
+                raise FeatureError(item.where, f"path: image {path} is too large to decode safely") from None
+            except (OSError, ValueError, SyntaxError) as exc:  # truncated or corrupt data
+                raise FeatureError(item.where, f"path: cannot decode image {path}: {short_reason(exc)}") from None
+            if key is not None:
+                while len(_PAGE_CACHE) >= _PAGE_CACHE_SIZE:
+                    _PAGE_CACHE.pop(next(iter(_PAGE_CACHE)))
+                _PAGE_CACHE[key] = gray
     if item.bbox is not None:
         gray = gray.crop(item.bbox)
+        if polygon is not None:
+            gray = _mask_outside(gray, polygon, item.bbox)
     return gray, page_size
+
+
+def _page_key(path: str) -> tuple[str, int, float] | None:
+    import os
+
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return path, stat.st_size, stat.st_mtime
+
+
+def _polygon_of(item: ManifestItem) -> list[tuple[float, float]] | None:
+    """The item's ``polygon`` field (page pixels), checked: 3 to 10,000 [x, y] number pairs."""
+    value = item.extra.get("polygon")
+    if value is None or item.bbox is None:
+        return None
+    if not isinstance(value, list) or not 3 <= len(value) <= MAX_POLYGON_POINTS or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                        and abs(v) < 1e7 for v in p) for p in value):
+        raise FeatureError(item.where, f"polygon: expected 3 to {MAX_POLYGON_POINTS} [x, y] pairs of page pixels")
+    return [(float(x), float(y)) for x, y in value]
+
+
+def _mask_outside(gray, polygon: list[tuple[float, float]], bbox: tuple[int, int, int, int]):
+    """The crop with pixels outside the line's polygon set to the line's background (the
+    median inside the polygon: most of a text line is background), so ascenders and
+    descenders of the neighbouring lines inside the box do not leak into this one."""
+    from PIL import Image, ImageDraw
+
+    x0, y0 = bbox[0], bbox[1]
+    mask = Image.new("L", gray.size, 0)
+    ImageDraw.Draw(mask).polygon([(x - x0, y - y0) for x, y in polygon], fill=255)
+    inside = np.asarray(mask) > 0
+    if not inside.any():
+        return gray
+    pixels = np.asarray(gray)
+    background = int(np.median(pixels[inside]))
+    return Image.fromarray(np.where(inside, pixels, np.uint8(background)).astype(np.uint8), mode="L")
 
 
 def scaled_width(width: int, height: int, target_height: int) -> int:
