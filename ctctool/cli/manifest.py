@@ -140,3 +140,35 @@ def import_alto_command(
     from ..documents import import_alto
 
     _write_documents(import_alto(sources), output, "alto")
+
+
+@import_app.command("kaldi")
+@shared_options("verbosity")
+def import_kaldi_command(
+    folder: Annotated[str, typer.Argument(help="A Kaldi data directory (wav.scp, text, optional segments, "
+                                          "utt2spk).")],
+    output: OutputOption,
+    *,
+    verbosity: Verbosity,
+) -> None:
+    """Kaldi data directories: one item per utterance (segments give offset and duration)."""
+    from ..layouts import import_kaldi
+
+    _write(import_kaldi(folder), output, folder)
+
+
+@import_app.command("hf")
+@shared_options("verbosity")
+def import_hf_command(
+    folder: Annotated[str, typer.Argument(help="A Hugging Face imagefolder / audiofolder (metadata.csv or "
+                                          "metadata.jsonl beside the files).")],
+    output: OutputOption,
+    text_column: Annotated[str | None, typer.Option("--text-column", help="The transcript column [default: "
+                                                    "text, transcription, sentence or label].")] = None,
+    *,
+    verbosity: Verbosity,
+) -> None:
+    """Hugging Face imagefolder / audiofolder layouts: file_name plus a transcript column."""
+    from ..layouts import import_hf
+
+    _write(import_hf(folder, text_column), output, folder)
