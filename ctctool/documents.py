@@ -3,8 +3,9 @@ text line, in reading order.
 
 Each item is the page image with the line's ``bbox`` (the line image is cut at read time),
 its transcription (PAGE: the line's own TextEquiv/Unicode; ALTO: the String CONTENTs joined
-with spaces, hyphenation kept), and in ``polygon`` / ``baseline`` / ``document`` the line's
-outline, baseline and source file. Ids are ``<document stem>:<line id>``. Lines without
+with spaces, hyphenation kept), and in ``polygon`` / ``baseline`` / ``document`` / ``line``
+the line's outline, baseline, source file and id there (what ``--format page|alto`` needs to
+write results back). Ids are ``<document stem>:<line id>``. Lines without
 coordinates are reported (count and first ids), never silently dropped; lines without text
 are kept without ``text`` (they can be decoded, not trained on) and counted.
 
@@ -150,7 +151,7 @@ def _line_item(result: DocumentImport, document: str, image: str, size, line_id:
         return
     if not text:
         result.without_text.append(item_id)
-    extra = {"document": os.path.abspath(document)}
+    extra = {"document": os.path.abspath(document), "line": line_id}
     if len(points) > 2:
         extra["polygon"] = [list(p) for p in points]
     if baseline:

@@ -205,7 +205,8 @@ STREAM_WRITERS: dict[str, Callable[[Iterable[ItemResult], TextIO], None]] = {
 
 
 # Formats that only make sense for one modality: "s" (audio, times) or "px" (images, boxes).
-FORMAT_UNITS = {"align:ctm": "audio", "align:textgrid": "audio", "align:hocr": "image"}
+FORMAT_UNITS = {"align:ctm": "audio", "align:textgrid": "audio", "align:hocr": "image", "align:page": "image",
+                "align:alto": "image", "decode:page": "image", "decode:alto": "image"}
 
 
 def check_format(command: str, fmt: str, modality: str) -> None:

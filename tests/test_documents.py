@@ -186,3 +186,120 @@ def test_a_page_is_decoded_once_for_all_its_lines(monkeypatch):
     for item in items:
         extractor.load(item)
     assert len(calls) == 1 and len(items) == 44
+
+
+SCHEMAS = Path(__file__).resolve().parent / "data" / "schemas"
+
+
+def _schema(name: str):
+    xmlschema = pytest.importorskip("xmlschema")
+    return xmlschema.XMLSchema(str(SCHEMAS / name))
+
+
+def test_decode_writes_the_transkribus_page_back_valid_and_otherwise_untouched(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    manifest = tmp_path / "page.jsonl"
+    runner = CliRunner()
+    assert runner.invoke(app, ["manifest", "import", "page", str(PAGE), "-o", str(manifest)]).exit_code == 0
+    done = runner.invoke(app, ["decode", "latin-print", str(manifest), "--format", "page", "--out-dir",
+                               str(tmp_path / "out"), "--beam", "1"])
+    assert done.exit_code == 0, done.output
+    out = tmp_path / "out" / PAGE.name
+    assert done.stdout.strip() == str(out)
+    assert _schema("page-2013-07-15.xsd").is_valid(str(out))
+    ns = {"p": "http://schema.primaresearch.org/PAGE/gts/pagecontent/2013-07-15"}
+    before, after = ET.parse(PAGE).getroot(), ET.parse(out).getroot()
+    for path in ("p:Metadata", "p:Page/p:ReadingOrder"):  # kept as they were
+        assert ET.tostring(before.find(path, ns)) == ET.tostring(after.find(path, ns))
+    lines = after.findall(".//p:TextLine", ns)
+    assert len(lines) == 44
+    for line in lines:
+        text = line.find("p:TextEquiv/p:Unicode", ns).text or ""
+        words = line.findall("p:Word", ns)
+        assert [w.find("p:TextEquiv/p:Unicode", ns).text for w in words] == text.split()
+        assert all(0 <= float(w.find("p:TextEquiv", ns).get("conf")) <= 1 for w in words)
+
+
+def _alto_page_of_bundled_lines(tmp_path: Path, count: int = 3) -> tuple[Path, list[str]]:
+    """A page made of bundled test lines stacked, and an ALTO v4 file describing their boxes."""
+    records = [json.loads(line) for line in (DOCS.parent.parent.parent / "data/ocr/test.jsonl")
+               .read_text().splitlines()[:count]]
+    images = [Image.open(DOCS.parent.parent.parent / "data/ocr" / r["path"]).convert("L") for r in records]
+    width, y, boxes = max(i.width for i in images) + 40, 20, []
+    page = Image.new("L", (width, sum(i.height + 20 for i in images) + 20), 255)
+    for image in images:
+        page.paste(image, (20, y))
+        boxes.append((20, y, image.width, image.height))
+        y += image.height + 20
+    page.save(tmp_path / "page.png")
+    from xml.sax.saxutils import quoteattr
+
+    lines = "".join(
+        f'<TextLine ID="l{n}" HPOS="{x}" VPOS="{top}" WIDTH="{w}" HEIGHT="{h}"><String ID="old{n}" '
+        f'CONTENT={quoteattr(" ".join(r["text"].split()))} HPOS="{x}" VPOS="{top}" WIDTH="{w}" HEIGHT="{h}"/>'
+        f"</TextLine>" for n, ((x, top, w, h), r) in enumerate(zip(boxes, records)))
+    alto = tmp_path / "page.xml"
+    alto.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><alto xmlns="http://www.loc.gov/standards/alto/ns-v4#">'
+        "<Description><MeasurementUnit>pixel</MeasurementUnit><sourceImageInformation><fileName>page.png"
+        f'</fileName></sourceImageInformation></Description><Layout><Page ID="p" WIDTH="{page.width}" '
+        f'HEIGHT="{page.height}" PHYSICAL_IMG_NR="1"><PrintSpace><TextBlock ID="b">{lines}</TextBlock>'
+        "</PrintSpace></Page></Layout></alto>", encoding="utf-8")
+    return alto, [r["text"] for r in records]
+
+
+def test_decode_and_align_write_alto_back_with_strings_and_glyphs(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    alto, texts = _alto_page_of_bundled_lines(tmp_path)
+    schema = _schema("alto-4-3.xsd")
+    assert schema.is_valid(str(alto))
+    manifest = tmp_path / "alto.jsonl"
+    runner = CliRunner()
+    assert runner.invoke(app, ["manifest", "import", "alto", str(alto), "-o", str(manifest)]).exit_code == 0
+    ns = {"a": "http://www.loc.gov/standards/alto/ns-v4#"}
+    for command in ("decode", "align"):
+        out_dir = tmp_path / command
+        done = runner.invoke(app, [command, "latin-print", str(manifest), "--format", "alto", "--out-dir",
+                                   str(out_dir)])
+        assert done.exit_code == 0, done.output
+        out = out_dir / "page.xml"
+        assert schema.is_valid(str(out)), next(iter(schema.iter_errors(str(out))))
+        lines = ET.parse(out).getroot().findall(".//a:TextLine", ns)
+        read = [" ".join(s.get("CONTENT") for s in line.findall("a:String", ns)) for line in lines]
+        if command == "align":  # the transcripts, placed
+            assert read == [" ".join(t.split()) for t in texts]
+        else:
+            from ctctool.metrics import score_line
+
+            line = score_line("page", "page.png", " ".join(texts), " ".join(read))
+            assert line.char_errors / max(1, line.ref_chars) < 0.05
+        first = lines[0].find("a:String", ns)
+        glyphs = first.findall("a:Glyph", ns)
+        assert "".join(g.get("CONTENT") for g in glyphs) == first.get("CONTENT")
+        assert int(first.get("HPOS")) >= 20 and 0 < float(first.get("WC")) <= 1
+
+
+def test_the_escriptorium_alto_written_back_adds_no_schema_errors(tmp_path):
+    schema = _schema("alto-4-3.xsd")
+    source = _alto_with_page_image(tmp_path)
+    manifest = tmp_path / "bsb.jsonl"
+    runner = CliRunner()
+    assert runner.invoke(app, ["manifest", "import", "alto", str(source), "-o", str(manifest)]).exit_code == 0
+    done = runner.invoke(app, ["decode", "latin-print", str(manifest), "--format", "alto", "--out-dir",
+                               str(tmp_path / "out"), "--beam", "1"])
+    assert done.exit_code == 0, done.output
+
+    def problems(path):
+        return sorted(error.reason or "" for error in schema.iter_errors(str(path)))
+
+    assert problems(tmp_path / "out" / source.name) == problems(source)  # the input's own (OtherTag LABEL) only
+
+
+def test_page_output_needs_items_from_a_document(tmp_path, tiny_model, tiny_data):
+    done = CliRunner().invoke(app, ["decode", str(tiny_model), str(tiny_data["val"]), "--format", "page",
+                                    "--out-dir", str(tmp_path)])
+    assert done.exit_code == 2 and "did not come from `ctctool manifest import page`" in done.output
+    missing = CliRunner().invoke(app, ["decode", str(tiny_model), str(tiny_data["val"]), "--format", "alto"])
+    assert missing.exit_code == 2 and "give --out-dir" in missing.output

@@ -28,11 +28,12 @@ def align_command(
     model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
     manifest: Annotated[str, typer.Argument(help="Manifest (items with text are force-aligned to it; "
                                             "items without are aligned to the decoded text), or -.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, tsv, hocr (images), ctm or textgrid "
-                                     "(audio).")] = "jsonl",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, tsv, hocr, page or alto (images), ctm "
+                                     "or textgrid (audio).")] = "jsonl",
     png: Annotated[str | None, typer.Option("--png", help="Also draw each input with its spans into this "
                                             "folder.")] = None,
-    out_dir: Annotated[str | None, typer.Option("--out-dir", help="Folder for --format textgrid files.")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out-dir", help="Folder for --format textgrid, page and alto "
+                                                "files.")] = None,
     keep_going: Annotated[bool, typer.Option("--keep-going", help="An input that fails becomes an error; "
                                              "the rest are still aligned (exit 3).")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Inputs per network batch.")] = 16,
@@ -51,9 +52,10 @@ def align_command(
     from ..errors import OptionError
     from ..writers import check_format, get_writer, write_textgrids
 
-    if fmt == "textgrid" and not out_dir:
-        raise OptionError("--format textgrid writes one file per input: give --out-dir")
-    if fmt != "textgrid":
+    if fmt in ("textgrid", "page", "alto") and not out_dir:
+        raise OptionError(f"--format {fmt} writes one file per input{' page' if fmt != 'textgrid' else ''}: "
+                          "give --out-dir")
+    if fmt not in ("textgrid", "page", "alto"):
         get_writer("align", fmt)  # an unknown format is a usage error before any work
     part = parse_shard(shard)
     if part is not None and fmt in ("hocr", "ctm"):
@@ -73,6 +75,11 @@ def align_command(
         on_result=(lambda result: draw_png(loaded, by_id[result.id], result, png)) if png else None)
     if fmt == "textgrid":
         for path in write_textgrids(results, out_dir):
+            typer.echo(path)
+    elif fmt in ("page", "alto"):
+        from ..document_export import write_documents
+
+        for path in write_documents(results, by_id, out_dir, fmt):
             typer.echo(path)
     else:
         writer = get_writer("align", fmt)

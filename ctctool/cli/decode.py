@@ -29,7 +29,10 @@ def decode_command(
     model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
     inputs: Annotated[list[str], typer.Argument(help="Images / clips, manifests (.jsonl), or - for paths "
                                                 "(or a manifest) on stdin.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text, tsv or jsonl.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, tsv, jsonl, or page / alto (the PAGE or ALTO "
+                                     "documents the inputs were imported from, filled in, into --out-dir).")] = "text",
+    out_dir: Annotated[str | None, typer.Option("--out-dir", help="Folder for --format page / alto "
+                                                "documents.")] = None,
     keep_going: Annotated[bool, typer.Option("--keep-going", help="An input that fails becomes an error row; "
                                              "the rest are still decoded (exit 3).")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Inputs per network batch.")] = 16,
@@ -43,10 +46,14 @@ def decode_command(
     backend: Backend,
 ) -> None:
     """Recognize images or clips; one result per input, in input order, on stdout."""
+    from ..errors import OptionError
     from ..recognition import decode_items
     from ..writers import get_writer
 
-    writer = get_writer("decode", fmt)
+    documents = fmt in ("page", "alto")
+    if documents and not out_dir:
+        raise OptionError(f"--format {fmt} writes one document per input page: give --out-dir")
+    writer = None if documents else get_writer("decode", fmt)
     part = parse_shard(shard)
     if part is not None and part[0] > 1 and fmt == "tsv":
         writer = functools.partial(writer, header=False)
@@ -55,6 +62,20 @@ def decode_command(
     loaded, torch_device = load_for_inference(model, runtime, limits, backend)
     options = decode_options(loaded, decode)
     failures: list[str] = []
+    if documents:
+        from ..document_export import write_documents
+        from ..writers import check_format
+
+        check_format("decode", fmt, loaded.modality)
+
+        seen: dict = {}
+        recorded = (seen.setdefault(item.id, item) for item in items)
+        results = decode_items(loaded, recorded, batch_size=batch_size, device=torch_device, options=options)
+        for path in write_documents(checked_results(results, keep_going=keep_going, failures=failures), seen,
+                                    out_dir, fmt):
+            typer.echo(path)
+        exit_if_partial(failures, items.count)
+        return
     results = decode_items(loaded, items, batch_size=batch_size, device=torch_device, options=options)
     writer(checked_results(results, keep_going=keep_going, failures=failures), sys.stdout)
     exit_if_partial(failures, items.count)
