@@ -26,6 +26,20 @@ def edit_ops(reference: Sequence, hypothesis: Sequence) -> EditOps:
     The shared prefix and suffix are stripped first, so well-recognised lines cost little.
     Ties prefer substitution, then deletion, then insertion.
     """
+    subs, ins, dels = [], [], []
+    for ref_token, hyp_token in alignment(reference, hypothesis):
+        if ref_token is None:
+            ins.append(hyp_token)
+        elif hyp_token is None:
+            dels.append(ref_token)
+        elif ref_token != hyp_token:
+            subs.append((ref_token, hyp_token))
+    return EditOps(tuple(subs), tuple(ins), tuple(dels))
+
+
+def alignment(reference: Sequence, hypothesis: Sequence) -> list[tuple]:
+    """The minimal edit script as aligned pairs, in order: (r, h) matches or substitutions,
+    (r, None) deletions, (None, h) insertions; the same script ``edit_ops`` counts."""
     start = 0
     while start < len(reference) and start < len(hypothesis) and reference[start] == hypothesis[start]:
         start += 1
@@ -42,20 +56,20 @@ def edit_ops(reference: Sequence, hypothesis: Sequence) -> EditOps:
         r = ref[i - 1]
         for j in range(1, m + 1):
             row[j] = min(above[j - 1] + (r != hyp[j - 1]), above[j] + 1, row[j - 1] + 1)
-    subs, ins, dels = [], [], []
+    middle: list[tuple] = []
     i, j = n, m
     while i > 0 or j > 0:
         if i > 0 and j > 0 and cost[i][j] == cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
-            if ref[i - 1] != hyp[j - 1]:
-                subs.append((ref[i - 1], hyp[j - 1]))
+            middle.append((ref[i - 1], hyp[j - 1]))
             i, j = i - 1, j - 1
         elif i > 0 and cost[i][j] == cost[i - 1][j] + 1:
-            dels.append(ref[i - 1])
+            middle.append((ref[i - 1], None))
             i -= 1
         else:
-            ins.append(hyp[j - 1])
+            middle.append((None, hyp[j - 1]))
             j -= 1
-    return EditOps(tuple(reversed(subs)), tuple(reversed(ins)), tuple(reversed(dels)))
+    return ([(t, t) for t in reference[:start]] + middle[::-1]
+            + [(t, t) for t in reference[end_r:]])
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ def eval_command(
     keep_going: Annotated[bool, typer.Option("--keep-going", help="Count unreadable inputs and go on "
                                              "(exit 3) instead of stopping.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Inputs per network batch.")] = 16,
+    report_path: Annotated[str | None, typer.Option("--report", help="Also write a self-contained HTML report "
+                                                    "here: tables by length and source, confusions, the worst "
+                                                    "lines with their images and aligned text.")] = None,
     *,
     decode: DecodeFlags,
     limits: Limits,
@@ -54,6 +57,8 @@ def eval_command(
         raise typer.Exit(EXIT_ERROR)
     if per_line:
         check_writable(per_line, "--per-line file")
+    if report_path:
+        check_writable(report_path, "--report file")
     loaded, torch_device = load_for_inference(model, runtime, limits, backend)
     options = decode_options(loaded, decode)
     report = evaluate_items(loaded, items, batch_size=batch_size, device=torch_device, options=options,
@@ -68,6 +73,13 @@ def eval_command(
                                         ensure_ascii=False) + "\n")
             for failure in report.failures:
                 handle.write(json.dumps({"id": failure[0], "error": failure[1]}, ensure_ascii=False) + "\n")
+    if report_path:
+        from ..report import write_html_report
+
+        write_html_report(report_path, report, {item.id: item for item in items}, loaded,
+                          title=f"ctctool eval {model} {manifest}", worst=max(worst, 20),
+                          confusions=max(confusions, 20))
+        echo_err(f"wrote {report_path}")
     if as_json:
         typer.echo(json.dumps(report.as_dict(confusions=confusions, worst=worst), ensure_ascii=False))
     elif report.summary.lines:
