@@ -96,3 +96,32 @@ def test_a_built_wheel_carries_the_bundled_models(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for card in bundled_models():
         assert f"ctctool/models/{card.name}.pt" in names and f"ctctool/models/{card.name}.json" in names
+
+
+def test_the_eval_report_renders_in_a_real_browser(tmp_path):
+    """Headless Chromium (apt-get install chromium) opens the report offline and draws it: the
+    screenshot is not blank, and the worst lines' pictures make dark pixels in the lower part."""
+    import shutil
+    import subprocess
+
+    import numpy as np
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from ctctool.cli import app
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium (apt-get install chromium)")
+    report = tmp_path / "report.html"
+    done = CliRunner().invoke(app, ["eval", "latin-print", str(REPO / "data/ocr/test-unseen-fonts.jsonl"),
+                                    "--beam", "1", "--report", str(report)])
+    assert done.exit_code == 0, done.output
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    f"--screenshot={shot}", "--window-size=1100,4200", report.as_uri()],
+                   capture_output=True, timeout=180, check=True)
+    pixels = np.asarray(Image.open(shot).convert("L"))
+    assert pixels.shape == (4200, 1100)
+    assert (pixels < 128).mean() > 0.01  # text, tables and line images were drawn
+    assert (pixels[2400:] < 100).mean() > 0.005  # the worst lines' section, pictures included
