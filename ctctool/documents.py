@@ -35,6 +35,7 @@ ALTO_NAMESPACES = {
 }
 MAX_XML_BYTES = 256 << 20  # a page's XML is kilobytes to a few megabytes
 SHOWN_IDS = 5
+MAX_PADDING = 100  # px; more would take in whole neighbouring lines
 
 
 @dataclass
@@ -142,13 +143,16 @@ def _image_size(image: str, document: str) -> tuple[int, int]:
 
 def _line_item(result: DocumentImport, document: str, image: str, size, line_id: str,
                points: list[tuple[int, int]], baseline: list[tuple[int, int]], text: str | None,
-               region: str | None) -> None:
+               region: str | None, padding: int = 0) -> None:
     stem = Path(document).stem
     item_id = f"{stem}:{line_id}"
     box = _bbox(points, *size)
     if box is None:
         result.without_coords.append(item_id)
         return
+    if padding:  # room around the outline; the polygon mask grows by as much at read time
+        box = (max(0, box[0] - padding), max(0, box[1] - padding), min(size[0], box[2] + padding),
+               min(size[1], box[3] + padding))
     if not text:
         result.without_text.append(item_id)
     extra = {"document": os.path.abspath(document), "line": line_id}
@@ -158,16 +162,27 @@ def _line_item(result: DocumentImport, document: str, image: str, size, line_id:
         extra["baseline"] = [list(p) for p in baseline]
     if region:
         extra["region"] = region
+    if padding and "polygon" in extra:
+        extra["polygon_padding"] = padding
     # A relative path (from here), so write_manifest re-roots it at the output manifest's folder.
     result.items.append(ManifestItem(path=os.path.relpath(image), root=os.getcwd(), text=text or None, id=item_id,
                                      kind="image", bbox=box, extra=extra, source=f"{document}#{line_id}"))
 
 
+def _check_padding(padding: int) -> None:
+    from .errors import OptionError
+
+    if isinstance(padding, bool) or not isinstance(padding, int) or not 0 <= padding <= MAX_PADDING:
+        raise OptionError(f"--line-padding must be 0..{MAX_PADDING} pixels, got {padding!r}")
+
+
 # ---------------------------------------------------------------- PAGE
 
 
-def import_page(paths: Iterable[str]) -> DocumentImport:
-    """PAGE XML files (2013 or 2019 namespace), or folders of them."""
+def import_page(paths: Iterable[str], *, line_padding: int = 0) -> DocumentImport:
+    """PAGE XML files (2013 or 2019 namespace), or folders of them; ``line_padding`` pixels of
+    room around each line's outline (box and polygon mask)."""
+    _check_padding(line_padding)
     result = DocumentImport()
     for document, named in xml_files(paths):
         root = parse_xml(document)
@@ -192,7 +207,8 @@ def import_page(paths: Iterable[str]) -> DocumentImport:
             baseline_element = line.find("p:Baseline", ns)
             baseline = _points(baseline_element.get("points") if baseline_element is not None else None, where)
             result_text = _page_text(line, ns)
-            _line_item(result, document, image, size, line_id, points, baseline, result_text, region)
+            _line_item(result, document, image, size, line_id, points, baseline, result_text, region,
+                       line_padding)
     result.items = _assign_ids(result.items)
     return result
 
@@ -253,8 +269,9 @@ def _page_group_refs(group, ns) -> list[str]:
 # ---------------------------------------------------------------- ALTO
 
 
-def import_alto(paths: Iterable[str]) -> DocumentImport:
+def import_alto(paths: Iterable[str], *, line_padding: int = 0) -> DocumentImport:
     """ALTO files (v2, v3, v4), or folders of them. Coordinates must be in pixels."""
+    _check_padding(line_padding)
     result = DocumentImport()
     for document, named in xml_files(paths):
         root = parse_xml(document)
@@ -282,7 +299,8 @@ def import_alto(paths: Iterable[str]) -> DocumentImport:
             if not points:
                 points = _alto_box(line, where)
             baseline = _alto_baseline(line.get("BASELINE"), points, where)
-            _line_item(result, document, image, size, line_id, points, baseline, _alto_text(line, ns), block_id)
+            _line_item(result, document, image, size, line_id, points, baseline, _alto_text(line, ns), block_id,
+                       line_padding)
     result.items = _assign_ids(result.items)
     return result
 

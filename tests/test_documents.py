@@ -303,3 +303,22 @@ def test_page_output_needs_items_from_a_document(tmp_path, tiny_model, tiny_data
     assert done.exit_code == 2 and "did not come from `ctctool manifest import page`" in done.output
     missing = CliRunner().invoke(app, ["decode", str(tiny_model), str(tiny_data["val"]), "--format", "alto"])
     assert missing.exit_code == 2 and "give --out-dir" in missing.output
+
+
+def test_line_padding_grows_the_box_and_the_polygon_mask(tmp_path):
+    from ctctool.features.image import open_line_image
+    from ctctool.manifest import ManifestItem
+
+    page = _two_line_page(tmp_path)
+    polygon = [[20, 20], [119, 20], [119, 39], [20, 39]]  # exactly line 1's ink
+    tight = ManifestItem(path=str(page), bbox=(20, 20, 120, 40), id="a", extra={"polygon": polygon})
+    padded = ManifestItem(path=str(page), bbox=(14, 14, 126, 46), id="b",
+                          extra={"polygon": polygon, "polygon_padding": 6})
+    assert open_line_image(tight).size == (100, 20)
+    image = np.asarray(open_line_image(padded))
+    assert image.shape == (32, 112) and image[6:26, 6:106].max() == 0  # the ink, with room around it
+    assert image[0, 0] == 255  # outside the grown outline: background
+    body = ('<TextRegion id="r"><TextLine id="a"><Coords points="20,20 119,20 119,39 20,39"/>'
+            "<TextEquiv><Unicode>x</Unicode></TextEquiv></TextLine></TextRegion>")
+    result = import_page([str(_page(tmp_path, body))], line_padding=6)
+    assert result.items[0].bbox == (14, 14, 125, 45) and result.items[0].extra["polygon_padding"] == 6

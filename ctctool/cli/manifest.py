@@ -117,6 +117,8 @@ def _write_documents(result, output: str, what: str) -> None:
 def import_page_command(
     sources: Annotated[list[str], typer.Argument(help="PAGE XML files, or folders of them.")],
     output: OutputOption,
+    line_padding: Annotated[int, typer.Option("--line-padding", min=0, max=100, help="Pixels of room around "
+                                              "each line's outline (its box, and its polygon mask).")] = 0,
     *,
     verbosity: Verbosity,
 ) -> None:
@@ -124,7 +126,7 @@ def import_page_command(
     reading order, with the page image, bbox, polygon, baseline and transcription."""
     from ..documents import import_page
 
-    _write_documents(import_page(sources), output, "page")
+    _write_documents(import_page(sources, line_padding=line_padding), output, "page")
 
 
 @import_app.command("alto")
@@ -132,6 +134,8 @@ def import_page_command(
 def import_alto_command(
     sources: Annotated[list[str], typer.Argument(help="ALTO XML files, or folders of them.")],
     output: OutputOption,
+    line_padding: Annotated[int, typer.Option("--line-padding", min=0, max=100, help="Pixels of room around "
+                                              "each line's outline (its box, and its polygon mask).")] = 0,
     *,
     verbosity: Verbosity,
 ) -> None:
@@ -139,7 +143,7 @@ def import_alto_command(
     reading order, with the page image, bbox, polygon, baseline and transcription."""
     from ..documents import import_alto
 
-    _write_documents(import_alto(sources), output, "alto")
+    _write_documents(import_alto(sources, line_padding=line_padding), output, "alto")
 
 
 @import_app.command("kaldi")

@@ -160,7 +160,7 @@ def _decode_line(item: ManifestItem, max_width: int | None, height: int):
     if item.bbox is not None:
         gray = gray.crop(item.bbox)
         if polygon is not None:
-            gray = _mask_outside(gray, polygon, item.bbox)
+            gray = _mask_outside(gray, polygon, item.bbox, _padding_of(item))
     return gray, page_size
 
 
@@ -186,15 +186,27 @@ def _polygon_of(item: ManifestItem) -> list[tuple[float, float]] | None:
     return [(float(x), float(y)) for x, y in value]
 
 
-def _mask_outside(gray, polygon: list[tuple[float, float]], bbox: tuple[int, int, int, int]):
+def _padding_of(item: ManifestItem) -> int:
+    value = item.extra.get("polygon_padding", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise FeatureError(item.where, "polygon_padding: expected 0 to 100 pixels")
+    return value
+
+
+def _mask_outside(gray, polygon: list[tuple[float, float]], bbox: tuple[int, int, int, int], padding: int = 0):
     """The crop with pixels outside the line's polygon set to the line's background (the
     median inside the polygon: most of a text line is background), so ascenders and
-    descenders of the neighbouring lines inside the box do not leak into this one."""
+    descenders of the neighbouring lines inside the box do not leak into this one; ``padding``
+    grows the outline by that many pixels (``manifest import --line-padding``)."""
     from PIL import Image, ImageDraw
 
     x0, y0 = bbox[0], bbox[1]
     mask = Image.new("L", gray.size, 0)
     ImageDraw.Draw(mask).polygon([(x - x0, y - y0) for x, y in polygon], fill=255)
+    if padding:
+        from PIL import ImageFilter
+
+        mask = mask.filter(ImageFilter.MaxFilter(2 * padding + 1))  # the outline grown by ``padding`` px
     inside = np.asarray(mask) > 0
     if not inside.any():
         return gray
