@@ -169,6 +169,21 @@ def _line_item(result: DocumentImport, document: str, image: str, size, line_id:
                                      kind="image", bbox=box, extra=extra, source=f"{document}#{line_id}"))
 
 
+def _documents_of(paths: Iterable[str], root_name: str, namespaces: dict[str, str], what: str,
+                  result: DocumentImport) -> Iterator[tuple[str, object, str]]:
+    """(file, root element, namespace) of each document of the wanted format; files of another
+    format found in a folder are listed in ``result.other_files``, a named one is an error."""
+    for document, named in xml_files(paths):
+        root = parse_xml(document)
+        namespace, name = _local(root.tag)
+        if name == root_name and namespace in namespaces:
+            yield document, root, namespace
+        elif named:
+            raise InputFileError(f"{document}: not {what} document (root {{{namespace}}}{name})")
+        else:
+            result.other_files.append(document)
+
+
 def _check_padding(padding: int) -> None:
     from .errors import OptionError
 
@@ -184,14 +199,7 @@ def import_page(paths: Iterable[str], *, line_padding: int = 0) -> DocumentImpor
     room around each line's outline (box and polygon mask)."""
     _check_padding(line_padding)
     result = DocumentImport()
-    for document, named in xml_files(paths):
-        root = parse_xml(document)
-        namespace, name = _local(root.tag)
-        if (name != "PcGts" or namespace not in PAGE_NAMESPACES) and not named:
-            result.other_files.append(document)
-            continue
-        if name != "PcGts" or namespace not in PAGE_NAMESPACES:
-            raise InputFileError(f"{document}: not a PAGE 2013 or 2019 document (root {{{namespace}}}{name})")
+    for document, root, namespace in _documents_of(paths, "PcGts", PAGE_NAMESPACES, "a PAGE 2013 or 2019", result):
         ns = {"p": namespace}
         page = root.find("p:Page", ns)
         if page is None or not page.get("imageFilename"):
@@ -273,14 +281,7 @@ def import_alto(paths: Iterable[str], *, line_padding: int = 0) -> DocumentImpor
     """ALTO files (v2, v3, v4), or folders of them. Coordinates must be in pixels."""
     _check_padding(line_padding)
     result = DocumentImport()
-    for document, named in xml_files(paths):
-        root = parse_xml(document)
-        namespace, name = _local(root.tag)
-        if (name != "alto" or namespace not in ALTO_NAMESPACES) and not named:
-            result.other_files.append(document)
-            continue
-        if name != "alto" or namespace not in ALTO_NAMESPACES:
-            raise InputFileError(f"{document}: not an ALTO v2-v4 document (root {{{namespace}}}{name})")
+    for document, root, namespace in _documents_of(paths, "alto", ALTO_NAMESPACES, "an ALTO v2-v4", result):
         ns = {"a": namespace}
         unit = root.findtext("a:Description/a:MeasurementUnit", default="pixel", namespaces=ns).strip()
         if unit != "pixel":
