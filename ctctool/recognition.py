@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 from .checkpoint import LoadedModel
 from .codec import Codec
-from .decoding import CompiledScorers, greedy_decode, prefix_beam_search
+from .decoding import CompiledScorers, Scorer, greedy_decode, prefix_beam_search
 from .decoding.constants import (
     DEFAULT_BEAM_WIDTH,
     DEFAULT_LM_ALPHA,
     DEFAULT_LM_BETA,
     DEFAULT_PRUNE_LOG_PROB,
     DEFAULT_TOP_K,
+    DEFAULT_UNK_OFFSET,
 )
 from .errors import OptionError
 from .inference import NetworkOutput, run_network
@@ -28,7 +29,7 @@ class DecodeOptions:
     nbest: int = 1  # alternatives to report per input
     prune_log_prob: float = DEFAULT_PRUNE_LOG_PROB  # per-frame symbol cut (natural log); -inf = none
     top_k: int = DEFAULT_TOP_K  # per-frame symbol cap; 0 = none
-    scorers: CompiledScorers | None = None  # LM / lexicon / hotwords bound to the model's codec
+    scorers: CompiledScorers | Scorer | None = None  # LM / lexicon / hotwords bound to the model's codec
 
     def __post_init__(self) -> None:
         if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
@@ -39,21 +40,31 @@ class DecodeOptions:
             raise OptionError(f"--top-k must be 0 or more, got {self.top_k!r}")
         if math.isnan(self.prune_log_prob) or self.prune_log_prob == math.inf:
             raise OptionError(f"--prune must be a log-probability (a number <= 0, or -inf), got {self.prune_log_prob}")
-        if self.scorers is not None and self.scorers.active and self.beam == 1:
+        if self.scorers is not None and getattr(self.scorers, "active", True) and self.beam == 1:
             raise OptionError("--lm, --lexicon, --hotword and --beta need the beam search: use --beam 2 or more")
 
 
 def build_decode_options(codec: Codec, *, beam: int = DEFAULT_BEAM_WIDTH, nbest: int = 1, lm: str | None = None,
                          alpha: float = DEFAULT_LM_ALPHA, beta: float = DEFAULT_LM_BETA, lexicon: str | None = None,
                          hotwords: Sequence[str] | None = None, prune: float = DEFAULT_PRUNE_LOG_PROB,
-                         top_k: int = DEFAULT_TOP_K) -> DecodeOptions:
+                         top_k: int = DEFAULT_TOP_K, unk_offset: float = DEFAULT_UNK_OFFSET) -> DecodeOptions:
     """DecodeOptions for a model's codec, loading the scorer files here (the CLI's flags have
-    these names). ``lm``: a file from ``ctctool lm build``; ``lexicon``: a word list;
-    ``hotwords``: ``WORD`` or ``WORD:BOOST`` specs."""
-    for name, value in (("alpha", alpha), ("beta", beta), ("prune", prune)):
+    these names). ``lm``: a character LM from ``ctctool lm build``, or a word n-gram LM as ARPA
+    (``.arpa`` / ``.arpa.gz``, e.g. from ``ctctool lm build --word``); ``lexicon``: a word list;
+    ``hotwords``: ``WORD`` or ``WORD:BOOST`` specs; ``unk_offset``: word LMs' score while a word
+    is spelled that starts no vocabulary word (natural log)."""
+    for name, value in (("alpha", alpha), ("beta", beta), ("prune", prune), ("unk_offset", unk_offset)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
                 or (name != "prune" and not math.isfinite(value)):
-            raise OptionError(f"--{name} must be a {'finite ' if name != 'prune' else ''}number, got {value!r}")
+            flag = name.replace("_", "-")
+            raise OptionError(f"--{flag} must be a {'finite ' if name != 'prune' else ''}number, got {value!r}")
+    if lm and lm.endswith((".arpa", ".arpa.gz")):
+        from .decoding.word_lm import WordLMScorer, WordNgramLM
+
+        if lexicon or hotwords:
+            raise OptionError("--lm with an ARPA word LM cannot be combined with --lexicon or --hotword yet")
+        scorer = WordLMScorer(WordNgramLM.load_arpa(lm), codec.labels, alpha=alpha, beta=beta, unk_offset=unk_offset)
+        return DecodeOptions(beam=beam, nbest=nbest, prune_log_prob=float(prune), top_k=top_k, scorers=scorer)
     scorers = None
     if lm or lexicon or hotwords or beta:
         from .decoding.scorers import CharNgramLM, compile_scorers, parse_hotword, read_word_list

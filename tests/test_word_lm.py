@@ -5,13 +5,16 @@ refused by file and line."""
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_beam import labelling_log_probs  # the brute force the character LM's exactness test uses
 
 from ctctool.decoding.word_lm import (
     BOS,
@@ -203,3 +206,78 @@ def test_lm_build_word_writes_arpa_that_reads_back(tmp_path):
     assert wrong.exit_code == 2 and "name the output .arpa" in wrong.stderr
     chars = runner.invoke(app, ["lm", "build", str(text), "-o", str(tmp_path / "c.bin")])
     assert chars.exit_code == 0 and "order 6" in chars.stderr
+
+
+def _labelling_totals(log_probs, scorer):
+    """Brute force: every labelling's CTC log-probability plus the scorer's total for it."""
+    totals = {}
+    for labels, acoustic in labelling_log_probs(log_probs).items():
+        state, lm = scorer.start_state(), 0.0
+        for label in labels:
+            delta, state = scorer.score_partial_token(state, label)
+            lm += delta
+        totals[labels] = acoustic + lm + scorer.score_final(state)
+    return totals
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(2, 6), st.floats(0.1, 2.0), st.floats(-1.0, 1.0))
+@settings(max_examples=40, deadline=None)
+def test_with_a_word_lm_a_wide_unpruned_beam_finds_the_best_combined_score(seed, frames, alpha, beta):
+    import numpy as np
+
+    from ctctool.decoding import prefix_beam_search
+    from ctctool.decoding.word_lm import WordLMScorer
+
+    labels = [" ", "a", "b"]
+    model = build_kneser_ney([["ab", "a"], ["a", "ab", "b"], ["b", "ba"], ["ab"]], order=2)
+    scorer = WordLMScorer(model, labels, alpha=alpha, beta=beta, unk_offset=-3.0)
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 2.0, size=(frames, 4))
+    log_probs = (logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)).astype(np.float32)
+    totals = _labelling_totals(log_probs, scorer)
+    top = prefix_beam_search(log_probs, beam_width=4 ** frames, prune_log_prob=float("-inf"), scorers=scorer)[0]
+    assert top.score + top.lm_score == pytest.approx(max(totals.values()), abs=1e-6)
+
+
+def test_the_word_lm_prefers_known_words_and_takes_its_lookahead_back():
+    from ctctool.decoding.word_lm import WordLMScorer
+
+    model = build_kneser_ney(corpus(seed=5), order=3)
+    labels = list(" abcdefghijklmnopqrstuvwxyz")
+    scorer = WordLMScorer(model, labels, alpha=1.0, beta=0.0)
+
+    def total(text):
+        state, score = scorer.start_state(), 0.0
+        for char in text:
+            delta, state = scorer.score_partial_token(state, labels.index(char) + 1)
+            score += delta
+        return score + scorer.score_final(state)
+
+    expected = math.log(10) * (model.log10_prob([BOS], "one") + model.log10_prob([BOS, "one"], "two")
+                               + model.log10_prob(["one", "two"], EOS))
+    assert total("one two") == pytest.approx(expected) == pytest.approx(total("one  two"))
+    assert total("one two") > total("one twx")  # an unknown word costs
+
+
+def test_decode_takes_an_arpa_lm(tmp_path):
+    from typer.testing import CliRunner
+
+    from ctctool.cli import app
+
+    repo = Path(__file__).resolve().parent.parent
+    runner = CliRunner()
+    arpa = tmp_path / "words.arpa.gz"
+    built = runner.invoke(app, ["lm", "build", str(repo / "data/ocr/train.jsonl"), "-o", str(arpa), "--word"])
+    assert built.exit_code == 0, built.output
+    test = str(repo / "data/ocr/test.jsonl")
+    plain = runner.invoke(app, ["eval", "latin-print", test, "--json"])
+    with_lm = runner.invoke(app, ["eval", "latin-print", test, "--json", "--lm", str(arpa), "--alpha", "0.3"])
+    assert plain.exit_code == with_lm.exit_code == 0, with_lm.output
+    assert abs(json.loads(with_lm.stdout)["cer"] - json.loads(plain.stdout)["cer"]) < 0.01  # a gentle LM
+    strong = runner.invoke(app, ["eval", "latin-print", test, "--json", "--lm", str(arpa), "--alpha", "3",
+                                 "--unk-offset", "-30"])
+    assert json.loads(strong.stdout)["cer"] != json.loads(plain.stdout)["cer"]  # the LM does steer the search
+    mixed = runner.invoke(app, ["decode", "latin-print", test, "--lm", str(arpa), "--hotword", "Ishmael"])
+    assert mixed.exit_code == 2 and "cannot be combined" in mixed.output
+    bad = runner.invoke(app, ["decode", "latin-print", test, "--lm", str(arpa), "--unk-offset", "nan"])
+    assert bad.exit_code == 2 and "--unk-offset must be a finite number" in bad.output

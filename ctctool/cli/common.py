@@ -25,6 +25,7 @@ from ..decoding.constants import (
     DEFAULT_LM_ALPHA,
     DEFAULT_LM_BETA,
     DEFAULT_PRUNE_LOG_PROB,
+    DEFAULT_UNK_OFFSET,
 )
 from ..errors import ConfigError, CtcToolError, OptionError
 
@@ -74,6 +75,7 @@ class DecodeFlags:
     hotwords: list[str] | None = None
     prune: float = DEFAULT_PRUNE_LOG_PROB
     top_k: int = 0
+    unk_offset: float = DEFAULT_UNK_OFFSET
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,8 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
                 DEFAULT_BEAM_WIDTH),
         _option("nbest", Annotated[int, typer.Option("--nbest", min=1, help="Alternatives to report per input "
                                                      "(decode jsonl).")], 1),
-        _option("lm", Annotated[str | None, typer.Option("--lm", help="Character LM from `ctctool lm build`.")],
+        _option("lm", Annotated[str | None, typer.Option("--lm", help="Character LM from `ctctool lm build`, or a "
+                                                         "word n-gram LM in ARPA format (.arpa, .arpa.gz).")],
                 None),
         _option("alpha", Annotated[float, typer.Option("--alpha", help="Weight of the LM log-probability.")],
                 DEFAULT_LM_ALPHA),
@@ -131,6 +134,9 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
             "prefixes (-inf: none).")], DEFAULT_PRUNE_LOG_PROB),
         _option("top_k", Annotated[int, typer.Option("--top-k", min=0, help="At most this many symbols extend "
                                                      "prefixes per frame (0: no cap).")], 0),
+        _option("unk_offset", Annotated[float, typer.Option(
+            "--unk-offset", help="Word LM: score (natural log) while a word is spelled that starts no vocabulary "
+            "word.")], DEFAULT_UNK_OFFSET),
     ]),
     "limits": (Limits, [
         _option("max_width", Annotated[int | None, typer.Option(
@@ -303,7 +309,7 @@ def decode_options(loaded, flags: DecodeFlags):
     from ..recognition import build_decode_options
 
     options = build_decode_options(loaded.codec, **asdict(flags))
-    if options.scorers is not None and options.scorers.skipped_words:
+    if options.scorers is not None and getattr(options.scorers, "skipped_words", 0):
         echo_err(f"warning: {options.scorers.skipped_words} lexicon/hotword entries use characters the model "
                  "cannot spell (or a space, for hotwords) and were left out")
     return options

@@ -14,3 +14,4 @@ DEFAULT_LM_ALPHA = 0.5  # weight of the character LM's log-probability
 DEFAULT_LM_BETA = 0.0  # bonus per emitted character (counters the LM's preference for short output)
 DEFAULT_HOTWORD_BOOST = 2.0  # log-score bonus per matched character of a hotword
 DEFAULT_LM_ORDER = 6  # characters of context + 1
+DEFAULT_UNK_OFFSET = -10.0  # word LM: natural-log score while a word starts no vocabulary word

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError, InputFileError
+from .constants import DEFAULT_UNK_OFFSET
+from .scorers import Scorer
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 NO_PROB = -99.0  # log10 "probability" ARPA files give <s>, which is never predicted
@@ -305,3 +307,69 @@ def _lookup(probs, gammas, words: tuple[str, ...]) -> float:
     if words in probs[len(words) - 1]:
         return probs[len(words) - 1][words]
     return gammas.get(words[:-1], 1.0) * _lookup(probs, gammas, words[1:])
+
+
+# ---------------------------------------------------------------- scoring in the beam search
+
+
+LN10 = math.log(10.0)
+
+
+class WordLMScorer(Scorer):
+    """A word n-gram LM as a beam-search scorer (the ``Scorer`` seam): a word is scored when it
+    ends (at a space label, or at the end of the input), ``alpha * ln p(word | previous words)
+    + beta``; while it is being spelled, a lookahead keeps prefixes comparable: the best unigram
+    log-probability of any vocabulary word the partial word begins (times ``alpha``), or
+    ``unk_offset`` when it begins none (pyctcdecode's partial-word scoring and
+    ``unk_score_offset``). The lookahead is taken back when the word is scored, so a finished
+    labelling's total is exactly ``sum alpha ln p(w_i | h_i) + beta * words + alpha ln p(</s> | h)``.
+
+    States are ``(context words, partial word, lookahead applied)``. Runs in the Python search.
+    """
+
+    def __init__(self, lm: WordNgramLM, labels: Sequence[str], *, alpha: float = 0.5, beta: float = 0.0,
+                 unk_offset: float = DEFAULT_UNK_OFFSET):
+        for name, value in (("alpha", alpha), ("beta", beta), ("unk_offset", unk_offset)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
+        self.lm, self.labels = lm, tuple(labels)
+        self.alpha, self.beta, self.unk_offset = float(alpha), float(beta), float(unk_offset)
+        self.space = self.labels.index(" ") + 1 if " " in self.labels else None
+        best: dict[str, float] = {}
+        for (word,), (logp, _) in lm.ngrams[0].items():
+            if word in (BOS, EOS, UNK):
+                continue
+            for end in range(1, len(word) + 1):  # the unigram prefix "trie", as a dict of prefixes
+                prefix = word[:end]
+                if logp > best.get(prefix, -math.inf):
+                    best[prefix] = logp
+        self.prefix_best = best
+        self.context_size = lm.order - 1
+
+    def start_state(self):
+        return ((BOS,) if self.context_size else (), "", 0.0)
+
+    def _word_score(self, context: tuple[str, ...], word: str) -> float:
+        return self.alpha * LN10 * self.lm.log10_prob(list(context), word) + self.beta
+
+    def _advance(self, context: tuple[str, ...], word: str) -> tuple[str, ...]:
+        return (*context, word)[max(0, len(context) + 1 - self.context_size):] if self.context_size else ()
+
+    def score_partial_token(self, state, label: int):
+        context, partial, lookahead = state
+        if label == self.space:
+            if not partial:
+                return 0.0, state  # repeated spaces: no word
+            return self._word_score(context, partial) - lookahead, (self._advance(context, partial), "", 0.0)
+        partial += self.labels[label - 1]
+        best = self.prefix_best.get(partial)
+        ahead = self.alpha * LN10 * best if best is not None else self.unk_offset
+        return ahead - lookahead, (context, partial, ahead)
+
+    def score_final(self, state) -> float:
+        context, partial, lookahead = state
+        total = 0.0
+        if partial:
+            total += self._word_score(context, partial) - lookahead
+            context = self._advance(context, partial)
+        return total + self.alpha * LN10 * self.lm.log10_prob(list(context), EOS)
