@@ -268,7 +268,7 @@ def test_backends_agree_with_scorers(log_probs, beam, alpha, beta, use_lexicon, 
     lm = CharNgramLM.build(["abc abd", "bad cab", "fed bead", "a b c"], order=3)
     scorers = compile_scorers(labels, lm=lm, alpha=alpha, beta=beta,
                               lexicon=["a", "ab", "ba", "b", "c", "cab"] if use_lexicon else None,
-                              hotwords=[("ab", 1.5), ("ba", 0.5)] if use_hot else None)
+                              hotwords=[("ab", 1.5), ("ba", 0.5), ("a b", 0.7), ("ab ba", 1.1)] if use_hot else None)
     compare_backends(log_probs, beam, 3, -6.9, 0, scorers)
 
 
@@ -292,3 +292,30 @@ def test_custom_scorer_plugs_into_the_search():
     probs /= probs.sum(axis=1, keepdims=True)
     hyp = prefix_beam_search(np.log(probs), 8, scorers=ForbidLabel(2))[0]
     assert 2 not in hyp.labels
+
+
+@pytest.mark.parametrize("backend", ["cython", "python"] if BACKEND == "cython" else ["python"])
+def test_phrase_hotwords_span_spaces_and_keep_a_completed_word(backend):
+    """Bonuses along a labelling, read off the scorer state machine: the phrase "turn left"
+    earns its bonus across the space; "turn" alone (also a hotword) keeps its bonus when the
+    phrase is not completed; a phrase left unfinished gives back what it earned."""
+    labels = list(" eflnrtu")
+    ids = {c: i + 1 for i, c in enumerate(labels)}
+    frames = 12
+
+    def bonus(text, hotwords):
+        scorers = compile_scorers(labels, hotwords=hotwords)
+        log_probs = np.full((frames * len(text), len(labels) + 1), -30.0, dtype=np.float32)
+        for k, char in enumerate(text):  # each character certain for `frames` frames, blanks between
+            log_probs[k * frames:(k + 1) * frames - 2, ids[char]] = 0.0
+            log_probs[(k + 1) * frames - 2:(k + 1) * frames, 0] = 0.0
+        top = prefix_beam_search(log_probs, 4, scorers=scorers, backend=backend)[0]
+        assert "".join(labels[i - 1] for i in top.labels) == text
+        return top.lm_score
+
+    phrase = [("turn left", 1.0)]
+    assert bonus("turn left", phrase) == pytest.approx(9.0)  # 9 characters, space included
+    assert bonus("turn lent", phrase) == pytest.approx(0.0)  # unfinished: withdrawn
+    both = [("turn left", 1.0), ("turn", 2.0)]
+    assert bonus("turn lent", both) == pytest.approx(4 * 2.0)  # "turn" completed: kept
+    assert bonus("turn left", both) == pytest.approx(4 * 2.0 + 5 * 1.0)

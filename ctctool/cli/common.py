@@ -128,7 +128,8 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
         _option("lexicon", Annotated[str | None, typer.Option(
             "--lexicon", help="Word list: output words must come from it (one word per line).")], None),
         _option("hotwords", Annotated[list[str] | None, typer.Option(
-            "--hotword", help="WORD or WORD:BOOST (log-score per matched character); repeatable.")], None),
+            "--hotword", help="WORD, \"SOME PHRASE\", or either with :BOOST (log-score per matched character); "
+            "repeatable.")], None),
         _option("prune", Annotated[float, typer.Option(
             "--prune", help="Per-frame cut: symbols with a smaller natural-log probability do not extend "
             "prefixes (-inf: none).")], DEFAULT_PRUNE_LOG_PROB),
@@ -311,7 +312,7 @@ def decode_options(loaded, flags: DecodeFlags):
     options = build_decode_options(loaded.codec, **asdict(flags))
     if options.scorers is not None and getattr(options.scorers, "skipped_words", 0):
         echo_err(f"warning: {options.scorers.skipped_words} lexicon/hotword entries use characters the model "
-                 "cannot spell (or a space, for hotwords) and were left out")
+                 "cannot spell and were left out")
     return options
 
 

@@ -242,7 +242,15 @@ cdef inline bint extend(const Scoring* s, const Trie* t, int32_t node, int32_t l
                 return False
             lex_node = target
     if s.has_hot:
-        if label == s.space:
+        if label == s.space and hot_node >= 0 and table_get(&s.hot, hot_node, label, &target, &value):
+            # A phrase hotword goes on across the space; a hotword completed here is kept
+            # (its bonus is no longer withdrawn) even if the longer phrase is not.
+            if s.hot_end[hot_node]:
+                hot_acc = 0.0
+            hot_node = target
+            delta = delta + value
+            hot_acc = hot_acc + value
+        elif label == s.space:
             if not (hot_node >= 0 and s.hot_end[hot_node]):
                 delta = delta - hot_acc
             hot_node = 0

@@ -92,7 +92,16 @@ class _BuiltinScoring:
                     return None
                 lex_node = hit[0]
         if b.hotwords is not None:
-            if label == b.space_label:
+            phrase = b.hotwords.get(hot_node, label) if label == b.space_label and hot_node >= 0 else None
+            if phrase is not None:
+                # A phrase hotword goes on across the space; a hotword completed here is kept
+                # (its bonus is no longer withdrawn) even if the longer phrase is not.
+                if b.hotword_end[hot_node]:
+                    hot_acc = 0.0
+                hot_node = phrase[0]
+                delta = delta + phrase[1]
+                hot_acc = hot_acc + phrase[1]
+            elif label == b.space_label:
                 if not (hot_node >= 0 and b.hotword_end[hot_node]):
                     delta = delta - hot_acc
                 hot_node, hot_acc = 0, 0.0

@@ -379,8 +379,9 @@ def compile_scorers(labels: Sequence[str], *, lm: CharNgramLM | None = None, alp
         for word, boost in hot:
             if not math.isfinite(boost):
                 raise OptionError(f"hotword {word!r}: the boost must be a finite number, got {boost}")
+            word = " ".join(word.split())  # a phrase: words separated by single spaces
             ids = [index.get(c) for c in word]
-            if word and all(i is not None for i in ids) and " " not in word:
+            if word and all(i is not None for i in ids):
                 words.append(ids)
                 boosts.append(boost)
             else:
