@@ -16,7 +16,7 @@ from typing import TextIO
 from .errors import OptionError
 from .results import ItemResult, Span
 
-DECODE_FORMATS = ("text", "tsv", "jsonl")
+DECODE_FORMATS = ("text", "tsv", "jsonl", "ctm", "page", "alto")
 ALIGN_FORMATS = ("jsonl", "tsv", "ctm", "textgrid", "hocr")
 
 
@@ -62,6 +62,7 @@ def write_decode_jsonl(results: Iterable[ItemResult], out: TextIO) -> None:
             record = {"id": result.id, "path": result.path, "text": result.text, "score": round(result.score, 4),
                       **({"lm_score": round(result.lm_score, 4)} if result.lm_score else {}),
                       "confidence": round(result.confidence, 4), "unit": result.unit,
+                      "words": [_span_json(s, result.unit) for s in result.words],
                       "chars": [_span_json(s, result.unit) for s in result.chars]}
             if result.nbest:
                 record["nbest"] = [{"text": t, "score": round(s, 4)} for t, s in result.nbest]
@@ -197,6 +198,7 @@ STREAM_WRITERS: dict[str, Callable[[Iterable[ItemResult], TextIO], None]] = {
     "decode:text": write_decode_text,
     "decode:tsv": write_decode_tsv,
     "decode:jsonl": write_decode_jsonl,
+    "decode:ctm": write_align_ctm,  # the recognized words with their times: the same CTM
     "align:jsonl": write_align_jsonl,
     "align:tsv": write_align_tsv,
     "align:ctm": write_align_ctm,
@@ -205,7 +207,7 @@ STREAM_WRITERS: dict[str, Callable[[Iterable[ItemResult], TextIO], None]] = {
 
 
 # Formats that only make sense for one modality: "s" (audio, times) or "px" (images, boxes).
-FORMAT_UNITS = {"align:ctm": "audio", "align:textgrid": "audio", "align:hocr": "image", "align:page": "image",
+FORMAT_UNITS = {"align:ctm": "audio", "decode:ctm": "audio", "align:textgrid": "audio", "align:hocr": "image", "align:page": "image",
                 "align:alto": "image", "decode:page": "image", "decode:alto": "image"}
 
 
@@ -213,7 +215,10 @@ def check_format(command: str, fmt: str, modality: str) -> None:
     """Refuse a format the model's modality cannot fill, before any input is read."""
     needed = FORMAT_UNITS.get(f"{command}:{fmt}")
     if needed is not None and needed != modality:
-        hint = "jsonl, tsv or hocr for images" if modality == "image" else "jsonl, tsv, ctm or textgrid for audio"
+        hint = {("align", "image"): "jsonl, tsv, hocr, page or alto for images",
+                ("align", "audio"): "jsonl, tsv, ctm or textgrid for audio",
+                ("decode", "image"): "text, tsv, jsonl, page or alto for images",
+                ("decode", "audio"): "text, tsv, jsonl or ctm for audio"}[(command, modality)]
         raise OptionError(f"--format {fmt} is for {needed} models and this one reads {modality}; use {hint}")
 
 

@@ -200,3 +200,23 @@ def test_audio_training_skips_bad_clips_only_when_asked(tmp_path):
     skipped = invoke(*common, "--skip-bad")
     assert skipped.exit_code == 0, skipped.stderr
     assert "skipped 1 unreadable training items" in skipped.stderr
+
+
+def test_decode_gives_word_times_in_jsonl_and_ctm(tmp_path):
+    clips = [SPEECH / "clips" / f"val-0000{i}.flac" for i in (1, 2)]
+    rows = [json.loads(line) for line in invoke("decode", BUNDLED_MODEL, *clips, "--format", "jsonl").stdout.splitlines()]
+    for row in rows:
+        words = row["words"]
+        assert [w["token"] for w in words] == row["text"].split()
+        assert all(0 <= w["start"] < w["end"] <= 3 and 0 <= w["confidence"] <= 1 for w in words)
+        assert all(a["end"] <= b["start"] for a, b in zip(words, words[1:]))  # in order, not overlapping
+        chars = [c for c in row["chars"] if c["token"] != " "]
+        assert words[0]["start"] == chars[0]["start"] and words[-1]["end"] == chars[-1]["end"]
+    ctm = invoke("decode", BUNDLED_MODEL, *clips, "--format", "ctm")
+    assert ctm.exit_code == 0, ctm.stderr
+    fields = [line.split() for line in ctm.stdout.splitlines()]
+    assert [f[4] for f in fields] == [w["token"] for row in rows for w in row["words"]]
+    assert all(float(f[3]) == pytest.approx(w["end"] - w["start"], abs=2e-3)
+               for f, w in zip(fields, [w for row in rows for w in row["words"]]))
+    image = invoke("decode", "latin-print", SPEECH.parent / "ocr/lines/test-00000.png", "--format", "ctm")
+    assert image.exit_code == 2 and "text, tsv, jsonl, page or alto for images" in image.stderr

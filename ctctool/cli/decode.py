@@ -29,8 +29,9 @@ def decode_command(
     model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
     inputs: Annotated[list[str], typer.Argument(help="Images / clips, manifests (.jsonl), or - for paths "
                                                 "(or a manifest) on stdin.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text, tsv, jsonl, or page / alto (the PAGE or ALTO "
-                                     "documents the inputs were imported from, filled in, into --out-dir).")] = "text",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, tsv, jsonl, ctm (audio: word times), or page / "
+                                     "alto (the PAGE or ALTO documents the inputs were imported from, filled in, "
+                                     "into --out-dir).")] = "text",
     out_dir: Annotated[str | None, typer.Option("--out-dir", help="Folder for --format page / alto "
                                                 "documents.")] = None,
     keep_going: Annotated[bool, typer.Option("--keep-going", help="An input that fails becomes an error row; "
@@ -61,12 +62,12 @@ def decode_command(
     items = Counted(stream_inputs(inputs) if part is None else shard_items(read_inputs(inputs), part))
     loaded, torch_device = load_for_inference(model, runtime, limits, backend)
     options = decode_options(loaded, decode)
+    from ..writers import check_format
+
+    check_format("decode", fmt, loaded.modality)  # ctm for audio, page / alto for images
     failures: list[str] = []
     if documents:
         from ..document_export import write_documents
-        from ..writers import check_format
-
-        check_format("decode", fmt, loaded.modality)
 
         seen: dict = {}
         recorded = (seen.setdefault(item.id, item) for item in items)
