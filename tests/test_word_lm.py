@@ -281,3 +281,25 @@ def test_decode_takes_an_arpa_lm(tmp_path):
     assert mixed.exit_code == 2 and "cannot be combined" in mixed.output
     bad = runner.invoke(app, ["decode", "latin-print", test, "--lm", str(arpa), "--unk-offset", "nan"])
     assert bad.exit_code == 2 and "--unk-offset must be a finite number" in bad.output
+
+
+def test_the_library_scores_with_a_word_lm(tmp_path):
+    import numpy as np
+
+    import ctctool
+    from ctctool.decoding import WordLMScorer, WordNgramLM, prefix_beam_search
+
+    model = build_kneser_ney(corpus(seed=9), order=2)
+    model.save(str(tmp_path / "lm.arpa"))
+    lm = WordNgramLM.load_arpa(str(tmp_path / "lm.arpa"))
+    labels = list(" eino")
+    scorer = WordLMScorer(lm, labels, alpha=1.0)
+    log_probs = np.log(np.full((12, 6), 1 / 6, dtype=np.float32))
+    top = prefix_beam_search(log_probs, 16, scorers=scorer)[0]
+    assert top.lm_score != 0.0
+    line = Path(__file__).resolve().parent.parent / "data/ocr/lines/test-00000.png"
+    model = ctctool.load_model("latin-print")
+    plain = next(iter(ctctool.recognize(model, [line], beam=8)))
+    steered = next(iter(ctctool.recognize(model, [line], beam=8, lm=str(tmp_path / "lm.arpa"), alpha=2.0,
+                                          unk_offset=-20.0)))
+    assert plain.lm_score == 0.0 and steered.lm_score < 0.0  # the word LM scored the recognized words

@@ -1,7 +1,8 @@
 """Turning per-frame log-probabilities into label sequences.
 
 Greedy best path, and the CTC prefix beam search (compiled, with a readable pure-Python
-twin) with optional scorers: a character n-gram LM, a word lexicon, hotword boosts. Every
+twin) with optional scorers: a character n-gram LM, a word lexicon, hotword boosts, and a
+word n-gram LM (``WordLMScorer`` over an ARPA file's ``WordNgramLM``; Python search for now). Every
 decoder returns ``Hypothesis`` objects with per-label frame spans, so confidences and
 alignment come for free.
 
@@ -15,6 +16,7 @@ _EXPORTS = {
     "BACKEND": "beam", "prefix_beam_search": "beam", "prefix_beam_search_batch": "beam",
     "greedy_decode": "greedy", "Hypothesis": "hypothesis",
     "CharNgramLM": "scorers", "CompiledScorers": "scorers", "Scorer": "scorers", "compile_scorers": "scorers",
+    "WordNgramLM": "word_lm", "WordLMScorer": "word_lm", "build_kneser_ney": "word_lm",
 }
 __all__ = sorted(_EXPORTS)
 
