@@ -322,3 +322,47 @@ def test_line_padding_grows_the_box_and_the_polygon_mask(tmp_path):
             "<TextEquiv><Unicode>x</Unicode></TextEquiv></TextLine></TextRegion>")
     result = import_page([str(_page(tmp_path, body))], line_padding=6)
     assert result.items[0].bbox == (14, 14, 125, 45) and result.items[0].extra["polygon_padding"] == 6
+
+
+def test_a_page_2019_document_written_back_validates(tmp_path):
+    """A PAGE 2019 page of bundled lines (one TextRegion, three TextLines with polygons)."""
+    alto, texts = _alto_page_of_bundled_lines(tmp_path, count=3)  # for its page image and boxes
+    boxes = [item.bbox for item in import_alto([str(alto)]).items]
+    lines = "".join(
+        f'<TextLine id="l{n}"><Coords points="{x0},{y0} {x1},{y0} {x1},{y1} {x0},{y1}"/>'
+        f"<TextEquiv><Unicode>{text}</Unicode></TextEquiv></TextLine>"
+        for n, ((x0, y0, x1, y1), text) in enumerate(zip(boxes, texts)))
+    with Image.open(tmp_path / "page.png") as page:
+        width, height = page.size
+    document = tmp_path / "page2019.xml"
+    document.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/'
+        '2019-07-15"><Metadata><Creator>test</Creator><Created>2026-12-02T00:00:00</Created>'
+        "<LastChange>2026-12-02T00:00:00</LastChange></Metadata>"
+        f'<Page imageFilename="page.png" imageWidth="{width}" imageHeight="{height}"><TextRegion id="r">'
+        f'<Coords points="0,0 {width},0 {width},{height} 0,{height}"/>{lines}</TextRegion></Page></PcGts>',
+        encoding="utf-8")
+    schema = _schema("page-2019-07-15.xsd")
+    assert schema.is_valid(str(document))
+    manifest = tmp_path / "p.jsonl"
+    runner = CliRunner()
+    assert runner.invoke(app, ["manifest", "import", "page", str(document), "-o", str(manifest)]).exit_code == 0
+    done = runner.invoke(app, ["align", "latin-print", str(manifest), "--format", "page", "--out-dir",
+                               str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    assert schema.is_valid(str(tmp_path / "out" / document.name)), next(iter(schema.iter_errors(
+        str(tmp_path / "out" / document.name))))
+
+
+def test_alto_v2_baselines_are_a_height_across_the_line(tmp_path):
+    Image.new("L", (300, 100), 255).save(tmp_path / "scan.png")
+    path = tmp_path / "v2.xml"
+    path.write_text('<?xml version="1.0"?><alto xmlns="http://www.loc.gov/standards/alto/ns-v2#"><Description>'
+                    "<MeasurementUnit>pixel</MeasurementUnit><sourceImageInformation><fileName>scan.png</fileName>"
+                    '</sourceImageInformation></Description><Layout><Page><PrintSpace><TextBlock ID="b">'
+                    '<TextLine ID="t" HPOS="10" VPOS="20" WIDTH="200" HEIGHT="30" BASELINE="44">'
+                    '<String CONTENT="a"/><SP/><String CONTENT="hyphen"/><HYP CONTENT="-"/></TextLine>'
+                    "</TextBlock></PrintSpace></Page></Layout></alto>", encoding="utf-8")
+    item = import_alto([str(path)]).items[0]
+    assert item.bbox == (10, 20, 210, 50) and item.extra["baseline"] == [[10, 44], [210, 44]]
+    assert item.text == "a hyphen-" and "polygon" not in item.extra  # the line as printed
