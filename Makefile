@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ctctool-installed
 DEMO_DIR ?= demo-out
 DEMO_FINETUNE_STEPS ?= 300
-DEMO_SPEECH_EPOCHS ?= 12
+DEMO_SPEECH_STEPS ?= 150
 BENCH_DIR ?= bench-out
 
 .PHONY: install demo test test-slow lint bench bench-recipe bench-models bench-finetune bench-digits clean data-ocr \
@@ -50,21 +50,23 @@ demo: install
 	$(BIN)/ctctool align $(DEMO_DIR)/ocr.pt data/ocr/test.jsonl --format tsv --png $(DEMO_DIR)/align-png \
 		> $(DEMO_DIR)/test-align.tsv
 	grep -m 8 -P '^test-00000\tword' $(DEMO_DIR)/test-align.tsv
-	@echo "== speech: no bundled speech model yet; train one on the bundled clips (about 4 minutes)" >&2
-	$(BIN)/ctctool train data/speech/train.jsonl --val data/speech/val.jsonl -o $(DEMO_DIR)/speech.pt \
-		--run-dir $(DEMO_DIR)/speech-run --epochs $(DEMO_SPEECH_EPOCHS)
-	@echo "== speech: validation voices, then voices never heard in training" >&2
-	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/val.jsonl --worst 3 --confusions 3
-	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/test-heldout.jsonl --worst 3 --confusions 3
-	@echo "== speech: other speech engines (flite, festival), never heard in training" >&2
-	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/test-engines.jsonl --worst 3 --confusions 3
-	@echo "== speech: decode one clip, align the held-out clips (CTM, TextGrid, spectrogram pictures)" >&2
-	$(BIN)/ctctool decode $(DEMO_DIR)/speech.pt data/speech/clips/test-heldout-00000.flac --format jsonl
-	$(BIN)/ctctool align $(DEMO_DIR)/speech.pt data/speech/test-heldout.jsonl --format ctm \
+	@echo "== en-digits, the bundled speech model, reads espeak-ng voices it never heard" >&2
+	ls data/speech/clips/test-heldout-0000[0-4].flac | $(BIN)/ctctool decode en-digits - --format tsv
+	$(BIN)/ctctool eval en-digits data/speech/test-heldout.jsonl --worst 3 --confusions 3
+	@echo "== en-digits aligns: word times in seconds (CTM), TextGrids, spectrogram pictures" >&2
+	$(BIN)/ctctool align en-digits data/speech/test-heldout.jsonl --format ctm \
 		--png $(DEMO_DIR)/speech-png > $(DEMO_DIR)/heldout.ctm
 	head -n 6 $(DEMO_DIR)/heldout.ctm
-	$(BIN)/ctctool align $(DEMO_DIR)/speech.pt data/speech/val.jsonl --format textgrid \
+	$(BIN)/ctctool align en-digits data/speech/val.jsonl --format textgrid \
 		--out-dir $(DEMO_DIR)/textgrid | head -n 2
+	@echo "== fine-tune en-digits on the bundled espeak-ng clips ($(DEMO_SPEECH_STEPS) steps)" >&2
+	$(BIN)/ctctool train data/speech/train.jsonl --val data/speech/val.jsonl -o $(DEMO_DIR)/speech.pt \
+		--run-dir $(DEMO_DIR)/speech-run --init en-digits --alphabet union --max-steps $(DEMO_SPEECH_STEPS) \
+		--eval-every $(DEMO_SPEECH_STEPS)
+	@echo "== the fine-tuned model: validation voices, voices never heard, other engines" >&2
+	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/val.jsonl --worst 3 --confusions 3
+	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/test-heldout.jsonl --worst 3 --confusions 3
+	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/test-engines.jsonl --worst 3 --confusions 3
 
 # The tests also check ctctool's ARPA files against KenLM's reader (the kenlm module compiles
 # from source: about 2 minutes, once; make demo does not need it).

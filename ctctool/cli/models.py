@@ -8,11 +8,12 @@ import typer
 from .common import Verbosity, shared_options
 
 
-def _metric_summary(metrics: dict) -> str:
-    """``heldout-none CER 2.48%`` for each set the card reports, in the card's order."""
+def _metric_summary(metrics: dict, modality: str = "image") -> str:
+    """``heldout-none CER 2.48%`` for each set the card reports, in the card's order; WER for
+    speech models, where it is the headline."""
     parts = []
     for name, figures in metrics.items():
-        key = "wer" if "wer" in figures and "cer" not in figures else "cer"
+        key = "wer" if "wer" in figures and ("cer" not in figures or modality == "audio") else "cer"
         value = figures.get(key)
         if isinstance(value, (int, float)):
             parts.append(f"{name} {key.upper()} {100 * value:.2f}%")
@@ -53,6 +54,6 @@ def models_command(
     for row in rows:
         typer.echo(f"\n{row['name']}: {row['modality']}, {row['alphabet_size']} labels, "
                    f"{row['file_bytes'] / 1e6:.1f} MB")
-        for label, text in (("trained on", row["training_data"]), ("measured", _metric_summary(row["metrics"])),
+        for label, text in (("trained on", row["training_data"]), ("measured", _metric_summary(row["metrics"], row["modality"])),
                             ("licence", row["licence"])):
             typer.echo(textwrap.fill(text, width, initial_indent=f"  {label}: ", subsequent_indent="    "))
