@@ -605,7 +605,10 @@ def train(
     if state.skipped_batches:
         monitor.message(f"warning: {state.skipped_batches} batches with non-finite values were skipped")
     if world > 1:
+        # Every rank leaves together and tears its group down before the interpreter does: a
+        # gloo rank whose peer had already exited aborted (SIGABRT) in the group's destructor.
         torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     if rank == 0 and not os.path.exists(output):
         raise TrainingError(f"{output}: no model was written: no validation since the run "
                             f"{'resumed' if resumed else 'started'} scored any item better than before")
