@@ -44,36 +44,49 @@ class DecodeOptions:
             raise OptionError("--lm, --lexicon, --hotword and --beta need the beam search: use --beam 2 or more")
 
 
-def build_decode_options(codec: Codec, *, beam: int = DEFAULT_BEAM_WIDTH, nbest: int = 1, lm: str | None = None,
-                         alpha: float = DEFAULT_LM_ALPHA, beta: float = DEFAULT_LM_BETA, lexicon: str | None = None,
+def build_decode_options(codec: Codec, *, beam: int = DEFAULT_BEAM_WIDTH, nbest: int = 1,
+                         lm: str | Sequence[str] | None = None, alpha: float = DEFAULT_LM_ALPHA,
+                         beta: float = DEFAULT_LM_BETA, lexicon: str | None = None,
                          hotwords: Sequence[str] | None = None, prune: float = DEFAULT_PRUNE_LOG_PROB,
-                         top_k: int = DEFAULT_TOP_K, unk_offset: float = DEFAULT_UNK_OFFSET) -> DecodeOptions:
+                         top_k: int = DEFAULT_TOP_K, unk_offset: float = DEFAULT_UNK_OFFSET,
+                         char_alpha: float = DEFAULT_LM_ALPHA) -> DecodeOptions:
     """DecodeOptions for a model's codec, loading the scorer files here (the CLI's flags have
-    these names). ``lm``: a character LM from ``ctctool lm build``, or a word n-gram LM as ARPA
-    (``.arpa`` / ``.arpa.gz``, e.g. from ``ctctool lm build --word``); ``lexicon``: a word list;
-    ``hotwords``: ``WORD`` or ``WORD:BOOST`` specs; ``unk_offset``: word LMs' score while a word
-    is spelled that starts no vocabulary word (natural log)."""
-    for name, value in (("alpha", alpha), ("beta", beta), ("prune", prune), ("unk_offset", unk_offset)):
+    these names). ``lm``: a character LM from ``ctctool lm build``, a word n-gram LM as ARPA
+    (``.arpa`` / ``.arpa.gz``, e.g. from ``ctctool lm build --word``), or one of each. With a
+    word LM, ``alpha`` and ``beta`` weigh it (beta per word) and ``char_alpha`` weighs the
+    character LM; without one, ``alpha`` weighs the character LM and ``beta`` is per character.
+    ``lexicon``: a word list; ``hotwords``: ``WORD`` or ``WORD:BOOST`` specs; ``unk_offset``: the
+    word LM's score while a word is spelled that starts no vocabulary word (natural log)."""
+    for name, value in (("alpha", alpha), ("beta", beta), ("prune", prune), ("unk_offset", unk_offset),
+                        ("char_alpha", char_alpha)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
                 or (name != "prune" and not math.isfinite(value)):
             flag = name.replace("_", "-")
             raise OptionError(f"--{flag} must be a {'finite ' if name != 'prune' else ''}number, got {value!r}")
-    if lm and lm.endswith((".arpa", ".arpa.gz")):
-        from .decoding.word_lm import WordLMScorer, WordNgramLM
+    paths = [lm] if isinstance(lm, str) else list(lm or [])
+    word_paths = [p for p in paths if is_word_lm_path(p)]
+    char_paths = [p for p in paths if not is_word_lm_path(p)]
+    if len(word_paths) > 1 or len(char_paths) > 1:
+        raise OptionError("--lm: give at most one character LM (.npz) and one word LM (.arpa, .arpa.gz)")
+    word_lm = None
+    if word_paths:
+        from .decoding.word_lm import WordLMScorer
 
-        if lexicon or hotwords:
-            raise OptionError("--lm with an ARPA word LM cannot be combined with --lexicon or --hotword yet")
-        scorer = WordLMScorer(WordNgramLM.load_arpa(lm), codec.labels, alpha=alpha, beta=beta, unk_offset=unk_offset)
-        return DecodeOptions(beam=beam, nbest=nbest, prune_log_prob=float(prune), top_k=top_k, scorers=scorer)
+        word_lm = WordLMScorer(word_paths[0], codec.labels, alpha=alpha, beta=beta, unk_offset=unk_offset).bound
     scorers = None
-    if lm or lexicon or hotwords or beta:
+    if paths or lexicon or hotwords or beta:
         from .decoding.scorers import CharNgramLM, compile_scorers, parse_hotword, read_word_list
 
         scorers = compile_scorers(
-            codec.labels, lm=CharNgramLM.load(lm) if lm else None, alpha=alpha, beta=beta,
+            codec.labels, lm=CharNgramLM.load(char_paths[0]) if char_paths else None,
+            alpha=char_alpha if word_lm is not None else alpha, beta=0.0 if word_lm is not None else beta,
             lexicon=read_word_list(lexicon) if lexicon else None,
-            hotwords=[parse_hotword(spec) for spec in hotwords] if hotwords else None)
+            hotwords=[parse_hotword(spec) for spec in hotwords] if hotwords else None, word_lm=word_lm)
     return DecodeOptions(beam=beam, nbest=nbest, prune_log_prob=float(prune), top_k=top_k, scorers=scorers)
+
+
+def is_word_lm_path(path: str) -> bool:
+    return path.endswith((".arpa", ".arpa.gz"))
 
 
 def best_hypotheses(model: LoadedModel, log_probs, options: DecodeOptions):

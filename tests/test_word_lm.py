@@ -277,8 +277,15 @@ def test_decode_takes_an_arpa_lm(tmp_path):
     strong = runner.invoke(app, ["eval", "latin-print", test, "--json", "--lm", str(arpa), "--alpha", "3",
                                  "--unk-offset", "-30"])
     assert json.loads(strong.stdout)["cer"] != json.loads(plain.stdout)["cer"]  # the LM does steer the search
-    mixed = runner.invoke(app, ["decode", "latin-print", test, "--lm", str(arpa), "--hotword", "Ishmael"])
-    assert mixed.exit_code == 2 and "cannot be combined" in mixed.output
+    mixed = runner.invoke(app, ["eval", "latin-print", test, "--json", "--lm", str(arpa), "--hotword", "Ishmael"])
+    assert mixed.exit_code == 0, mixed.output  # word LM and hotwords together, in the compiled search
+    chars = tmp_path / "chars.npz"
+    assert runner.invoke(app, ["lm", "build", str(repo / "data/ocr/train.jsonl"), "-o", str(chars)]).exit_code == 0
+    both = runner.invoke(app, ["eval", "latin-print", test, "--json", "--lm", str(arpa), "--lm", str(chars),
+                               "--char-alpha", "0.2", "--alpha", "0.3"])
+    assert both.exit_code == 0, both.output
+    two = runner.invoke(app, ["decode", "latin-print", test, "--lm", str(arpa), "--lm", str(arpa)])
+    assert two.exit_code == 2 and "at most one character LM" in two.output
     bad = runner.invoke(app, ["decode", "latin-print", test, "--lm", str(arpa), "--unk-offset", "nan"])
     assert bad.exit_code == 2 and "--unk-offset must be a finite number" in bad.output
 
@@ -303,3 +310,132 @@ def test_the_library_scores_with_a_word_lm(tmp_path):
     steered = next(iter(ctctool.recognize(model, [line], beam=8, lm=str(tmp_path / "lm.arpa"), alpha=2.0,
                                           unk_offset=-20.0)))
     assert plain.lm_score == 0.0 and steered.lm_score < 0.0  # the word LM scored the recognized words
+
+
+# ---------------------------------------------------------------- the compiled word-LM tables
+
+
+def _small_word_scorers(alpha, beta, unk_offset, *, char_lm=False, lexicon=False, hot=False):
+    from ctctool.decoding.scorers import CharNgramLM, compile_scorers
+    from ctctool.decoding.word_tables import bind_word_lm, compile_tables
+
+    labels = [" ", "a", "b", "c"]
+    model = build_kneser_ney([["ab", "a"], ["a", "ab", "b"], ["b", "ba", "cab"], ["ab"], ["c", "a"]], order=3)
+    bound = bind_word_lm(compile_tables(model), labels, alpha=alpha, beta=beta, unk_offset=unk_offset)
+    return labels, model, compile_scorers(
+        labels, lm=CharNgramLM.build(["ab a", "a ab b", "cab ba"], order=3) if char_lm else None, alpha=0.4,
+        lexicon=["a", "ab", "b", "ba", "cab", "c"] if lexicon else None,
+        hotwords=[("ab", 1.0), ("b a", 0.6)] if hot else None, word_lm=bound)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 30), st.integers(1, 12), st.floats(0.0, 2.0), st.floats(-1.0, 1.0),
+       st.booleans(), st.booleans(), st.booleans())
+@settings(max_examples=80, deadline=None)
+def test_compiled_and_python_searches_agree_bit_for_bit_with_a_word_lm(seed, frames, beam, alpha, beta, char_lm,
+                                                                      lexicon, hot):
+    import numpy as np
+    from test_beam import compare_backends
+
+    from ctctool.decoding.beam import BACKEND
+
+    if BACKEND != "cython":
+        pytest.skip("the compiled search is not built")
+    _, _, scorers = _small_word_scorers(alpha, beta, -4.0, char_lm=char_lm, lexicon=lexicon, hot=hot)
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 2.5, size=(frames, 5))
+    log_probs = (logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)).astype(np.float32)
+    compare_backends(log_probs, beam, 3, -6.9, 0, scorers)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(2, 5), st.floats(0.1, 2.0), st.booleans())
+@settings(max_examples=30, deadline=None)
+def test_word_and_character_lm_together_keep_the_search_exact(seed, frames, alpha, lexicon):
+    """Brute force over every labelling: acoustic + the combined scorers' total (walked through
+    the Python twin's arithmetic); the wide unpruned compiled beam finds the best."""
+    import numpy as np
+
+    from ctctool.decoding import prefix_beam_search
+    from ctctool.decoding.beam_py import _BuiltinScoring
+
+    _, _, scorers = _small_word_scorers(alpha, 0.3, -3.0, char_lm=True, lexicon=lexicon)
+    scoring = _BuiltinScoring(scorers)
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 2.0, size=(frames, 5))
+    log_probs = (logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)).astype(np.float32)
+    totals = {}
+    for labels, acoustic in labelling_log_probs(log_probs).items():
+        state, lm = scoring.start_state(), 0.0
+        for label in labels:
+            step = scoring.extend(state, label)
+            if step is None:
+                break
+            lm, state = lm + step[0], step[1]
+        else:
+            totals[labels] = acoustic + lm + scoring.final(state)
+    top = prefix_beam_search(log_probs, beam_width=5 ** frames, prune_log_prob=float("-inf"), scorers=scorers)
+    assert top, "some labelling is allowed"
+    assert top[0].score + top[0].lm_score == pytest.approx(max(totals.values()), abs=1e-6)
+
+
+def test_the_tables_score_exactly_what_the_arpa_file_says():
+    from ctctool.decoding.word_tables import EOS_ID, compile_tables
+
+    model = build_kneser_ney(corpus(seed=11), order=4)
+    tables = compile_tables(model)
+    ids = tables.word_id()
+    for sentence in corpus(seed=12, lines=60) + [["one", "qqq", "two"]]:
+        state, history, total = tables.start, [BOS], 0.0
+        for word in sentence:
+            logp, state = tables.step(state, ids.get(word, 1))
+            assert logp == pytest.approx(math.log(10) * model.log10_prob(history, word), abs=1e-9)
+            history.append(word)
+            total += logp
+        assert tables.step(state, EOS_ID)[0] == pytest.approx(math.log(10) * model.log10_prob(history, EOS))
+
+
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 30)), unique=True, max_size=300))
+@settings(max_examples=60, deadline=None)
+def test_vectorized_hash_tables_find_every_entry_and_nothing_else(pairs):
+    import numpy as np
+
+    from ctctool.decoding.tables import TransitionTable
+
+    entries = {(s, c): (i, float(i) / 7) for i, (s, c) in enumerate(pairs)}
+    table = TransitionTable.build(entries, 31)
+    for (state, symbol), hit in entries.items():
+        assert table.get(state, symbol) == hit
+    assert table.get(51, 0) is None and table.get(0, 31 - 31 + 30) == entries.get((0, 30))
+    assert int((table.keys != -1).sum()) == len(entries) and len(table.keys) >= 2 * len(entries)
+    assert np.unique(table.keys[table.keys != -1]).size == len(entries)
+
+
+def test_arpa_tables_are_cached_next_to_the_file_and_rebuilt_when_stale_or_damaged(tmp_path, monkeypatch):
+    from ctctool.decoding import word_tables
+    from ctctool.decoding.word_lm import WordNgramLM as Model
+
+    path = tmp_path / "lm.arpa"
+    build_kneser_ney(corpus(seed=2), order=3).save(str(path))
+    first = word_tables.load_word_lm_tables(str(path))
+    cache = Path(str(path) + word_tables.CACHE_SUFFIX)
+    assert cache.exists()
+    word_tables._MEMORY.clear()
+    parsed = []
+    original = Model.load_arpa.__func__
+    monkeypatch.setattr(Model, "load_arpa", classmethod(lambda cls, p: parsed.append(p) or original(cls, p)))
+    again = word_tables.load_word_lm_tables(str(path))  # from the disk cache: not parsed
+    assert parsed == [] and again.words == first.words
+    assert again.backoff_ln.tolist() == first.backoff_ln.tolist() and again.start == first.start
+    for state in range(first.num_states):
+        for word in range(len(first.words)):
+            assert again.table.get(state, word) == first.table.get(state, word)
+    assert word_tables.load_word_lm_tables(str(path)) is again  # in memory
+    build_kneser_ney(corpus(seed=3), order=3).save(str(path))  # the file changed: the cache is stale
+    word_tables._MEMORY.clear()
+    changed = word_tables.load_word_lm_tables(str(path))
+    assert parsed == [str(path)]
+    assert any(changed.table.get(state, word) != first.table.get(state, word)
+               for state in range(first.num_states) for word in range(len(first.words)))
+    cache.write_bytes(b"PK\x03\x04 not really a zip")  # damaged: parsed again, not trusted
+    word_tables._MEMORY.clear()
+    word_tables.load_word_lm_tables(str(path))
+    assert len(parsed) == 2

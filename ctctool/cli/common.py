@@ -68,7 +68,7 @@ class DecodeFlags:
 
     beam: int = DEFAULT_BEAM_WIDTH
     nbest: int = 1
-    lm: str | None = None
+    lm: list[str] | None = None
     alpha: float = DEFAULT_LM_ALPHA
     beta: float = DEFAULT_LM_BETA
     lexicon: str | None = None
@@ -76,6 +76,7 @@ class DecodeFlags:
     prune: float = DEFAULT_PRUNE_LOG_PROB
     top_k: int = 0
     unk_offset: float = DEFAULT_UNK_OFFSET
+    char_alpha: float = DEFAULT_LM_ALPHA
 
 
 @dataclass(frozen=True)
@@ -118,13 +119,15 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
                 DEFAULT_BEAM_WIDTH),
         _option("nbest", Annotated[int, typer.Option("--nbest", min=1, help="Alternatives to report per input "
                                                      "(decode jsonl).")], 1),
-        _option("lm", Annotated[str | None, typer.Option("--lm", help="Character LM from `ctctool lm build`, or a "
-                                                         "word n-gram LM in ARPA format (.arpa, .arpa.gz).")],
-                None),
-        _option("alpha", Annotated[float, typer.Option("--alpha", help="Weight of the LM log-probability.")],
-                DEFAULT_LM_ALPHA),
-        _option("beta", Annotated[float, typer.Option("--beta", help="Score bonus per emitted character.")],
-                DEFAULT_LM_BETA),
+        _option("lm", Annotated[list[str] | None, typer.Option(
+            "--lm", help="Character LM from `ctctool lm build` (.npz), or a word n-gram LM in ARPA format (.arpa, "
+            ".arpa.gz; `lm build --word`); give --lm twice to use one of each.")], None),
+        _option("alpha", Annotated[float, typer.Option("--alpha", help="Weight of the LM log-probability (the "
+                                                       "word LM's when there is one).")], DEFAULT_LM_ALPHA),
+        _option("beta", Annotated[float, typer.Option("--beta", help="Score bonus per emitted word with a word LM, "
+                                                      "else per emitted character.")], DEFAULT_LM_BETA),
+        _option("char_alpha", Annotated[float, typer.Option(
+            "--char-alpha", help="Weight of the character LM when a word LM is given too.")], DEFAULT_LM_ALPHA),
         _option("lexicon", Annotated[str | None, typer.Option(
             "--lexicon", help="Word list: output words must come from it (one word per line).")], None),
         _option("hotwords", Annotated[list[str] | None, typer.Option(

@@ -2,7 +2,8 @@
 
 Greedy best path, and the CTC prefix beam search (compiled, with a readable pure-Python
 twin) with optional scorers: a character n-gram LM, a word lexicon, hotword boosts, and a
-word n-gram LM (``WordLMScorer`` over an ARPA file's ``WordNgramLM``; Python search for now). Every
+word n-gram LM (``WordLMScorer`` over an ARPA file, compiled to ``word_tables`` that both
+searches walk; ``compile_scorers(..., word_lm=bind_word_lm(...))`` combines it with the rest). Every
 decoder returns ``Hypothesis`` objects with per-label frame spans, so confidences and
 alignment come for free.
 
@@ -17,6 +18,7 @@ _EXPORTS = {
     "greedy_decode": "greedy", "Hypothesis": "hypothesis",
     "CharNgramLM": "scorers", "CompiledScorers": "scorers", "Scorer": "scorers", "compile_scorers": "scorers",
     "WordNgramLM": "word_lm", "WordLMScorer": "word_lm", "build_kneser_ney": "word_lm",
+    "WordLMTables": "word_tables", "load_word_lm_tables": "word_tables", "bind_word_lm": "word_tables",
 }
 __all__ = sorted(_EXPORTS)
 

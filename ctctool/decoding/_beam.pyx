@@ -65,6 +65,40 @@ cdef struct Scoring:
     Table hot
     const uint8_t* hot_end
     int32_t space
+    bint has_wlm
+    Table wlm          # (context, word) -> (next context, ln p)
+    const double* wlm_bw
+    const int32_t* wlm_bs
+    int32_t wlm_start
+    double w_alpha
+    double w_beta
+    double unk_offset
+    Table prefix       # (vocabulary-trie node, label) -> (child, best unigram ln p below it)
+    const int32_t* prefix_word
+
+
+cdef int32_t EOS_WORD = 0
+cdef int32_t UNK_WORD = 1
+
+
+cdef inline double wlm_step(const Scoring* s, int32_t state, int32_t word, int32_t* next) noexcept nogil:
+    cdef double acc = 0.0
+    cdef double value
+    cdef int32_t target
+    while True:
+        if table_get(&s.wlm, state, word, &target, &value):
+            next[0] = target
+            return acc + value
+        acc += s.wlm_bw[state]
+        state = s.wlm_bs[state]
+
+
+cdef inline double word_end(const Scoring* s, int32_t* state, int32_t node, double ahead) noexcept nogil:
+    """Score of the word spelled up to vocabulary-trie ``node`` (-1: no vocabulary word starts
+    so), its lookahead taken back; advances the context ``state``."""
+    cdef int32_t word = s.prefix_word[node] if node > 0 else -1
+    cdef double logp = wlm_step(s, state[0], word if word >= 0 else UNK_WORD, state)
+    return s.w_alpha * logp + s.w_beta - ahead
 
 
 cdef inline double lm_step(const Scoring* s, int32_t state, int32_t symbol, int32_t* next) noexcept nogil:
@@ -91,6 +125,9 @@ cdef struct Trie:
     int32_t* lex
     int32_t* hot
     double* hot_acc
+    int32_t* wctx   # word-LM context state
+    int32_t* wnode  # vocabulary-trie node of the partial word (0: none, -1: starts no word)
+    double* wahead  # the partial word's lookahead, in the score
     int32_t* stamp  # frame at which the node was last in the beam (+1), 0 = never
     int32_t* slot   # its index in that beam
     # children: open addressing over key = parent * num_labels + label
@@ -112,6 +149,9 @@ cdef bint trie_init(Trie* t, int64_t num_labels, int64_t capacity) noexcept nogi
     t.lex = <int32_t*>malloc(capacity * sizeof(int32_t))
     t.hot = <int32_t*>malloc(capacity * sizeof(int32_t))
     t.hot_acc = <double*>malloc(capacity * sizeof(double))
+    t.wctx = <int32_t*>malloc(capacity * sizeof(int32_t))
+    t.wnode = <int32_t*>malloc(capacity * sizeof(int32_t))
+    t.wahead = <double*>malloc(capacity * sizeof(double))
     t.stamp = <int32_t*>calloc(capacity, sizeof(int32_t))
     t.slot = <int32_t*>malloc(capacity * sizeof(int32_t))
     t.child_bits = 10
@@ -119,7 +159,7 @@ cdef bint trie_init(Trie* t, int64_t num_labels, int64_t capacity) noexcept nogi
     t.child_keys = <int64_t*>malloc((<int64_t>1 << t.child_bits) * sizeof(int64_t))
     t.child_nodes = <int32_t*>malloc((<int64_t>1 << t.child_bits) * sizeof(int32_t))
     if (t.parent == NULL or t.label == NULL or t.extra == NULL or t.lm == NULL or t.lex == NULL or t.hot == NULL
-            or t.hot_acc == NULL or t.stamp == NULL or t.slot == NULL or t.child_keys == NULL or t.child_nodes == NULL):
+            or t.hot_acc == NULL or t.wctx == NULL or t.wnode == NULL or t.wahead == NULL or t.stamp == NULL or t.slot == NULL or t.child_keys == NULL or t.child_nodes == NULL):
         return False
     memset(t.child_keys, 0xFF, (<int64_t>1 << t.child_bits) * sizeof(int64_t))
     return True
@@ -127,6 +167,7 @@ cdef bint trie_init(Trie* t, int64_t num_labels, int64_t capacity) noexcept nogi
 
 cdef void trie_free(Trie* t) noexcept nogil:
     free(t.parent); free(t.label); free(t.extra); free(t.lm); free(t.lex); free(t.hot); free(t.hot_acc)
+    free(t.wctx); free(t.wnode); free(t.wahead)
     free(t.stamp); free(t.slot); free(t.child_keys); free(t.child_nodes)
 
 
@@ -186,6 +227,8 @@ cdef bint grow_nodes(Trie* t) noexcept nogil:
             and grow(<void**>&t.extra, cap, sizeof(double)) and grow(<void**>&t.lm, cap, sizeof(int32_t))
             and grow(<void**>&t.lex, cap, sizeof(int32_t)) and grow(<void**>&t.hot, cap, sizeof(int32_t))
             and grow(<void**>&t.hot_acc, cap, sizeof(double)) and grow(<void**>&t.stamp, cap, sizeof(int32_t))
+            and grow(<void**>&t.wctx, cap, sizeof(int32_t)) and grow(<void**>&t.wnode, cap, sizeof(int32_t))
+            and grow(<void**>&t.wahead, cap, sizeof(double))
             and grow(<void**>&t.slot, cap, sizeof(int32_t))):
         return False
     memset(t.stamp + t.capacity, 0, (cap - t.capacity) * sizeof(int32_t))
@@ -194,7 +237,7 @@ cdef bint grow_nodes(Trie* t) noexcept nogil:
 
 
 cdef int32_t trie_add(Trie* t, int32_t parent, int32_t label, double extra, int32_t lm, int32_t lex, int32_t hot,
-                      double hot_acc) noexcept nogil:
+                      double hot_acc, int32_t wctx, int32_t wnode, double wahead) noexcept nogil:
     """Append a node; -1 when out of memory."""
     if t.size == t.capacity and not grow_nodes(t):
         return -1
@@ -208,6 +251,9 @@ cdef int32_t trie_add(Trie* t, int32_t parent, int32_t label, double extra, int3
     t.lex[node] = lex
     t.hot[node] = hot
     t.hot_acc[node] = hot_acc
+    t.wctx[node] = wctx
+    t.wnode[node] = wnode
+    t.wahead[node] = wahead
     t.stamp[node] = 0
     t.size += 1
     if parent >= 0:
@@ -219,7 +265,8 @@ cdef int32_t trie_add(Trie* t, int32_t parent, int32_t label, double extra, int3
 # ------------------------------------------------------------------ scoring an extension
 
 cdef inline bint extend(const Scoring* s, const Trie* t, int32_t node, int32_t label, double* delta_out,
-                        int32_t* lm_out, int32_t* lex_out, int32_t* hot_out, double* acc_out) noexcept nogil:
+                        int32_t* lm_out, int32_t* lex_out, int32_t* hot_out, double* acc_out, int32_t* wctx_out,
+                        int32_t* wnode_out, double* wahead_out) noexcept nogil:
     """Scorer delta and states for prefix(node) + label; False when the extension is forbidden."""
     cdef double delta = 0.0
     cdef double logp, value
@@ -227,6 +274,10 @@ cdef inline bint extend(const Scoring* s, const Trie* t, int32_t node, int32_t l
     cdef int32_t lex_node = t.lex[node]
     cdef int32_t hot_node = t.hot[node]
     cdef double hot_acc = t.hot_acc[node]
+    cdef int32_t wctx = t.wctx[node]
+    cdef int32_t wnode = t.wnode[node]
+    cdef double wahead = t.wahead[node]
+    cdef double now
     cdef int32_t target
     if s.has_lm:
         logp = lm_step(s, lm_state, s.lm_sym[label], &lm_state)
@@ -264,11 +315,29 @@ cdef inline bint extend(const Scoring* s, const Trie* t, int32_t node, int32_t l
                 delta = delta - hot_acc
                 hot_node = -1
                 hot_acc = 0.0
+    if s.has_wlm:
+        if label == s.space:
+            if wnode != 0:  # a word ends here (repeated spaces end none)
+                delta = delta + word_end(s, &wctx, wnode, wahead)
+                wnode = 0
+                wahead = 0.0
+        else:
+            if wnode >= 0 and table_get(&s.prefix, wnode, label, &target, &value):
+                wnode = target
+                now = s.w_alpha * value
+            else:
+                wnode = -1
+                now = s.unk_offset
+            delta = delta + (now - wahead)
+            wahead = now
     delta_out[0] = delta
     lm_out[0] = lm_state
     lex_out[0] = lex_node
     hot_out[0] = hot_node
     acc_out[0] = hot_acc
+    wctx_out[0] = wctx
+    wnode_out[0] = wnode
+    wahead_out[0] = wahead
     return True
 
 
@@ -281,6 +350,11 @@ cdef inline double final_score(const Scoring* s, const Trie* t, int32_t node) no
         return NEG_INF
     if s.has_hot and not (t.hot[node] >= 0 and s.hot_end[t.hot[node]]):
         fin = fin - t.hot_acc[node]
+    cdef int32_t wctx = t.wctx[node]
+    if s.has_wlm:
+        if t.wnode[node] != 0:
+            fin = fin + word_end(s, &wctx, t.wnode[node], t.wahead[node])
+        fin = fin + s.w_alpha * wlm_step(s, wctx, EOS_WORD, &ignored)
     return fin
 
 
@@ -487,6 +561,9 @@ cdef struct Work:
     int32_t* c_lex
     int32_t* c_hot
     double* c_acc
+    int32_t* c_wctx
+    int32_t* c_wnode
+    double* c_wahead
     double* total
     int64_t* order
     int64_t* kept
@@ -497,6 +574,7 @@ cdef void work_free(Work* w) noexcept nogil:
     trie_free(&w.trie)
     free(w.beam_node); free(w.beam_pb); free(w.beam_pnb); free(w.c_node); free(w.c_parent); free(w.c_label)
     free(w.c_pb); free(w.c_pnb); free(w.c_extra); free(w.c_lm); free(w.c_lex); free(w.c_hot); free(w.c_acc)
+    free(w.c_wctx); free(w.c_wnode); free(w.c_wahead)
     free(w.total); free(w.order); free(w.kept); free(w.scratch)
 
 
@@ -526,6 +604,9 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
     w.c_lex = <int32_t*>malloc(max_cand * sizeof(int32_t))
     w.c_hot = <int32_t*>malloc(max_cand * sizeof(int32_t))
     w.c_acc = <double*>malloc(max_cand * sizeof(double))
+    w.c_wctx = <int32_t*>malloc(max_cand * sizeof(int32_t))
+    w.c_wnode = <int32_t*>malloc(max_cand * sizeof(int32_t))
+    w.c_wahead = <double*>malloc(max_cand * sizeof(double))
     w.total = <double*>malloc(max_cand * sizeof(double))
     w.order = <int64_t*>malloc((beam_width if beam_width > nbest else nbest) * sizeof(int64_t))
     w.kept = <int64_t*>malloc(num * sizeof(int64_t))
@@ -534,7 +615,8 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
         return 1
     if (w.beam_node == NULL or w.beam_pb == NULL or w.beam_pnb == NULL or w.c_node == NULL or w.c_parent == NULL
             or w.c_label == NULL or w.c_pb == NULL or w.c_pnb == NULL or w.c_extra == NULL or w.c_lm == NULL
-            or w.c_lex == NULL or w.c_hot == NULL or w.c_acc == NULL or w.total == NULL or w.order == NULL
+            or w.c_lex == NULL or w.c_hot == NULL or w.c_acc == NULL or w.c_wctx == NULL or w.c_wnode == NULL
+            or w.c_wahead == NULL or w.total == NULL or w.order == NULL
             or w.kept == NULL or w.scratch == NULL):
         return 1
     cdef Trie* trie = &w.trie
@@ -551,14 +633,17 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
     cdef int32_t* c_lex = w.c_lex
     cdef int32_t* c_hot = w.c_hot
     cdef double* c_acc = w.c_acc
+    cdef int32_t* c_wctx = w.c_wctx
+    cdef int32_t* c_wnode = w.c_wnode
+    cdef double* c_wahead = w.c_wahead
     cdef double* total = w.total
     cdef int64_t* order = w.order
     cdef int64_t beam_size = 1, t, i, j, k, n_kept, n_cand, n_sel, node, child, c, last
     cdef int status
-    cdef double y_blank, pb, pnb, tot, ext, delta, acc, path_score
-    cdef int32_t lm_state, lex_node, hot_node, new_node
+    cdef double y_blank, pb, pnb, tot, ext, delta, acc, path_score, wahead
+    cdef int32_t lm_state, lex_node, hot_node, new_node, wctx, wnode
     cdef const float* frame
-    if trie_add(trie, -1, 0, 0.0, s.lm_start, 0, 0, 0.0) < 0:  # the empty prefix, node 0
+    if trie_add(trie, -1, 0, 0.0, s.lm_start, 0, 0, 0.0, s.wlm_start, 0, 0.0) < 0:  # the empty prefix, node 0
         return 1
     beam_node[0] = 0
     beam_pb[0] = 0.0
@@ -601,19 +686,26 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
                 if child >= 0:
                     c_extra[n_cand] = trie.extra[child]
                 elif s.active:
-                    if not extend(s, trie, <int32_t>node, <int32_t>c, &delta, &lm_state, &lex_node, &hot_node, &acc):
+                    if not extend(s, trie, <int32_t>node, <int32_t>c, &delta, &lm_state, &lex_node, &hot_node, &acc,
+                                  &wctx, &wnode, &wahead):
                         continue
                     c_extra[n_cand] = trie.extra[node] + delta
                     c_lm[n_cand] = lm_state
                     c_lex[n_cand] = lex_node
                     c_hot[n_cand] = hot_node
                     c_acc[n_cand] = acc
+                    c_wctx[n_cand] = wctx
+                    c_wnode[n_cand] = wnode
+                    c_wahead[n_cand] = wahead
                 else:
                     c_extra[n_cand] = trie.extra[node]
                     c_lm[n_cand] = 0
                     c_lex[n_cand] = 0
                     c_hot[n_cand] = 0
                     c_acc[n_cand] = 0.0
+                    c_wctx[n_cand] = 0
+                    c_wnode[n_cand] = 0
+                    c_wahead[n_cand] = 0.0
                 c_node[n_cand] = <int32_t>child
                 c_parent[n_cand] = <int32_t>node
                 c_label[n_cand] = <int32_t>c
@@ -627,7 +719,8 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
             k = order[i]
             node = c_node[k]
             if node < 0:
-                new_node = trie_add(trie, c_parent[k], c_label[k], c_extra[k], c_lm[k], c_lex[k], c_hot[k], c_acc[k])
+                new_node = trie_add(trie, c_parent[k], c_label[k], c_extra[k], c_lm[k], c_lex[k], c_hot[k], c_acc[k],
+                                    c_wctx[k], c_wnode[k], c_wahead[k])
                 if new_node < 0:
                     return 1
                 node = new_node
@@ -708,8 +801,9 @@ def search(const float[:, ::1] log_probs, int beam_width, int nbest, double thre
     cdef int status
     cdef const float* lp
     cdef const int64_t[::1] lm_keys, lex_keys, hot_keys
-    cdef const int32_t[::1] lm_next, lex_next, hot_next, lm_bs, lm_sym
-    cdef const double[::1] lm_value, lex_value, hot_value, lm_bw
+    cdef const int64_t[::1] wlm_keys, prefix_keys
+    cdef const int32_t[::1] lm_next, lex_next, hot_next, lm_bs, lm_sym, wlm_next, wlm_bs, prefix_next, prefix_word
+    cdef const double[::1] lm_value, lex_value, hot_value, lm_bw, wlm_value, wlm_bw, prefix_value
     cdef const uint8_t[::1] lex_end, hot_end
     memset(&s, 0, sizeof(Scoring))
     memset(&out, 0, sizeof(Output))
@@ -738,6 +832,19 @@ def search(const float[:, ::1] log_probs, int beam_width, int nbest, double thre
         hot_end = a["hot_end"]
         s.hot_end = &hot_end[0]
         s.space = scorers.space_label
+        word_lm = scorers.word_lm
+        s.has_wlm = word_lm is not None
+        wlm_keys, wlm_next, wlm_value = a["wlm"].keys, a["wlm"].next_state, a["wlm"].value
+        set_table(&s.wlm, wlm_keys, wlm_next, wlm_value, a["wlm"].bits, a["wlm"].num_symbols)
+        wlm_bw, wlm_bs = a["wlm_backoff_w"], a["wlm_backoff_s"]
+        s.wlm_bw, s.wlm_bs = &wlm_bw[0], &wlm_bs[0]
+        s.wlm_start = a["wlm_start"]
+        prefix_keys, prefix_next, prefix_value = a["prefix"].keys, a["prefix"].next_state, a["prefix"].value
+        set_table(&s.prefix, prefix_keys, prefix_next, prefix_value, a["prefix"].bits, a["prefix"].num_symbols)
+        prefix_word = a["prefix_word"]
+        s.prefix_word = &prefix_word[0]
+        if s.has_wlm:
+            s.w_alpha, s.w_beta, s.unk_offset = word_lm.alpha, word_lm.beta, word_lm.unk_offset
     with nogil:
         status = run_search(lp, frames, num, beam_width, nbest, threshold, top_k, &s, &out)
     if status != 0:

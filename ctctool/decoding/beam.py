@@ -45,6 +45,8 @@ def _search_one(log_probs: np.ndarray, beam_width: int, nbest: int, prune_log_pr
         return [greedy_decode(log_probs)]  # a beam of one is the best path
     if log_probs.shape[0] == 0:
         return [Hypothesis((), 0.0, (), (), 0.0)]
+    if hasattr(scorers, "compiled") and callable(scorers.compiled):
+        scorers = scorers.compiled()  # a word LM scorer: the built-in tables, both backends
     custom = isinstance(scorers, Scorer)
     if backend == "cython" and not custom:
         rows = _compiled.search(log_probs, beam_width, nbest, prune_log_prob, top_k,

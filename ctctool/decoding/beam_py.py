@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .scorers import CompiledScorers, Scorer
+from .word_tables import DEAD, EOS_ID, NO_WORD, UNK_ID
 
 NEG_INF = float("-inf")
 
@@ -70,12 +71,15 @@ class _BuiltinScoring:
 
     def start_state(self):
         lm_start = self.b.lm.start if self.b.lm else 0
-        return (lm_start, 0, 0, 0.0)  # lm state, lexicon node, hotword node, hotword bonus so far
+        word_start = self.b.word_lm.tables.start if self.b.word_lm else 0
+        # lm state, lexicon node, hotword node, hotword bonus so far, word-LM context state,
+        # vocabulary-trie node of the partial word, its lookahead
+        return (lm_start, 0, 0, 0.0, word_start, 0, 0.0)
 
     def extend(self, state, label: int):
         """(delta, new state), or None when the extension is forbidden."""
         b = self.b
-        lm_state, lex_node, hot_node, hot_acc = state
+        lm_state, lex_node, hot_node, hot_acc, word_state, word_node, ahead = state
         delta = 0.0
         if b.lm is not None:
             logp, lm_state = b.lm.step(lm_state, int(b.lm_symbol_of_label[label]))
@@ -114,11 +118,27 @@ class _BuiltinScoring:
                 else:
                     delta = delta - hot_acc
                     hot_node, hot_acc = -1, 0.0
-        return delta, (lm_state, lex_node, hot_node, hot_acc)
+        if b.word_lm is not None:
+            w = b.word_lm
+            if label == b.space_label:
+                if word_node != 0:  # a word ends here (repeated spaces end none)
+                    word = int(w.node_word[word_node]) if word_node > 0 else NO_WORD
+                    logp, word_state = w.tables.step(word_state, word if word >= 0 else UNK_ID)
+                    delta = delta + (w.alpha * logp + w.beta - ahead)
+                    word_node, ahead = 0, 0.0
+            else:
+                hit = w.prefix.get(word_node, label) if word_node >= 0 else None
+                if hit is not None:
+                    word_node, now = hit[0], w.alpha * hit[1]
+                else:
+                    word_node, now = DEAD, w.unk_offset
+                delta = delta + (now - ahead)
+                ahead = now
+        return delta, (lm_state, lex_node, hot_node, hot_acc, word_state, word_node, ahead)
 
     def final(self, state) -> float:
         b = self.b
-        lm_state, lex_node, hot_node, hot_acc = state
+        lm_state, lex_node, hot_node, hot_acc, word_state, word_node, ahead = state
         fin = 0.0
         if b.lm is not None:
             fin = fin + b.alpha * b.lm.step(lm_state, 0)[0]
@@ -126,6 +146,13 @@ class _BuiltinScoring:
             return NEG_INF
         if b.hotwords is not None and not (hot_node >= 0 and b.hotword_end[hot_node]):
             fin = fin - hot_acc
+        if b.word_lm is not None:
+            w = b.word_lm
+            if word_node != 0:
+                word = int(w.node_word[word_node]) if word_node > 0 else NO_WORD
+                logp, word_state = w.tables.step(word_state, word if word >= 0 else UNK_ID)
+                fin = fin + (w.alpha * logp + w.beta - ahead)
+            fin = fin + w.alpha * w.tables.step(word_state, EOS_ID)[0]
         return fin
 
 

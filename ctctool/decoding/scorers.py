@@ -16,13 +16,16 @@ from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError, InputFileError, OptionError
 from .constants import DEFAULT_LM_ORDER
 from .tables import TransitionTable, empty_table
+
+if TYPE_CHECKING:
+    from .word_tables import BoundWordLM
 
 NEG_INF = float("-inf")
 LM_FORMAT = "ctctool-char-lm"
@@ -322,10 +325,12 @@ class CompiledScorers:
     hotwords: TransitionTable | None = None
     hotword_end: np.ndarray | None = None  # uint8 per trie node
     skipped_words: int = 0  # lexicon / hotword entries with characters outside the codec
+    word_lm: BoundWordLM | None = None  # word n-gram LM with its own alpha / beta / unk offset
 
     @property
     def active(self) -> bool:
-        return self.lm is not None or self.lexicon is not None or self.hotwords is not None or self.beta != 0.0
+        return (self.lm is not None or self.lexicon is not None or self.hotwords is not None or self.beta != 0.0
+                or self.word_lm is not None)
 
     def arrays(self) -> dict[str, Any]:
         """Flat arrays for the compiled search (empty ones where a scorer is off)."""
@@ -343,19 +348,29 @@ class CompiledScorers:
             else np.zeros(1, dtype=np.uint8),
             "hot": self.hotwords or empty, "hot_end": self.hotword_end if self.hotword_end is not None
             else np.zeros(1, dtype=np.uint8),
+            "wlm": self.word_lm.tables.table if self.word_lm else empty,
+            "wlm_backoff_w": self.word_lm.tables.backoff_ln if self.word_lm else np.zeros(1),
+            "wlm_backoff_s": self.word_lm.tables.backoff_state if self.word_lm else np.zeros(1, dtype=np.int32),
+            "wlm_start": self.word_lm.tables.start if self.word_lm else 0,
+            "prefix": self.word_lm.prefix if self.word_lm else empty,
+            "prefix_word": self.word_lm.node_word if self.word_lm else np.zeros(1, dtype=np.int32),
         }
 
 
 def compile_scorers(labels: Sequence[str], *, lm: CharNgramLM | None = None, alpha: float = 0.0, beta: float = 0.0,
                     lexicon: Iterable[str] | None = None,
-                    hotwords: Iterable[tuple[str, float]] | None = None) -> CompiledScorers:
-    """Bind scorers to a codec's labels (``labels[i]`` is label id i+1; id 0 is blank)."""
+                    hotwords: Iterable[tuple[str, float]] | None = None,
+                    word_lm: BoundWordLM | None = None) -> CompiledScorers:
+    """Bind scorers to a codec's labels (``labels[i]`` is label id i+1; id 0 is blank).
+    ``alpha`` / ``beta`` weigh the character LM (beta: per label); a word LM, bound with
+    ``word_tables.bind_word_lm``, carries its own."""
     for name, weight in (("alpha", alpha), ("beta", beta)):
         if not math.isfinite(weight):
             raise OptionError(f"--{name} must be a finite number, got {weight}")
     index = {c: i + 1 for i, c in enumerate(labels)}
     num_labels = len(labels) + 1
-    bundle = CompiledScorers(num_labels=num_labels, space_label=index.get(" ", -1), alpha=alpha, beta=beta)
+    bundle = CompiledScorers(num_labels=num_labels, space_label=index.get(" ", -1), alpha=alpha, beta=beta,
+                             word_lm=word_lm)
     if lm is not None:
         bundle.lm = lm
         bundle.lm_symbol_of_label = np.array([0] + [lm.symbol(c) for c in labels], dtype=np.int32)

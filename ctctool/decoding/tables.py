@@ -21,25 +21,53 @@ class TransitionTable:
     next_state: np.ndarray  # int32 [capacity]
     value: np.ndarray  # float64 [capacity]
     bits: int  # capacity == 2**bits
-    mapping: dict[int, tuple[int, float]] = field(default_factory=dict)  # key -> (next, value), for the twin
+    _mapping: dict[int, tuple[int, float]] | None = field(default=None, repr=False)  # for the twin, made on use
 
     @classmethod
     def build(cls, entries: dict[tuple[int, int], tuple[int, float]], num_symbols: int) -> TransitionTable:
-        bits = max(4, int(np.ceil(np.log2(max(1, len(entries)) * 2 + 1))))
+        count = len(entries)
+        states = np.fromiter((s for s, _ in entries), dtype=np.int64, count=count)
+        symbols = np.fromiter((c for _, c in entries), dtype=np.int64, count=count)
+        targets = np.fromiter((t for t, _ in entries.values()), dtype=np.int32, count=count)
+        values = np.fromiter((v for _, v in entries.values()), dtype=np.float64, count=count)
+        return cls.from_arrays(states, symbols, targets, values, num_symbols)
+
+    @classmethod
+    def from_arrays(cls, states: np.ndarray, symbols: np.ndarray, targets: np.ndarray, values: np.ndarray,
+                    num_symbols: int) -> TransitionTable:
+        """The table of entries given as arrays (distinct (state, symbol) pairs). Insertion is
+        vectorized: each round, every pending key whose slot is free and which is the first to
+        claim it takes it; the others probe on. Slots never empty again, so every key sits at
+        the end of an occupied run from its home slot, which is all a lookup needs."""
+        keys_in = np.asarray(states, dtype=np.int64) * num_symbols + np.asarray(symbols, dtype=np.int64)
+        bits = max(4, int(np.ceil(np.log2(max(1, len(keys_in)) * 2 + 1))))
         capacity = 1 << bits
         keys = np.full(capacity, -1, dtype=np.int64)
         next_state = np.zeros(capacity, dtype=np.int32)
         value = np.zeros(capacity, dtype=np.float64)
-        mask = capacity - 1
-        mapping = {}
-        for (state, symbol), (target, score) in entries.items():
-            key = state * num_symbols + symbol
-            slot = slot_of(key, bits)
-            while keys[slot] != -1:
-                slot = (slot + 1) & mask
-            keys[slot], next_state[slot], value[slot] = key, target, score
-            mapping[key] = (target, float(score))
-        return cls(num_symbols, keys, next_state, value, bits, mapping)
+        mask = np.uint64(capacity - 1)
+        with np.errstate(over="ignore"):
+            slots = (keys_in.astype(np.uint64) * np.uint64(HASH_MULTIPLIER)) >> np.uint64(64 - bits)
+        pending = np.arange(len(keys_in))
+        while pending.size:
+            free = keys[slots.astype(np.int64)] == -1
+            claim, claim_slots = pending[free], slots[free]
+            unique_slots, first = np.unique(claim_slots, return_index=True)
+            placed = claim[first]
+            where = unique_slots.astype(np.int64)
+            keys[where], next_state[where], value[where] = keys_in[placed], targets[placed], values[placed]
+            left = np.ones(pending.size, dtype=bool)
+            left[np.flatnonzero(free)[first]] = False
+            pending, slots = pending[left], (slots[left] + np.uint64(1)) & mask
+        return cls(num_symbols, keys, next_state, value, bits)
+
+    @property
+    def mapping(self) -> dict[int, tuple[int, float]]:
+        if self._mapping is None:
+            occupied = np.flatnonzero(self.keys != -1)
+            self._mapping = {int(k): (int(n), float(v)) for k, n, v in
+                             zip(self.keys[occupied], self.next_state[occupied], self.value[occupied])}
+        return self._mapping
 
     def get(self, state: int, symbol: int) -> tuple[int, float] | None:
         return self.mapping.get(state * self.num_symbols + symbol)

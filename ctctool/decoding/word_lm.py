@@ -316,60 +316,78 @@ LN10 = math.log(10.0)
 
 
 class WordLMScorer(Scorer):
-    """A word n-gram LM as a beam-search scorer (the ``Scorer`` seam): a word is scored when it
-    ends (at a space label, or at the end of the input), ``alpha * ln p(word | previous words)
-    + beta``; while it is being spelled, a lookahead keeps prefixes comparable: the best unigram
-    log-probability of any vocabulary word the partial word begins (times ``alpha``), or
-    ``unk_offset`` when it begins none (pyctcdecode's partial-word scoring and
-    ``unk_score_offset``). The lookahead is taken back when the word is scored, so a finished
-    labelling's total is exactly ``sum alpha ln p(w_i | h_i) + beta * words + alpha ln p(</s> | h)``.
+    """A word n-gram LM as a beam-search scorer: a word is scored when it ends (at a space
+    label, or at the end of the input), ``alpha * ln p(word | previous words) + beta``; while it
+    is being spelled, a lookahead keeps prefixes comparable: ``alpha`` times the best unigram
+    ``ln p`` of any vocabulary word the partial word begins, or ``unk_offset`` when it begins
+    none (pyctcdecode's partial-word scoring and ``unk_score_offset``). The lookahead is taken
+    back when the word is scored, so a finished labelling's total is exactly
+    ``sum (alpha ln p(w_i | h_i) + beta) + alpha ln p(</s> | h)``.
 
-    States are ``(context words, partial word, lookahead applied)``. Runs in the Python search.
+    ``lm``: a ``WordNgramLM``, its ``word_tables.WordLMTables``, or an ARPA file's path. Given to
+    ``prefix_beam_search``, it runs in the compiled search (``compiled()``); its own
+    ``score_partial_token`` walks the same tables with the same arithmetic, for the Python seam.
+    States are ``(context state, vocabulary-trie node, lookahead)``.
     """
 
-    def __init__(self, lm: WordNgramLM, labels: Sequence[str], *, alpha: float = 0.5, beta: float = 0.0,
+    def __init__(self, lm, labels: Sequence[str], *, alpha: float = 0.5, beta: float = 0.0,
                  unk_offset: float = DEFAULT_UNK_OFFSET):
-        for name, value in (("alpha", alpha), ("beta", beta), ("unk_offset", unk_offset)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
-        self.lm, self.labels = lm, tuple(labels)
-        self.alpha, self.beta, self.unk_offset = float(alpha), float(beta), float(unk_offset)
-        self.space = self.labels.index(" ") + 1 if " " in self.labels else None
-        best: dict[str, float] = {}
-        for (word,), (logp, _) in lm.ngrams[0].items():
-            if word in (BOS, EOS, UNK):
-                continue
-            for end in range(1, len(word) + 1):  # the unigram prefix "trie", as a dict of prefixes
-                prefix = word[:end]
-                if logp > best.get(prefix, -math.inf):
-                    best[prefix] = logp
-        self.prefix_best = best
-        self.context_size = lm.order - 1
+        from .word_tables import WordLMTables, bind_word_lm, compile_tables, load_word_lm_tables
+
+        if isinstance(lm, str):
+            tables = load_word_lm_tables(lm)
+        elif isinstance(lm, WordNgramLM):
+            tables = compile_tables(lm)
+        elif isinstance(lm, WordLMTables):
+            tables = lm
+        else:
+            raise ConfigError(f"a word LM is a WordNgramLM, its tables or an ARPA path, not {type(lm).__name__}")
+        self.labels = tuple(labels)
+        self.bound = bind_word_lm(tables, self.labels, alpha=alpha, beta=beta, unk_offset=unk_offset)
+        self.alpha, self.beta, self.unk_offset = self.bound.alpha, self.bound.beta, self.bound.unk_offset
+        self.space = self.labels.index(" ") + 1
+        self._compiled = None
+
+    def compiled(self):
+        """The same scorer as the bundle the compiled search reads."""
+        from .scorers import compile_scorers
+
+        if self._compiled is None:
+            self._compiled = compile_scorers(self.labels, word_lm=self.bound)
+        return self._compiled
 
     def start_state(self):
-        return ((BOS,) if self.context_size else (), "", 0.0)
+        return (self.bound.tables.start, 0, 0.0)
 
-    def _word_score(self, context: tuple[str, ...], word: str) -> float:
-        return self.alpha * LN10 * self.lm.log10_prob(list(context), word) + self.beta
+    def _end_word(self, context: int, node: int, ahead: float) -> tuple[float, int]:
+        from .word_tables import NO_WORD, UNK_ID
 
-    def _advance(self, context: tuple[str, ...], word: str) -> tuple[str, ...]:
-        return (*context, word)[max(0, len(context) + 1 - self.context_size):] if self.context_size else ()
+        word = int(self.bound.node_word[node]) if node > 0 else NO_WORD
+        logp, context = self.bound.tables.step(context, word if word >= 0 else UNK_ID)
+        return self.alpha * logp + self.beta - ahead, context
 
     def score_partial_token(self, state, label: int):
-        context, partial, lookahead = state
+        from .word_tables import DEAD
+
+        context, node, ahead = state
         if label == self.space:
-            if not partial:
+            if node == 0:
                 return 0.0, state  # repeated spaces: no word
-            return self._word_score(context, partial) - lookahead, (self._advance(context, partial), "", 0.0)
-        partial += self.labels[label - 1]
-        best = self.prefix_best.get(partial)
-        ahead = self.alpha * LN10 * best if best is not None else self.unk_offset
-        return ahead - lookahead, (context, partial, ahead)
+            delta, context = self._end_word(context, node, ahead)
+            return delta, (context, 0, 0.0)
+        hit = self.bound.prefix.get(node, label) if node >= 0 else None
+        if hit is not None:
+            node, now = hit[0], self.alpha * hit[1]
+        else:
+            node, now = DEAD, self.unk_offset
+        return now - ahead, (context, node, now)
 
     def score_final(self, state) -> float:
-        context, partial, lookahead = state
+        from .word_tables import EOS_ID
+
+        context, node, ahead = state
         total = 0.0
-        if partial:
-            total += self._word_score(context, partial) - lookahead
-            context = self._advance(context, partial)
-        return total + self.alpha * LN10 * self.lm.log10_prob(list(context), EOS)
+        if node != 0:
+            delta, context = self._end_word(context, node, ahead)
+            total = total + delta
+        return total + self.alpha * self.bound.tables.step(context, EOS_ID)[0]
