@@ -13,6 +13,7 @@ checkpoint trains bit for bit as the uninterrupted run did.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -81,6 +82,8 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader worker processes
     amp: bool = True  # mixed precision (bf16 autocast) on CUDA; ignored on CPU
     select_by: str | None = None  # the validation set whose CER picks the best model; None = the first
+    max_time: float | None = None  # seconds of wall clock for this invocation's training loop; None = no limit
+    accumulate: int = 1  # batches whose gradients are summed per optimizer step (effective batch = batch x this)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -98,6 +101,10 @@ class TrainConfig:
             raise OptionError(f"--augment-warmup must be a fraction of the run in [0, 1], got {self.augment_warmup!r}")
         if self.ema is not None and not (isinstance(self.ema, float) and 0.0 < self.ema < 1.0):
             raise OptionError(f"--ema must be a decay between 0 and 1 (such as 0.999), got {self.ema!r}")
+        if self.max_time is not None and not (math.isfinite(self.max_time) and self.max_time > 0):
+            raise OptionError(f"--max-time must be a positive duration, got {self.max_time!r} seconds")
+        if isinstance(self.accumulate, bool) or not isinstance(self.accumulate, int) or self.accumulate < 1:
+            raise OptionError(f"--accumulate must be a whole number of batches >= 1, got {self.accumulate!r}")
 
 
 @dataclass
@@ -141,10 +148,11 @@ class TrainResult:
     epochs_done: float
     best_val_cer: float | None
     best_step: int | None
-    stopped_early: bool
+    stopped_early: bool  # by --patience or by --max-time
     report: PreparationReport
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    out_of_time: bool = False  # --max-time ended the run before its step budget
 
 
 class TrainingMonitor(Protocol):
@@ -250,7 +258,7 @@ class _Run:
     output: str
     run_dir: str
     val_sets: dict[str, Sequence[ManifestItem]]  # name -> items; every one is scored at each validation
-    batches_per_epoch: int
+    batches_per_epoch: int  # optimizer steps per epoch on each rank (each takes config.accumulate batches)
     total_steps: int
     data_info: dict[str, Any]
     monitor: TrainingMonitor
@@ -399,44 +407,59 @@ def validate(run: _Run, state: TrainState) -> bool:
 TIMING_PARTS = ("load", "forward_backward", "optimizer")
 
 
-def train_step(run: _Run, batch: Batch, state: TrainState) -> None:
-    """One optimizer step on ``batch``. Non-finite features, loss or gradients are never applied:
-    the batch is skipped (``skip_bad``) or training stops with an error naming its items."""
+def train_step(run: _Run, group: Batch | Sequence[Batch], state: TrainState) -> None:
+    """One optimizer step on ``group`` (one batch, or the ``--accumulate`` batches whose gradients
+    are summed, each weighted by its share of the group's items, so the step is the one a single
+    batch of all of them would take). Non-finite features, loss or gradients are never applied:
+    the step is skipped (``skip_bad``) or training stops with an error naming its items."""
+    batches = [group] if isinstance(group, Batch) else list(group)
     started = time.perf_counter()
-    features = batch.features.to(run.device, non_blocking=True)
-    bad = not bool(torch.isfinite(features).all())
-    loss = None
+    total_items = sum(batch.size for batch in batches)
     # A forward pass in training mode updates the BatchNorm running statistics: keep a copy, so
     # a batch whose activations overflow cannot leave infinite variances behind in the model.
     buffers = [buffer.detach().clone() for buffer in run.network.buffers()]
+    run.optimizer.zero_grad(set_to_none=True)
+    value, bad, loss, where = 0.0, False, None, None
+    for number, batch in enumerate(batches):
+        where = batch
+        # Under DDP, gradients are all-reduced once, on the group's last backward pass.
+        last = number == len(batches) - 1
+        with contextlib.nullcontext() if last or run.world == 1 else run.train_network.no_sync():
+            features = batch.features.to(run.device, non_blocking=True)
+            bad = not bool(torch.isfinite(features).all())
+            loss = None
+            if not bad:
+                with torch.autocast(device_type=run.device.type, dtype=torch.bfloat16,
+                                    enabled=run.config.amp and run.device.type == "cuda"):
+                    log_probs, out_lengths = run.train_network(features, batch.lengths.to(run.device))
+                loss = F.ctc_loss(log_probs.transpose(0, 1), batch.targets.to(run.device), out_lengths,
+                                  batch.target_lengths.to(run.device), blank=0, reduction="mean", zero_infinity=True)
+                checks = [torch.isfinite(loss)] + [torch.isfinite(buffer).all() for buffer in run.network.buffers()
+                                                   if buffer.is_floating_point()]
+                bad = not bool(torch.stack(checks).all())  # one device sync for all of them
+            if _any_rank(bad, run.world, run.device):  # once per batch on every rank
+                bad = True
+                break
+            share = batch.size / total_items  # 1 without --accumulate
+            (loss * share if share != 1.0 else loss).backward()
+            value += float(loss.detach()) * share
     if not bad:
-        with torch.autocast(device_type=run.device.type, dtype=torch.bfloat16,
-                            enabled=run.config.amp and run.device.type == "cuda"):
-            log_probs, out_lengths = run.train_network(features, batch.lengths.to(run.device))
-        loss = F.ctc_loss(log_probs.transpose(0, 1), batch.targets.to(run.device), out_lengths,
-                          batch.target_lengths.to(run.device), blank=0, reduction="mean", zero_infinity=True)
-        checks = [torch.isfinite(loss)] + [torch.isfinite(buffer).all() for buffer in run.network.buffers()
-                                           if buffer.is_floating_point()]
-        bad = not bool(torch.stack(checks).all())  # one device sync for all of them
-    if not _any_rank(bad, run.world, run.device):
-        run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(run.network.parameters(), run.config.grad_clip)
         if not _any_rank(not bool(torch.isfinite(grad_norm)), run.world, run.device):
             backward_done = time.perf_counter()  # bool() above waited for the device
             run.optimizer.step()
             if run.average is not None:
                 run.average.update(run.network)
-            value = float(loss.detach())  # waits for the device: the optimizer's time is all in
             run.timing["forward_backward"] += backward_done - started
             run.timing["optimizer"] += time.perf_counter() - backward_done
             state.recent_loss = value if math.isnan(state.recent_loss) else 0.9 * state.recent_loss + 0.1 * value
             return
-        run.optimizer.zero_grad(set_to_none=True)
-    with torch.no_grad():  # the batch is not applied: undo what its forward pass did to the buffers
+    run.optimizer.zero_grad(set_to_none=True)
+    with torch.no_grad():  # the step is not applied: undo what its forward passes did to the buffers
         for buffer, saved in zip(run.network.buffers(), buffers):
             buffer.copy_(saved)
-    items = ", ".join(batch.wheres[:4]) + (f" and {len(batch.wheres) - 4} more" if len(batch.wheres) > 4 else "")
+    wheres = list(where.wheres) if where is not None else []
+    items = ", ".join(wheres[:4]) + (f" and {len(wheres) - 4} more" if len(wheres) > 4 else "")
     what = "features" if loss is None else "activations, loss or gradients"
     if not run.config.skip_bad:
         raise TrainingError(f"non-finite {what} in the batch of {items} at step {state.step + 1}; fix or "
@@ -460,11 +483,13 @@ def _report_preparation(report: PreparationReport, monitor: TrainingMonitor) -> 
 
 def _epoch_loader(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[int]):
     batches = bucketed_batches(lengths, run.config.batch_size, seed=run.config.seed, epoch=state.epoch)
-    batches = batches[run.rank::run.world][:run.batches_per_epoch]
+    accumulate = run.config.accumulate
+    batches = batches[run.rank::run.world][:run.batches_per_epoch * accumulate]
     # Each entry gets the augmentation warm-up's scale for the step that batch is trained at:
     # a pure function of (epoch, position), so a resumed run draws the same inputs.
     first_step = state.epoch * run.batches_per_epoch
-    batches = [[(index, seed, warmup_scale(first_step + position, run.total_steps, run.config.augment_warmup))
+    batches = [[(index, seed, warmup_scale(first_step + position // accumulate, run.total_steps,
+                                           run.config.augment_warmup))
                 for index, seed in batch] for position, batch in enumerate(batches)]
     # The loader draws its worker seed from its own generator, not the global RNG, so where a
     # loader starts (an epoch's first batch, or mid-epoch after a resume) does not change the
@@ -546,9 +571,11 @@ def train(
             network, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     lengths = [entry.frames for entry in prepared]
-    batches_per_epoch = len(bucketed_batches(lengths, config.batch_size, seed=config.seed, epoch=0)) // world
+    batches_per_epoch = len(bucketed_batches(lengths, config.batch_size, seed=config.seed, epoch=0)) // world \
+        // config.accumulate  # optimizer steps; an epoch's last batches that do not fill a step are left out
     if batches_per_epoch == 0:
-        raise ConfigError(f"too few training items ({len(prepared)}) for {world} processes")
+        raise ConfigError(f"too few training items ({len(prepared)}) for {world} processes"
+                          + (f" with --accumulate {config.accumulate}" if config.accumulate > 1 else ""))
     total_steps = config.max_steps if config.max_steps is not None else config.epochs * batches_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total_steps, config.warmup_steps, config.final_lr_ratio))
@@ -597,7 +624,7 @@ def train(
                        "features": extractor.config_dict(), "codec": codec.to_dict(), "device": str(device),
                        "torch_threads": torch.get_num_threads(), "parameters": count_parameters(network), **data_info}, handle, indent=2)
 
-    stopped_early = _loop(run, TrainingDataset(prepared, extractor, augment=config.augment), state, lengths)
+    stopped_by = _loop(run, TrainingDataset(prepared, extractor, augment=config.augment), state, lengths)
 
     monitor.close()
     if state.skipped_items:
@@ -613,12 +640,15 @@ def train(
         raise TrainingError(f"{output}: no model was written: no validation since the run "
                             f"{'resumed' if resumed else 'started'} scored any item better than before")
     return TrainResult(state.step, round(state.step / batches_per_epoch, 3), state.best_cer, state.best_step,
-                       stopped_early, report, time.perf_counter() - started, state.history)
+                       stopped_by is not None, report, time.perf_counter() - started, state.history,
+                       out_of_time=stopped_by == "time")
 
 
-def _loop(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[int]) -> bool:
-    """Train until the step budget is spent or patience runs out; True when stopped early."""
+def _loop(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[int]) -> str | None:
+    """Train until the step budget is spent; "patience" or "time" when stopped before it."""
     config = run.config
+    deadline = time.perf_counter() + config.max_time if config.max_time is not None else None
+    group: list[Batch] = []  # the batches of the optimizer step being gathered (--accumulate)
     # A skipped batch steps the schedule without an optimizer step; torch warns about that order.
     warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
     run.monitor.start(run.total_steps, state.step)
@@ -632,43 +662,58 @@ def _loop(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[
             run.timing["load"] += time.perf_counter() - waited
             if batch is None:
                 break
-            rng_before = _rng_states(run.device)  # what a save here must record: this batch is not yet done
+            if state.batch_in_epoch % config.accumulate == 0:  # a step begins: what a save here must record
+                group_rng, group_start = _rng_states(run.device), state.batch_in_epoch
             if batch.bad:
                 if not config.skip_bad:  # this rank alone may be here: no gathering from the others
-                    save_resume(run, state, rng_before, every_rank=False)  # keeps what was learned
+                    state.batch_in_epoch = group_start  # the step is not done: a resume redoes it all
+                    save_resume(run, state, group_rng, every_rank=False)  # keeps what was learned
                     raise batch.bad[0].error()
                 if not state.skipped_items:
                     run.monitor.message(f"warning: skipping unreadable training item: {batch.bad[0].error()}")
                 state.skipped_items += len(batch.bad)
-            if not _any_rank(batch.size == 0, run.world, run.device):  # all ranks step, or none
+            state.batch_in_epoch += 1
+            if batch.size:
+                group.append(batch)
+            if state.batch_in_epoch % config.accumulate:
+                continue  # more batches before this optimizer step
+            if not _any_rank(not group, run.world, run.device):  # all ranks step, or none
                 try:
-                    train_step(run, batch, state)
+                    train_step(run, group, state)
                 except TrainingError:
-                    save_resume(run, state, rng_before)
+                    state.batch_in_epoch = group_start  # the step is not done: a resume redoes it
+                    save_resume(run, state, group_rng)
                     raise
+            group = []
             run.scheduler.step()
             run.timing["steps"] += 1
             state.step += 1
-            state.batch_in_epoch += 1
             window_steps += 1
             elapsed = time.perf_counter() - window_start
             run.monitor.step(state.step, state.recent_loss, window_steps / elapsed if elapsed > 0 else 0.0)
             if elapsed > 10:
                 window_start, window_steps = time.perf_counter(), 0
-            at_epoch_end = state.batch_in_epoch >= run.batches_per_epoch
+            at_epoch_end = state.batch_in_epoch >= run.batches_per_epoch * config.accumulate
             if at_epoch_end:
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
             done = state.step >= run.total_steps
+            # Every rank reads its own clock; one decision for all, so none is left waiting.
+            out_of_time = deadline is not None and not done and \
+                _any_rank(time.perf_counter() >= deadline, run.world, run.device)
             if (config.eval_every and state.step % config.eval_every == 0) or \
-                    (not config.eval_every and at_epoch_end) or done:
+                    (not config.eval_every and at_epoch_end) or done or out_of_time:
                 stop = validate(run, state)
                 save_resume(run, state)
                 if stop:
                     run.monitor.message(f"stopping early: no better validation CER for {config.patience} "
                                         "evaluations")
-                    return True
+                    return "patience"
+            if out_of_time:
+                run.monitor.message(f"stopping at the --max-time budget ({config.max_time:g} s) after step "
+                                    f"{state.step} of {run.total_steps}; --resume continues the run")
+                return "time"
             if done:
-                return False
+                return None
             if at_epoch_end:
                 break  # a new loader for the next epoch
-    return False
+    return None

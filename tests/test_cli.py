@@ -53,6 +53,29 @@ def test_train_cli_writes_model_and_reports_cer(tiny_data, tmp_path):
     assert all(value >= 0 for value in split.values())
 
 
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("90s", 90.0), ("2.5m", 150.0), ("1h30m", 5400.0),
+                                               ("1h 30m 10s", 5410.0), ("15M", 900.0)])
+def test_durations(text, seconds):
+    from ctctool.cli.train import parse_duration
+
+    assert parse_duration(text, "--max-time") == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "10x", "30m1h", "1m1m", "0", "-5s", "1e9", "2y"])
+def test_bad_durations_are_usage_errors(text, tiny_data, tmp_path):
+    result = invoke("train", tiny_data["train"], "-o", tmp_path / "m.pt", "--max-time", text, "--quiet")
+    assert result.exit_code == 2 and "--max-time" in result.stderr and "duration" in result.stderr
+
+
+def test_train_cli_max_time_reports_where_it_stopped(tiny_data, tmp_path):
+    result = invoke("train", tiny_data["train"], "--val", tiny_data["val"], "-o", tmp_path / "m.pt", "--run-dir",
+                    tmp_path / "run", "--max-steps", 100000, "--max-time", "2s", "--batch-size", 8, "--hidden", 16,
+                    "--quiet", "--device", "cpu", "--accumulate", 2)
+    assert result.exit_code == 0, result.stderr
+    assert "--max-time reached at step" in result.stdout and "of 100000" in result.stdout
+    assert (tmp_path / "m.pt").exists() and (tmp_path / "run" / "resume.pt").exists()
+
+
 def test_train_cli_unknown_characters_and_missing_manifest(tiny_data, tmp_path):
     alphabet = tmp_path / "abc.txt"
     alphabet.write_text("abc", encoding="utf-8")

@@ -29,11 +29,19 @@ def train_command(
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after this many steps "
                                                   "(overrides --epochs).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 16,
-    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, warm-up + cosine).")] = 2e-3,
+    lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, warm-up + cosine) "
+                                             "[default: 2e-3; 5e-4 with --init].")] = None,
     eval_every: Annotated[int | None, typer.Option("--eval-every", min=1, help="Validate every N steps "
                                                    "[default: every epoch].")] = None,
     patience: Annotated[int, typer.Option("--patience", min=0, help="Stop after N validations without a "
                                           "better CER (0 = never).")] = 0,
+    max_time: Annotated[str | None, typer.Option(
+        "--max-time", help="Wall-clock budget for this run's training, such as 90s, 15m or 1h30m: when it is "
+        "spent, training validates, writes the best model and the resume state, and stops (--resume goes "
+        "on).")] = None,
+    accumulate: Annotated[int, typer.Option("--accumulate", min=1, max=4096, help="Sum the gradients of N "
+                                            "batches per optimizer step: the effective batch of a bigger "
+                                            "machine (--batch-size x N).")] = 1,
     seed: Annotated[int, typer.Option("--seed", "-s", envvar="CTCTOOL_SEED")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --run-dir.")] = False,
     init: Annotated[str | None, typer.Option("--init", help="Start from this model's weights (a file or a bundled name: fine-tuning); "
@@ -87,7 +95,7 @@ def train_command(
     from ..errors import ConfigError, ManifestError, OptionError
     from ..features import default_extractor
     from ..fileio import check_writable, file_sha256, read_text
-    from ..finetune import ALPHABET_MODES, fine_tune_start
+    from ..finetune import ALPHABET_MODES, FINE_TUNE_LR, fine_tune_start
     from ..manifest import read_manifest
     from ..model import network_shape
     from ..train import TrainConfig, modality_of, train
@@ -142,11 +150,15 @@ def train_command(
         extractor = default_extractor(modality, **features)
         codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
     extractor = extractor.with_limits(max_width=limits.max_width, max_seconds=limits.max_seconds)
+    if lr is None:  # fine-tuning at the from-scratch rate undid what the parent knew of unseen voices
+        lr = FINE_TUNE_LR if init is not None else TrainConfig.lr
     config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
                          eval_every=eval_every, patience=patience, seed=seed,
                          augment="none" if no_augment else augment, augment_warmup=augment_warmup,
                          **({} if ema is None else {"ema": ema or None}),
-                         lenient=lenient, skip_bad=skip_bad, num_workers=workers, select_by=select_by)
+                         lenient=lenient, skip_bad=skip_bad, num_workers=workers, select_by=select_by,
+                         max_time=parse_duration(max_time, "--max-time") if max_time is not None else None,
+                         accumulate=accumulate)
     metadata = {"train_manifest": os.path.abspath(train_manifest), "train_sha256": file_sha256(train_manifest)}
     if val_paths:
         metadata["val_manifests"] = {name: {"path": os.path.abspath(path), "sha256": file_sha256(path)}
@@ -161,11 +173,37 @@ def train_command(
         others = "".join(f"; {name} CER {100 * scores['cer']:.2f}% WER {100 * scores['wer']:.2f}%"
                          for name, scores in best.get("sets", {}).items()
                          if name != best.get("select_by") and scores["cer"] is not None)
+        budget = f" (--max-time reached at step {result.steps} of {config.max_steps or 'the epochs'})" \
+            if result.out_of_time else ""
         typer.echo(f"{output}: best validation CER {100 * result.best_val_cer:.2f}% "
                    f"(WER {100 * best['wer']:.2f}%) at step {result.best_step} of {result.steps}"
-                   f"{others}; {result.seconds:.0f} s")
+                   f"{others}; {result.seconds:.0f} s{budget}")
     else:
         typer.echo(f"{output}: trained {result.steps} steps without validation; {result.seconds:.0f} s")
+
+
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(text: str, flag: str) -> float:
+    """Seconds in ``90``, ``90s``, ``2.5m``, ``1h30m`` or ``1h 30m 10s``; a usage error otherwise."""
+    import re
+
+    from ..errors import OptionError
+
+    compact = text.replace(" ", "").lower()
+    if re.fullmatch(r"\d+(\.\d+)?", compact):
+        seconds = float(compact)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", compact)
+        units = [unit for _, unit in parts]
+        if not parts or "".join(n + u for n, u in parts) != compact or len(set(units)) != len(units) \
+                or units != sorted(units, key="hms".index):
+            raise OptionError(f"{flag} {text!r}: expected a duration such as 90, 90s, 15m or 1h30m")
+        seconds = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+    if not 0 < seconds <= 366 * 86400:
+        raise OptionError(f"{flag} {text!r}: the duration must be more than 0 and at most a year")
+    return seconds
 
 
 def named_manifests(specs: list[str]) -> dict[str, str]:
