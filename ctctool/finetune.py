@@ -29,6 +29,10 @@ from .errors import CodecError, OptionError
 from .model import ModelConfig
 
 ALPHABET_MODES = ("keep", "union", "replace")
+# Peak learning rate when --init gives the weights and --lr is not given. Measured on en-digits,
+# 150 steps on the bundled espeak-ng clips: at the from-scratch 2e-3 held-out espeak-ng WER went
+# from 0.95% to 2.84% and other engines' from 0.63% to 6.60%; at 5e-4, 0.63% and 1.26%.
+FINE_TUNE_LR = 5e-4
 OUTPUT_WEIGHT, OUTPUT_BIAS = "output.weight", "output.bias"
 
 

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from ctctool.checkpoint import describe_model, load_model
 from ctctool.cli import app
 from ctctool.errors import CodecError, OptionError
-from ctctool.finetune import fine_tune_start
+from ctctool.finetune import FINE_TUNE_LR, fine_tune_start
+from ctctool.train import TrainConfig
 
 runner = CliRunner()
 
@@ -96,6 +97,8 @@ def test_cli_init_union_trains_records_the_parent_and_learns_the_labels(tiny_mod
     info = describe_model(str(out))["training"]["parent"]
     assert info["alphabet"] == "union" and info["labels_added"] == "".join(sorted(new))
     assert info["sha256"] and info["model"] == str(tiny_model)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["train_config"]["lr"] == FINE_TUNE_LR < TrainConfig.lr  # the gentler default of fine-tuning
 
 
 @pytest.mark.parametrize(("args", "message"), [
