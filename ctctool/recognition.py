@@ -10,6 +10,7 @@ from .checkpoint import LoadedModel
 from .codec import Codec
 from .decoding import CompiledScorers, Scorer, greedy_decode, prefix_beam_search
 from .decoding.constants import (
+    DEFAULT_BEAM_PRUNE,
     DEFAULT_BEAM_WIDTH,
     DEFAULT_LM_ALPHA,
     DEFAULT_LM_BETA,
@@ -29,6 +30,7 @@ class DecodeOptions:
     nbest: int = 1  # alternatives to report per input
     prune_log_prob: float = DEFAULT_PRUNE_LOG_PROB  # per-frame symbol cut (natural log); -inf = none
     top_k: int = DEFAULT_TOP_K  # per-frame symbol cap; 0 = none
+    beam_prune: float = DEFAULT_BEAM_PRUNE  # prefixes this far (natural log) below the frame's best drop; inf = none
     scorers: CompiledScorers | Scorer | None = None  # LM / lexicon / hotwords bound to the model's codec
 
     def __post_init__(self) -> None:
@@ -38,6 +40,9 @@ class DecodeOptions:
             raise OptionError(f"--nbest must be at least 1, got {self.nbest!r}")
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
             raise OptionError(f"--top-k must be 0 or more, got {self.top_k!r}")
+        if isinstance(self.beam_prune, bool) or not isinstance(self.beam_prune, (int, float)) \
+                or not self.beam_prune >= 0:
+            raise OptionError(f"--beam-prune must be a number of nats >= 0 (inf: off), got {self.beam_prune!r}")
         if math.isnan(self.prune_log_prob) or self.prune_log_prob == math.inf:
             raise OptionError(f"--prune must be a log-probability (a number <= 0, or -inf), got {self.prune_log_prob}")
         if self.scorers is not None and getattr(self.scorers, "active", True) and self.beam == 1:
@@ -49,7 +54,7 @@ def build_decode_options(codec: Codec, *, beam: int = DEFAULT_BEAM_WIDTH, nbest:
                          beta: float = DEFAULT_LM_BETA, lexicon: str | None = None,
                          hotwords: Sequence[str] | None = None, prune: float = DEFAULT_PRUNE_LOG_PROB,
                          top_k: int = DEFAULT_TOP_K, unk_offset: float = DEFAULT_UNK_OFFSET,
-                         char_alpha: float = DEFAULT_LM_ALPHA) -> DecodeOptions:
+                         char_alpha: float = DEFAULT_LM_ALPHA, beam_prune: float = DEFAULT_BEAM_PRUNE) -> DecodeOptions:
     """DecodeOptions for a model's codec, loading the scorer files here (the CLI's flags have
     these names). ``lm``: a character LM from ``ctctool lm build``, a word n-gram LM as ARPA
     (``.arpa`` / ``.arpa.gz``, e.g. from ``ctctool lm build --word``), or one of each. With a
@@ -82,7 +87,8 @@ def build_decode_options(codec: Codec, *, beam: int = DEFAULT_BEAM_WIDTH, nbest:
             alpha=char_alpha if word_lm is not None else alpha, beta=0.0 if word_lm is not None else beta,
             lexicon=read_word_list(lexicon) if lexicon else None,
             hotwords=[parse_hotword(spec) for spec in hotwords] if hotwords else None, word_lm=word_lm)
-    return DecodeOptions(beam=beam, nbest=nbest, prune_log_prob=float(prune), top_k=top_k, scorers=scorers)
+    return DecodeOptions(beam=beam, nbest=nbest, prune_log_prob=float(prune), top_k=top_k, scorers=scorers,
+                         beam_prune=beam_prune)
 
 
 def is_word_lm_path(path: str) -> bool:
@@ -93,7 +99,8 @@ def best_hypotheses(model: LoadedModel, log_probs, options: DecodeOptions):
     if options.beam == 1 and options.scorers is None:
         return [greedy_decode(log_probs)]
     return prefix_beam_search(log_probs, options.beam, options.nbest, prune_log_prob=options.prune_log_prob,
-                              top_k=options.top_k, scorers=options.scorers, num_classes=model.codec.size)
+                              top_k=options.top_k, scorers=options.scorers, num_classes=model.codec.size,
+                              beam_prune=options.beam_prune)
 
 
 def decode_output(model: LoadedModel, output: NetworkOutput, options: DecodeOptions) -> ItemResult:

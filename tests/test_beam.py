@@ -95,11 +95,11 @@ def test_nbest_scores_are_exact_labelling_probabilities(log_probs):
     assert len({h.labels for h in hyps}) == len(hyps)
 
 
-def compare_backends(log_probs, beam, nbest, prune, top_k, scorers=None):
+def compare_backends(log_probs, beam, nbest, prune, top_k, scorers=None, beam_prune=math.inf):
     a = prefix_beam_search(log_probs, beam, nbest, prune_log_prob=prune, top_k=top_k, scorers=scorers,
-                           backend="cython")
+                           backend="cython", beam_prune=beam_prune)
     b = prefix_beam_search(log_probs, beam, nbest, prune_log_prob=prune, top_k=top_k, scorers=scorers,
-                           backend="python")
+                           backend="python", beam_prune=beam_prune)
     # Same operations in the same order: bit-identical, not merely close.
     assert [h.labels for h in a] == [h.labels for h in b]
     assert [h.score for h in a] == [h.score for h in b]
@@ -112,9 +112,23 @@ def compare_backends(log_probs, beam, nbest, prune, top_k, scorers=None):
 @needs_ext
 @settings(max_examples=150, deadline=None)
 @given(log_prob_matrices(max_frames=40, max_classes=12), st.integers(1, 20), st.integers(1, 4),
-       st.sampled_from([NO_PRUNE, -6.9, -3.0, -1.0]), st.sampled_from([0, 1, 3]))
-def test_compiled_and_python_backends_agree(log_probs, beam, nbest, prune, top_k):
-    compare_backends(log_probs, beam, nbest, prune, top_k)
+       st.sampled_from([NO_PRUNE, -6.9, -3.0, -1.0]), st.sampled_from([0, 1, 3]),
+       st.sampled_from([math.inf, 10.0, 2.0, 0.5, 0.0]))
+def test_compiled_and_python_backends_agree(log_probs, beam, nbest, prune, top_k, beam_prune):
+    compare_backends(log_probs, beam, nbest, prune, top_k, beam_prune=beam_prune)
+
+
+@given(log_prob_matrices(max_frames=30, max_classes=8), st.integers(2, 32), st.floats(0.0, 12.0))
+@settings(max_examples=60, deadline=None)
+def test_beam_pruning_keeps_the_best_path_of_each_frame_and_only_narrows(log_probs, beam, beam_prune):
+    """Pruning by score only drops prefixes: a huge threshold changes nothing, and the result
+    of any threshold is one of the labellings the search can produce (its score is finite)."""
+    off = prefix_beam_search(log_probs, beam, 3, beam_prune=math.inf)
+    assert prefix_beam_search(log_probs, beam, 3, beam_prune=1e9) == off
+    pruned = prefix_beam_search(log_probs, beam, 3, beam_prune=beam_prune)
+    assert pruned and all(math.isfinite(h.score) for h in pruned) and len(pruned) <= len(off)
+    with pytest.raises(ConfigError, match="beam_prune must be 0 or more"):
+        prefix_beam_search(log_probs, beam, beam_prune=-1.0)
 
 
 @needs_ext

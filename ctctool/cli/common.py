@@ -21,6 +21,7 @@ from typing import Annotated
 import typer
 
 from ..decoding.constants import (
+    DEFAULT_BEAM_PRUNE,
     DEFAULT_BEAM_WIDTH,
     DEFAULT_LM_ALPHA,
     DEFAULT_LM_BETA,
@@ -77,6 +78,7 @@ class DecodeFlags:
     top_k: int = 0
     unk_offset: float = DEFAULT_UNK_OFFSET
     char_alpha: float = DEFAULT_LM_ALPHA
+    beam_prune: float = DEFAULT_BEAM_PRUNE
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,9 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
             "prefixes (-inf: none).")], DEFAULT_PRUNE_LOG_PROB),
         _option("top_k", Annotated[int, typer.Option("--top-k", min=0, help="At most this many symbols extend "
                                                      "prefixes per frame (0: no cap).")], 0),
+        _option("beam_prune", Annotated[float, typer.Option(
+            "--beam-prune", min=0.0, help="Drop prefixes scoring more than this (natural log) below the frame's "
+            "best, however wide the beam (inf: none). 10 makes wide beams much faster.")], DEFAULT_BEAM_PRUNE),
         _option("unk_offset", Annotated[float, typer.Option(
             "--unk-offset", help="Word LM: score (natural log) while a word is spelled that starts no vocabulary "
             "word.")], DEFAULT_UNK_OFFSET),

@@ -95,10 +95,15 @@ cdef inline double wlm_step(const Scoring* s, int32_t state, int32_t word, int32
 
 cdef inline double word_end(const Scoring* s, int32_t* state, int32_t node, double ahead) noexcept nogil:
     """Score of the word spelled up to vocabulary-trie ``node`` (-1: no vocabulary word starts
-    so), its lookahead taken back; advances the context ``state``."""
+    so), its lookahead taken back; advances the context ``state``. A word outside the
+    vocabulary is <unk> and keeps the unk offset as a cost."""
     cdef int32_t word = s.prefix_word[node] if node > 0 else -1
-    cdef double logp = wlm_step(s, state[0], word if word >= 0 else UNK_WORD, state)
-    return s.w_alpha * logp + s.w_beta - ahead
+    cdef double logp
+    if word >= 0:
+        logp = wlm_step(s, state[0], word, state)
+        return s.w_alpha * logp + s.w_beta - ahead
+    logp = wlm_step(s, state[0], UNK_WORD, state)
+    return s.w_alpha * logp + s.w_beta + s.unk_offset - ahead
 
 
 cdef inline double lm_step(const Scoring* s, int32_t state, int32_t symbol, int32_t* next) noexcept nogil:
@@ -579,17 +584,19 @@ cdef void work_free(Work* w) noexcept nogil:
 
 
 cdef int run_search(const float* lp, int64_t frames, int64_t num, int64_t beam_width, int64_t nbest,
-                    double threshold, int64_t top_k, const Scoring* s, Output* out) noexcept nogil:
+                    double threshold, int64_t top_k, double beam_prune, const Scoring* s,
+                    Output* out) noexcept nogil:
     """0 on success, 1 when out of memory."""
     cdef Work w
     memset(&w, 0, sizeof(Work))
-    cdef int status = search_body(lp, frames, num, beam_width, nbest, threshold, top_k, s, out, &w)
+    cdef int status = search_body(lp, frames, num, beam_width, nbest, threshold, top_k, beam_prune, s, out, &w)
     work_free(&w)
     return status
 
 
 cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_width, int64_t nbest,
-                     double threshold, int64_t top_k, const Scoring* s, Output* out, Work* w) noexcept nogil:
+                     double threshold, int64_t top_k, double beam_prune, const Scoring* s, Output* out,
+                     Work* w) noexcept nogil:
     cdef int64_t max_cand = beam_width * num + 1
     w.beam_node = <int64_t*>malloc(beam_width * sizeof(int64_t))
     w.beam_pb = <double*>malloc(beam_width * sizeof(double))
@@ -640,7 +647,7 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
     cdef int64_t* order = w.order
     cdef int64_t beam_size = 1, t, i, j, k, n_kept, n_cand, n_sel, node, child, c, last
     cdef int status
-    cdef double y_blank, pb, pnb, tot, ext, delta, acc, path_score, wahead
+    cdef double y_blank, pb, pnb, tot, ext, delta, acc, path_score, wahead, best_total, cut
     cdef int32_t lm_state, lex_node, hot_node, new_node, wctx, wnode
     cdef const float* frame
     if trie_add(trie, -1, 0, 0.0, s.lm_start, 0, 0, 0.0, s.wlm_start, 0, 0.0) < 0:  # the empty prefix, node 0
@@ -712,8 +719,16 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
                 c_pb[n_cand] = NEG_INF
                 c_pnb[n_cand] = ext
                 n_cand += 1
+        best_total = NEG_INF
         for k in range(n_cand):
             total[k] = log_add(c_pb[k], c_pnb[k]) + c_extra[k]
+            if total[k] > best_total:
+                best_total = total[k]
+        if beam_prune < INFINITY:  # prefixes this far below the frame's best are dropped
+            cut = best_total - beam_prune
+            for k in range(n_cand):
+                if total[k] < cut:
+                    total[k] = NEG_INF
         n_sel = select_best(total, n_cand, beam_width, order)
         for i in range(n_sel):
             k = order[i]
@@ -793,7 +808,8 @@ cdef void set_table(Table* t, const int64_t[::1] keys, const int32_t[::1] nxt, c
     t.nsym = nsym
 
 
-def search(const float[:, ::1] log_probs, int beam_width, int nbest, double threshold, int top_k, scorers=None):
+def search(const float[:, ::1] log_probs, int beam_width, int nbest, double threshold, int top_k, scorers=None,
+           double beam_prune=INFINITY):
     """[(labels, acoustic, scorer score, spans, confidences)] best first. The search runs without the GIL."""
     cdef Scoring s
     cdef Output out
@@ -846,7 +862,7 @@ def search(const float[:, ::1] log_probs, int beam_width, int nbest, double thre
         if s.has_wlm:
             s.w_alpha, s.w_beta, s.unk_offset = word_lm.alpha, word_lm.beta, word_lm.unk_offset
     with nogil:
-        status = run_search(lp, frames, num, beam_width, nbest, threshold, top_k, &s, &out)
+        status = run_search(lp, frames, num, beam_width, nbest, threshold, top_k, beam_prune, &s, &out)
     if status != 0:
         output_free(&out)
         raise MemoryError("beam search ran out of memory")

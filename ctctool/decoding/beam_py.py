@@ -122,9 +122,8 @@ class _BuiltinScoring:
             w = b.word_lm
             if label == b.space_label:
                 if word_node != 0:  # a word ends here (repeated spaces end none)
-                    word = int(w.node_word[word_node]) if word_node > 0 else NO_WORD
-                    logp, word_state = w.tables.step(word_state, word if word >= 0 else UNK_ID)
-                    delta = delta + (w.alpha * logp + w.beta - ahead)
+                    word_state, score = _end_word(w, word_state, word_node, ahead)
+                    delta = delta + score
                     word_node, ahead = 0, 0.0
             else:
                 hit = w.prefix.get(word_node, label) if word_node >= 0 else None
@@ -149,11 +148,21 @@ class _BuiltinScoring:
         if b.word_lm is not None:
             w = b.word_lm
             if word_node != 0:
-                word = int(w.node_word[word_node]) if word_node > 0 else NO_WORD
-                logp, word_state = w.tables.step(word_state, word if word >= 0 else UNK_ID)
-                fin = fin + (w.alpha * logp + w.beta - ahead)
+                word_state, score = _end_word(w, word_state, word_node, ahead)
+                fin = fin + score
             fin = fin + w.alpha * w.tables.step(word_state, EOS_ID)[0]
         return fin
+
+
+def _end_word(w, context: int, node: int, ahead: float) -> tuple[int, float]:
+    """(next context, score) of the word spelled up to vocabulary-trie ``node``: the compiled
+    ``word_end``'s arithmetic. A word outside the vocabulary is <unk> and keeps the unk offset."""
+    word = int(w.node_word[node]) if node > 0 else NO_WORD
+    if word >= 0:
+        logp, context = w.tables.step(context, word)
+        return context, w.alpha * logp + w.beta - ahead
+    logp, context = w.tables.step(context, UNK_ID)
+    return context, w.alpha * logp + w.beta + w.unk_offset - ahead
 
 
 class _CustomScoring:
@@ -184,8 +193,9 @@ def kept_symbols(frame: np.ndarray, prune_threshold: float, top_k: int) -> list[
 
 
 def search(log_probs: np.ndarray, beam_width: int, nbest: int, prune_threshold: float, top_k: int,
-           scoring=None) -> list[tuple[tuple[int, ...], float, float]]:
-    """[(labels, acoustic log score, scorer score)] best first; ``scoring`` is None or a scoring object."""
+           scoring=None, beam_prune: float = math.inf) -> list[tuple[tuple[int, ...], float, float]]:
+    """[(labels, acoustic log score, scorer score)] best first; ``scoring`` is None or a scoring
+    object; ``beam_prune``: prefixes more than this below the frame's best are dropped."""
     frames = log_probs.shape[0]
     trie = _Trie(scoring.start_state() if scoring else None)
     # The beam: parallel lists of node, pb, pnb, best first.
@@ -237,6 +247,9 @@ def search(log_probs: np.ndarray, beam_width: int, nbest: int, prune_threshold: 
                 c_extra.append(extra)
                 c_state.append(state)
         totals = [log_add(c_pb[k], c_pnb[k]) + c_extra[k] for k in range(len(c_node))]
+        if beam_prune < math.inf:
+            cut = max(totals) - beam_prune
+            totals = [value if value >= cut else NEG_INF for value in totals]
         order = sorted((k for k in range(len(c_node)) if totals[k] != NEG_INF), key=lambda k: (-totals[k], k))
         order = order[:beam_width]
         beam_node, beam_pb, beam_pnb = [], [], []

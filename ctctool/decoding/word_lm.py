@@ -322,7 +322,9 @@ class WordLMScorer(Scorer):
     ``ln p`` of any vocabulary word the partial word begins, or ``unk_offset`` when it begins
     none (pyctcdecode's partial-word scoring and ``unk_score_offset``). The lookahead is taken
     back when the word is scored, so a finished labelling's total is exactly
-    ``sum (alpha ln p(w_i | h_i) + beta) + alpha ln p(</s> | h)``.
+    ``sum (alpha ln p(w_i | h_i) + beta) + alpha ln p(</s> | h)``, plus ``unk_offset`` for each
+    word outside the vocabulary (scored as ``<unk>``: without the offset, a model whose
+    ``<unk>`` is likely made run-together words like "Ihad" cheaper than "I had").
 
     ``lm``: a ``WordNgramLM``, its ``word_tables.WordLMTables``, or an ARPA file's path. Given to
     ``prefix_beam_search``, it runs in the compiled search (``compiled()``); its own
@@ -360,11 +362,10 @@ class WordLMScorer(Scorer):
         return (self.bound.tables.start, 0, 0.0)
 
     def _end_word(self, context: int, node: int, ahead: float) -> tuple[float, int]:
-        from .word_tables import NO_WORD, UNK_ID
+        from .beam_py import _end_word
 
-        word = int(self.bound.node_word[node]) if node > 0 else NO_WORD
-        logp, context = self.bound.tables.step(context, word if word >= 0 else UNK_ID)
-        return self.alpha * logp + self.beta - ahead, context
+        context, score = _end_word(self.bound, context, node, ahead)
+        return score, context
 
     def score_partial_token(self, state, label: int):
         from .word_tables import DEAD
