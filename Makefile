@@ -8,11 +8,15 @@ PIP_FLAGS ?= -q
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ctctool-installed
 DEMO_DIR ?= demo-out
+# The demo's two fine-tuning runs stop at their step count or their time budget, whichever
+# comes first (--max-time), so that `make demo` stays under 10 minutes on a slow machine.
 DEMO_FINETUNE_STEPS ?= 300
+DEMO_FINETUNE_TIME ?= 3m
 DEMO_SPEECH_STEPS ?= 150
+DEMO_SPEECH_TIME ?= 1m
 BENCH_DIR ?= bench-out
 
-.PHONY: install demo test test-slow lint bench bench-recipe bench-models bench-finetune bench-digits clean data-ocr \
+.PHONY: install demo test test-slow lint bench bench-word-lm bench-recipe bench-models bench-finetune bench-digits clean data-ocr \
 	data-ocr-unseen data-speech data-speech-engines data-speech-model data-latin-print-corpus model-latin-print \
 	model-en-digits
 
@@ -38,10 +42,10 @@ demo: install
 	grep -m 6 -P '^test-00000\tword' $(DEMO_DIR)/latin-print-align.tsv
 	@echo "== the bundled OCR lines: 2,400 training lines in 8 fonts" >&2
 	$(BIN)/ctctool manifest stats data/ocr/train.jsonl | head -3
-	@echo "== fine-tune latin-print on them (about 2-3 minutes on 2 cores)" >&2
+	@echo "== fine-tune latin-print on them ($(DEMO_FINETUNE_STEPS) steps or $(DEMO_FINETUNE_TIME), whichever comes first)" >&2
 	$(BIN)/ctctool train data/ocr/train.jsonl --val data/ocr/val.jsonl -o $(DEMO_DIR)/ocr.pt \
 		--run-dir $(DEMO_DIR)/ocr-run --init latin-print --alphabet union --max-steps $(DEMO_FINETUNE_STEPS) \
-		--eval-every $(DEMO_FINETUNE_STEPS)
+		--eval-every $(DEMO_FINETUNE_STEPS) --max-time $(DEMO_FINETUNE_TIME)
 	@echo "== evaluate on the held-out test lines (fonts seen in fine-tuning, text not)" >&2
 	$(BIN)/ctctool eval $(DEMO_DIR)/ocr.pt data/ocr/test.jsonl --worst 5 --confusions 5
 	@echo "== the same text in 20 faces the fine-tuning never saw (15 of them in latin-print's training)" >&2
@@ -59,10 +63,10 @@ demo: install
 	head -n 6 $(DEMO_DIR)/heldout.ctm
 	$(BIN)/ctctool align en-digits data/speech/val.jsonl --format textgrid \
 		--out-dir $(DEMO_DIR)/textgrid | head -n 2
-	@echo "== fine-tune en-digits on the bundled espeak-ng clips ($(DEMO_SPEECH_STEPS) steps)" >&2
+	@echo "== fine-tune en-digits on the bundled espeak-ng clips ($(DEMO_SPEECH_STEPS) steps or $(DEMO_SPEECH_TIME))" >&2
 	$(BIN)/ctctool train data/speech/train.jsonl --val data/speech/val.jsonl -o $(DEMO_DIR)/speech.pt \
 		--run-dir $(DEMO_DIR)/speech-run --init en-digits --alphabet union --max-steps $(DEMO_SPEECH_STEPS) \
-		--eval-every $(DEMO_SPEECH_STEPS)
+		--eval-every $(DEMO_SPEECH_STEPS) --max-time $(DEMO_SPEECH_TIME)
 	@echo "== the fine-tuned model: validation voices, voices never heard, other engines" >&2
 	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/val.jsonl --worst 3 --confusions 3
 	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/test-heldout.jsonl --worst 3 --confusions 3
@@ -89,7 +93,7 @@ lint: install
 BENCH_VENV ?= .venv-bench
 $(BENCH_VENV)/.installed:
 	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) "pyctcdecode==0.5.0" fast-ctc-decode flashlight-text
+	$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) "pyctcdecode==0.5.0" fast-ctc-decode flashlight-text kenlm
 	@touch $@
 
 # make bench: decoders vs peers, torch threads quiet and beside a busy process, onnxruntime vs
@@ -102,6 +106,12 @@ bench: install $(BENCH_VENV)/.installed
 	$(BIN)/python tests/bench/runtime_onnx.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/throughput.py --out $(BENCH_DIR) $(THROUGHPUT_ARGS)
 	$(BIN)/python tests/bench/step_split.py --out $(BENCH_DIR)
+	$(BIN)/python tests/bench/word_lm.py --out $(BENCH_DIR) --peer-python $(BENCH_VENV)/bin/python
+
+# Word LM in the beam search vs pyctcdecode 0.5.0 + kenlm on the bundled models' posteriors
+# (part of make bench; about 5 minutes). Table: $(BENCH_DIR)/word_lm/word_lm.md
+bench-word-lm: install $(BENCH_VENV)/.installed
+	$(BIN)/python tests/bench/word_lm.py --out $(BENCH_DIR) --peer-python $(BENCH_VENV)/bin/python
 
 # Ablation of the training recipe on unseen fonts and voices: about 2 hours on 2 cores with the
 # defaults; RECIPE_ARGS='--seeds 1 --ablation-seeds 1' for a quicker look. Table: $(BENCH_DIR)/recipe/recipe.md
