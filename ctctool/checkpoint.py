@@ -55,6 +55,9 @@ class LoadedModel:
     # Inputs longer than this many feature frames run in overlapping windows (inference.py);
     # None = the modality's default, 0 = never.
     window_frames: int | None = None
+    # Reader processes for inference (reading and features overlap the network); 0 = read in
+    # this process.
+    read_workers: int = 0
 
     @property
     def time_stride(self) -> int:

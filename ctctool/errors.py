@@ -39,6 +39,9 @@ class ItemError(CtcToolError):
         self.reason = reason
         super().__init__(f"{where}: {reason}")
 
+    def __reduce__(self):  # rebuilt from both fields in another process (reader workers)
+        return (type(self), (self.where, self.reason))
+
 
 class FeatureError(ItemError):
     """The file behind an item cannot be read or turned into features."""

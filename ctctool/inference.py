@@ -14,6 +14,7 @@ from .data import pad_batch
 from .errors import ItemError
 from .features import Features, FrameAxis
 from .manifest import ManifestItem
+from .reading import feature_windows
 
 
 @dataclass
@@ -86,17 +87,6 @@ def windowed_log_probs(network, values: np.ndarray, windows: Windows, batch_size
     return np.concatenate(pieces, axis=0)
 
 
-def _chunks(items: Iterable[ManifestItem], size: int) -> Iterator[list[ManifestItem]]:
-    chunk: list[ManifestItem] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 @torch.inference_mode()
 def run_network(model: LoadedModel, items: Iterable[ManifestItem], *, batch_size: int = 16,
                 device: str | torch.device = "cpu") -> Iterator[NetworkOutput]:
@@ -108,15 +98,14 @@ def run_network(model: LoadedModel, items: Iterable[ManifestItem], *, batch_size
     window_frames = model.window_frames if model.window_frames is not None \
         else DEFAULT_WINDOW_FRAMES.get(model.modality, 0)
     windows = Windows.for_model(window_frames, stride) if window_frames else None
-    # Read ahead a window of items, sort it by length so batches waste little padding.
-    for window in _chunks(items, max(1, batch_size) * 8):
+    # Read ahead a window of items (in reader processes with model.read_workers, one window
+    # ahead), sort it by length so batches waste little padding.
+    for window, read in feature_windows(model.extractor, items, max(1, batch_size) * 8, model.read_workers):
         outputs: list[NetworkOutput | None] = [None] * len(window)
         loaded: list[tuple[int, Features]] = []
-        for position, item in enumerate(window):
-            try:
-                features = model.extractor.load(item)
-            except ItemError as exc:
-                outputs[position] = NetworkOutput(item, None, None, exc)
+        for position, (item, features) in enumerate(zip(window, read)):
+            if isinstance(features, ItemError):
+                outputs[position] = NetworkOutput(item, None, None, features)
                 continue
             if output_frames(features.values.shape[1], pool_time) < 1:
                 outputs[position] = NetworkOutput(item, None, None, ItemError(

@@ -56,6 +56,7 @@ class Backend:
 
     runtime: str = "auto"  # torch, onnx, or auto: onnx for a .onnx file, else torch
     window: int | None = None  # feature frames per window for long inputs; None = the modality's default
+    workers: int | None = None  # reader processes; None = reading.default_workers()
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,11 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
             help="Inputs longer than this many feature frames (audio: 10 ms hops; images: pixel columns "
             "at the model's height) run in overlapping windows, stitched before the search; 0 = never "
             "[default: 3000 for audio (30 s), 4000 for images].")], None),
+        _option("workers", Annotated[int | None, typer.Option(
+            "--workers", min=0, max=256, envvar="CTCTOOL_WORKERS",
+            help="Processes that read inputs and compute features while the network runs; results stay "
+            "in input order [default: 0 on 2 cores or fewer, else a quarter of the cores, at most 4].")],
+                None),
     ]),
     "decode": (DecodeFlags, [
         _option("beam", Annotated[int, typer.Option("--beam", min=1, envvar="CTCTOOL_BEAM",
@@ -305,6 +311,10 @@ def load_for_inference(model_path: str, runtime: Runtime, limits: Limits | None 
         loaded = load_model(model_path, torch_device)
     if backend is not None and backend.window is not None:
         loaded = replace(loaded, window_frames=backend.window)
+    if backend is not None:
+        from ..reading import default_workers
+
+        loaded = replace(loaded, read_workers=backend.workers if backend.workers is not None else default_workers())
     if limits is not None:
         loaded = replace(loaded, extractor=loaded.extractor.with_limits(max_width=limits.max_width,
                                                                          max_seconds=limits.max_seconds))

@@ -1,0 +1,101 @@
+"""Reading and feature extraction for inference, optionally in worker processes.
+
+``feature_windows`` cuts the items into windows (bounded read-ahead: a million paths on stdin
+are never all held) and gives each window's features in input order. With ``workers > 0`` a
+process pool reads the next window while the caller runs the network on the current one, so
+decoding, reading and feature extraction overlap; at most two windows are in flight.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+
+from .errors import ItemError
+from .features import FeatureExtractor, Features
+from .manifest import ManifestItem
+
+_extractor: FeatureExtractor | None = None  # in each worker process
+
+
+def chunks(items: Iterable[ManifestItem], size: int) -> Iterator[list[ManifestItem]]:
+    chunk: list[ManifestItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def read_one(extractor: FeatureExtractor, item: ManifestItem) -> Features | ItemError:
+    """The item's features, or its error as a value (so a pool can hand it back)."""
+    try:
+        return extractor.load(item)
+    except ItemError as exc:
+        return exc
+
+
+def _init_worker(extractor: FeatureExtractor) -> None:
+    global _extractor
+    _extractor = extractor
+    try:  # one thread per worker: the workers are the parallelism (as DataLoader workers do)
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+class _Failure:
+    """An unexpected exception in a reader process, as text: an exception the parent cannot
+    unpickle would kill the pool's result thread and hang the run."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _read_in_worker(item: ManifestItem) -> Features | ItemError | _Failure:
+    assert _extractor is not None
+    try:
+        return read_one(_extractor, item)
+    except Exception as exc:  # noqa: BLE001 - re-raised in the parent, by value
+        return _Failure(f"{item.where}: {type(exc).__name__}: {exc}")
+
+
+def _checked(read: list) -> list[Features | ItemError]:
+    failure = next((value for value in read if isinstance(value, _Failure)), None)
+    if failure is not None:
+        raise RuntimeError(f"a reader process failed: {failure.text}")
+    return read
+
+
+def default_workers() -> int:
+    """Reader processes when the user gives none: none on a machine of 2 cores or fewer (there
+    the network's threads need them; measured in the README), else a quarter of the cores, at
+    most 4."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 0 if cores <= 2 else min(4, cores // 4) or 1
+
+
+def feature_windows(extractor: FeatureExtractor, items: Iterable[ManifestItem], size: int,
+                    workers: int = 0) -> Iterator[tuple[list[ManifestItem], list[Features | ItemError]]]:
+    """(window of items, their features or errors) in input order, ``size`` items a window."""
+    windows = chunks(items, size)
+    if workers <= 0:
+        for window in windows:
+            yield window, [read_one(extractor, item) for item in window]
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with context.Pool(workers, initializer=_init_worker, initargs=(extractor,)) as pool:
+        pending = None
+        for window in windows:
+            job = pool.map_async(_read_in_worker, window, chunksize=max(1, len(window) // (4 * workers)))
+            if pending is not None:
+                yield pending[0], _checked(pending[1].get())
+            pending = (window, job)
+        if pending is not None:
+            yield pending[0], _checked(pending[1].get())
