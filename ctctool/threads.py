@@ -1,39 +1,29 @@
-"""CPU threads: how many torch uses, and how its idle OpenMP threads wait.
+"""CPU threads: how many torch uses when the user does not say.
 
-Why a wait policy: torch's CPU kernels run on OpenMP (GNU libgomp in the PyPI wheels), whose
-idle threads spin for a while before sleeping. When another process holds a core, the thread
-that shares it is descheduled in the middle of every parallel region while its partner spins
-waiting for it: measured on a 2-core machine beside one busy process, 40 training steps took
-82 s with 2 threads against 50 s with 1, and a demo beside two jobs ran about 20x slower than
-quiet. With ``OMP_WAIT_POLICY=PASSIVE`` idle threads sleep at once and the loaded case keeps
-near the 1-thread speed (``make bench``, ``bench-out/threads.md``, measures all of it).
+torch's CPU kernels run on OpenMP (GNU libgomp in the PyPI wheels), whose idle threads spin
+for a while before sleeping. When another process holds a core, the thread that shares it is
+descheduled in the middle of every parallel region while its partner spins waiting for it:
+measured on a 2-core machine beside one busy process, 40 training steps took 53 s with 2
+threads against 21 s with 1, and a demo beside two jobs ran about 20x slower than quiet.
 
-Why a load sample: passive waiting alone still left 2 threads 1.25x slower than 1 beside a
-busy process (training; 1.5x decoding). So when the user gives no ``--threads``, the count
-comes from the cores other processes left free, measured from ``/proc/stat`` over the
-command's own start-up (imports take about a second, so the sample costs no extra time):
-machine CPU time in that window, less this process's own, per second of wall time. It is
-decided once per command; a training run keeps its count when resumed (results differ in
-the last bits with the thread count, and a resumed run must equal the uninterrupted one).
+So the count comes from the cores other processes left free, measured from ``/proc/stat``
+over the command's own start-up (imports take about a second, so the sample costs no extra
+time): machine CPU time in that window, less this process's own, per second of wall time.
+One thread where a core is taken, two on a quiet machine (2 beat 1 by 1.2-1.4x there).
+Making idle threads sleep at once (``OMP_WAIT_POLICY=PASSIVE``) was tried and dropped: it
+made 2 threads on a quiet machine 2.6x slower (41-45 s against 15-18 s for the same 40
+steps, ``tests/bench/threads.py``). It is decided once per command; a training run keeps its
+count when resumed (results differ in the last bits with the thread count, and a resumed run
+must equal the uninterrupted one).
 """
 
 from __future__ import annotations
 
 import os
 import resource
-import sys
 import time
 
-DEFAULT_THREADS = 2  # 2 beat 1 on a quiet 2-core machine (1.4x); more than the cores only adds contention
-WAIT_POLICY = "PASSIVE"
-
-
-def apply_wait_policy() -> bool:
-    """Set ``OMP_WAIT_POLICY`` to passive for this process unless the user chose one; libgomp
-    reads it once, when torch is first imported, so this must run before that. Returns whether
-    the setting can still take effect (False when torch was imported already)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
-    return "torch" not in sys.modules
+DEFAULT_THREADS = 2  # 2 beat 1 on a quiet 2-core machine (1.2-1.4x); more than the cores only adds contention
 
 
 MIN_SAMPLE_S = 0.1  # a shorter window is topped up by sleeping: /proc/stat counts in 10 ms ticks

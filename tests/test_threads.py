@@ -50,13 +50,12 @@ def test_a_busy_process_is_measured_and_our_own_work_is_not():
     assert threads.busy_cores_elsewhere() < busy
 
 
-def test_the_cli_waits_passively_unless_the_user_chose(tmp_path):
-    code = "import os, ctctool.cli; print(os.environ['OMP_WAIT_POLICY'])"
+def test_the_cli_leaves_the_openmp_wait_policy_alone(tmp_path):
+    """Passive waiting made 2 threads 2.6x slower on a quiet machine: the CLI must not set it."""
+    code = "import os, ctctool.cli; print(os.environ.get('OMP_WAIT_POLICY', 'unset'))"
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    chosen = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
-                            capture_output=True, text=True, check=True)
     default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert (chosen.stdout.strip(), default.stdout.strip()) == ("ACTIVE", "PASSIVE")
+    assert default.stdout.strip() == "unset"
 
 
 def test_a_resumed_run_keeps_the_thread_count_of_the_run(tiny_data, tmp_path):

@@ -9,10 +9,9 @@ from typing import Annotated
 
 import typer
 
-from ..threads import apply_wait_policy, start_load_sample
+from ..threads import start_load_sample
 from ..version import __version__
 
-apply_wait_policy()  # before any command imports torch: idle OpenMP threads sleep, not spin
 start_load_sample()  # other processes' CPU use over our start-up picks the default thread count
 
 app = typer.Typer(
