@@ -77,20 +77,31 @@ cdef struct Scoring:
     const int32_t* prefix_word
 
 
+cdef inline double backoff_step(const Table* t, const double* weights, const int32_t* shorter, int32_t state,
+                                int32_t symbol, int32_t* next) noexcept nogil:
+    """log P(symbol | state) of an n-gram table, backing off to shorter contexts (the root
+    scores every symbol, so the walk ends); the next state in ``next``."""
+    cdef double acc = 0.0
+    cdef double value
+    cdef int32_t target
+    while True:
+        if table_get(t, state, symbol, &target, &value):
+            next[0] = target
+            return acc + value
+        acc += weights[state]
+        state = shorter[state]
+
+
+cdef inline double lm_step(const Scoring* s, int32_t state, int32_t symbol, int32_t* next) noexcept nogil:
+    return backoff_step(&s.lm, s.lm_bw, s.lm_bs, state, symbol, next)
+
+
 cdef int32_t EOS_WORD = 0
 cdef int32_t UNK_WORD = 1
 
 
 cdef inline double wlm_step(const Scoring* s, int32_t state, int32_t word, int32_t* next) noexcept nogil:
-    cdef double acc = 0.0
-    cdef double value
-    cdef int32_t target
-    while True:
-        if table_get(&s.wlm, state, word, &target, &value):
-            next[0] = target
-            return acc + value
-        acc += s.wlm_bw[state]
-        state = s.wlm_bs[state]
+    return backoff_step(&s.wlm, s.wlm_bw, s.wlm_bs, state, word, next)
 
 
 cdef inline double word_end(const Scoring* s, int32_t* state, int32_t node, double ahead) noexcept nogil:
@@ -104,18 +115,6 @@ cdef inline double word_end(const Scoring* s, int32_t* state, int32_t node, doub
         return s.w_alpha * logp + s.w_beta - ahead
     logp = wlm_step(s, state[0], UNK_WORD, state)
     return s.w_alpha * logp + s.w_beta + s.unk_offset - ahead
-
-
-cdef inline double lm_step(const Scoring* s, int32_t state, int32_t symbol, int32_t* next) noexcept nogil:
-    cdef double acc = 0.0
-    cdef double value
-    cdef int32_t target
-    while True:
-        if table_get(&s.lm, state, symbol, &target, &value):
-            next[0] = target
-            return acc + value
-        acc += s.lm_bw[state]
-        state = s.lm_bs[state]
 
 
 # ------------------------------------------------------------------ the prefix trie

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputFileError, OptionError
 from .constants import DEFAULT_LM_ORDER
-from .tables import TransitionTable, empty_table
+from .tables import TransitionTable, backoff_step, empty_table
 
 if TYPE_CHECKING:
     from .word_tables import BoundWordLM
@@ -86,13 +86,7 @@ class CharNgramLM:
 
     def step(self, state: int, symbol: int) -> tuple[float, int]:
         """(log P(symbol | state), next state): the same arithmetic as the compiled search."""
-        acc = 0.0
-        while True:
-            hit = self.table.get(state, symbol)
-            if hit is not None:
-                return acc + hit[1], hit[0]
-            acc += float(self.backoff_log_weight[state])
-            state = int(self.backoff_state[state])
+        return backoff_step(self.table, self.backoff_log_weight, self.backoff_state, state, symbol)
 
     def score_text(self, text: str) -> float:
         """log P(text + end of line), natural log."""

@@ -73,6 +73,18 @@ class TransitionTable:
         return self.mapping.get(state * self.num_symbols + symbol)
 
 
+def backoff_step(table: TransitionTable, weights, shorter, state: int, symbol: int) -> tuple[float, int]:
+    """(log P(symbol | state), next state) of an n-gram table, backing off to shorter contexts:
+    the compiled ``backoff_step``'s arithmetic, in the same order."""
+    acc = 0.0
+    while True:
+        hit = table.get(state, symbol)
+        if hit is not None:
+            return acc + hit[1], hit[0]
+        acc += float(weights[state])
+        state = int(shorter[state])
+
+
 def slot_of(key: int, bits: int) -> int:
     return ((key * HASH_MULTIPLIER) & 0xFFFFFFFFFFFFFFFF) >> (64 - bits)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, InputFileError
-from .tables import TransitionTable
+from .tables import TransitionTable, backoff_step
 from .word_lm import BOS, EOS, NO_PROB, UNK, WordNgramLM
 
 LN10 = math.log(10.0)
@@ -56,13 +56,7 @@ class WordLMTables:
 
     def step(self, state: int, word: int) -> tuple[float, int]:
         """(ln p(word | state), next state): the compiled search's arithmetic, in the same order."""
-        acc = 0.0
-        while True:
-            hit = self.table.get(state, word)
-            if hit is not None:
-                return acc + hit[1], hit[0]
-            acc += float(self.backoff_ln[state])
-            state = int(self.backoff_state[state])
+        return backoff_step(self.table, self.backoff_ln, self.backoff_state, state, word)
 
 
 def compile_tables(lm: WordNgramLM) -> WordLMTables:
