@@ -166,12 +166,19 @@ class Decoders:
         def word(a, b, unk):
             return compile_scorers(labels, word_lm=bind_word_lm(tables, labels, alpha=a, beta=b, unk_offset=unk))
 
+        self.char_alpha = 0.2  # the character LM's weight beside the word LM: set from its own tuning
+
+        def both(a, b, unk):
+            return compile_scorers(labels, lm=char_lm, alpha=self.char_alpha,
+                                   word_lm=bind_word_lm(tables, labels, alpha=a, beta=b, unk_offset=unk))
+
         self.makers = {
             "ctctool, no LM": (ctctool_decoder(lambda a, b, unk: None), None),
             "ctctool + char LM": (ctctool_decoder(
                 lambda a, b, unk: compile_scorers(labels, lm=char_lm, alpha=a, beta=b)), "char"),
             "ctctool + word LM": (ctctool_decoder(word), "word"),
             "ctctool + word LM, --beam-prune 10": (ctctool_decoder(word, 10.0), "word"),
+            "ctctool + char LM + word LM": (ctctool_decoder(both), "word"),
         }
         try:
             import kenlm  # noqa: F401
@@ -224,6 +231,8 @@ def decode_stage(folder: Path, repeats: int) -> list[dict]:
             tuned = min(grid, key=val_error)
             if decoder == "ctctool + word LM":
                 tuned_word = tuned
+            if decoder == "ctctool + char LM":
+                decoders.char_alpha = tuned[0]
             for beam in (32, 128):
                 run = make(*tuned, beam)
                 seconds, hypotheses = [], []
