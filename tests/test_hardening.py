@@ -502,6 +502,21 @@ def test_patience_under_torchrun_stops_every_rank(tiny_data, tmp_path):
     assert (tmp_path / "m.pt").exists()
 
 
+def test_accumulate_under_torchrun_trains_and_writes_one_model(tiny_data, tmp_path):
+    """--accumulate under DDP: gradients of the first batch stay local (no_sync), the step's last
+    backward all-reduces; both ranks finish the same steps."""
+    env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "ctctool", "train", str(tiny_data["train"]), "--val", str(tiny_data["val"]),
+               "-o", str(tmp_path / "m.pt"), "--run-dir", str(tmp_path / "run"), "--max-steps", "4",
+               "--eval-every", "2", "--batch-size", "4", "--accumulate", "2", "--hidden", "16",
+               "--channels", "8,8,8", "--device", "cpu", "--quiet", "--no-augment"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [2, 4] and (tmp_path / "m.pt").exists()
+
+
 def _torchrun_driver(tiny_data, out, mode, timeout=240):
     env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
     out.mkdir(exist_ok=True)

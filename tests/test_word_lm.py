@@ -439,3 +439,19 @@ def test_arpa_tables_are_cached_next_to_the_file_and_rebuilt_when_stale_or_damag
     word_tables._MEMORY.clear()
     word_tables.load_word_lm_tables(str(path))
     assert len(parsed) == 2
+
+
+def test_a_folder_the_cache_cannot_be_written_to_still_loads(tmp_path, monkeypatch):
+    import ctctool.fileio
+    from ctctool.decoding import word_tables
+
+    path = tmp_path / "lm.arpa"
+    build_kneser_ney(corpus(seed=6), order=2).save(str(path))
+    word_tables._MEMORY.clear()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(ctctool.fileio, "atomic_write", refuse)
+    tables = word_tables.load_word_lm_tables(str(path))
+    assert tables.num_states > 1 and not Path(str(path) + word_tables.CACHE_SUFFIX).exists()
