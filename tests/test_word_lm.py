@@ -455,3 +455,28 @@ def test_a_folder_the_cache_cannot_be_written_to_still_loads(tmp_path, monkeypat
     monkeypatch.setattr(ctctool.fileio, "atomic_write", refuse)
     tables = word_tables.load_word_lm_tables(str(path))
     assert tables.num_states > 1 and not Path(str(path) + word_tables.CACHE_SUFFIX).exists()
+
+
+def test_a_crafted_cache_is_not_trusted(tmp_path):
+    """Keys twice, or a next state outside the states: the cache is refused (and the ARPA file
+    parsed again), since the compiled search would walk it without bounds checks."""
+    import numpy as np
+
+    from ctctool.decoding import word_tables
+    from ctctool.fileio import file_sha256
+
+    path = tmp_path / "lm.arpa"
+    build_kneser_ney(corpus(seed=8), order=3).save(str(path))
+    word_tables._MEMORY.clear()
+    word_tables.load_word_lm_tables(str(path))
+    cache = str(path) + word_tables.CACHE_SUFFIX
+    digest = file_sha256(str(path))
+    assert word_tables._read_cache(cache, digest) is not None
+    with np.load(cache) as data:
+        arrays = {name: data[name] for name in data.files}
+    for name, change in (("keys", lambda a: np.concatenate([a[:1], a[:-1]])),
+                         ("next_state", lambda a: a + 10**6)):
+        crafted = dict(arrays, **{name: change(arrays[name])})
+        bad = tmp_path / f"bad-{name}.npz"
+        np.savez(bad, **crafted)
+        assert word_tables._read_cache(str(bad), digest) is None, name
