@@ -75,9 +75,10 @@ def build_decode_options(codec: Codec, *, beam: int = DEFAULT_BEAM_WIDTH, nbest:
         raise OptionError("--lm: give at most one character LM (.npz) and one word LM (.arpa, .arpa.gz)")
     word_lm = None
     if word_paths:
-        from .decoding.word_lm import WordLMScorer
+        from .decoding.word_tables import bind_word_lm, load_word_lm_tables
 
-        word_lm = WordLMScorer(word_paths[0], codec.labels, alpha=alpha, beta=beta, unk_offset=unk_offset).bound
+        word_lm = bind_word_lm(load_word_lm_tables(word_paths[0]), codec.labels, alpha=alpha, beta=beta,
+                               unk_offset=unk_offset)
     scorers = None
     if paths or lexicon or hotwords or beta:
         from .decoding.scorers import CharNgramLM, compile_scorers, parse_hotword, read_word_list

@@ -407,19 +407,18 @@ def validate(run: _Run, state: TrainState) -> bool:
 TIMING_PARTS = ("load", "forward_backward", "optimizer")
 
 
-def train_step(run: _Run, group: Batch | Sequence[Batch], state: TrainState) -> None:
-    """One optimizer step on ``group`` (one batch, or the ``--accumulate`` batches whose gradients
-    are summed, each weighted by its share of the group's items, so the step is the one a single
+def train_step(run: _Run, batches: Sequence[Batch], state: TrainState) -> None:
+    """One optimizer step on ``batches`` (one, or the ``--accumulate`` batches whose gradients
+    are summed, each weighted by its share of the step's items, so the step is the one a single
     batch of all of them would take). Non-finite features, loss or gradients are never applied:
     the step is skipped (``skip_bad``) or training stops with an error naming its items."""
-    batches = [group] if isinstance(group, Batch) else list(group)
     started = time.perf_counter()
     total_items = sum(batch.size for batch in batches)
     # A forward pass in training mode updates the BatchNorm running statistics: keep a copy, so
     # a batch whose activations overflow cannot leave infinite variances behind in the model.
     buffers = [buffer.detach().clone() for buffer in run.network.buffers()]
     run.optimizer.zero_grad(set_to_none=True)
-    value, bad, loss, where = 0.0, False, None, None
+    summed, bad, loss, where = None, False, None, None  # summed: the step's loss, on the device
     for number, batch in enumerate(batches):
         where = batch
         # Under DDP, gradients are all-reduced once, on the group's last backward pass.
@@ -442,7 +441,8 @@ def train_step(run: _Run, group: Batch | Sequence[Batch], state: TrainState) -> 
                 break
             share = batch.size / total_items  # 1 without --accumulate
             (loss * share if share != 1.0 else loss).backward()
-            value += float(loss.detach()) * share
+            part = loss.detach() * share
+            summed = part if summed is None else summed + part
     if not bad:
         grad_norm = torch.nn.utils.clip_grad_norm_(run.network.parameters(), run.config.grad_clip)
         if not _any_rank(not bool(torch.isfinite(grad_norm)), run.world, run.device):
@@ -450,6 +450,7 @@ def train_step(run: _Run, group: Batch | Sequence[Batch], state: TrainState) -> 
             run.optimizer.step()
             if run.average is not None:
                 run.average.update(run.network)
+            value = float(summed)  # waits for the device: the optimizer's time is all in
             run.timing["forward_backward"] += backward_done - started
             run.timing["optimizer"] += time.perf_counter() - backward_done
             state.recent_loss = value if math.isnan(state.recent_loss) else 0.9 * state.recent_loss + 0.1 * value

@@ -329,7 +329,6 @@ class WordLMScorer(Scorer):
     ``lm``: a ``WordNgramLM``, its ``word_tables.WordLMTables``, or an ARPA file's path. Given to
     ``prefix_beam_search``, it runs in the compiled search (``compiled()``); its own
     ``score_partial_token`` walks the same tables with the same arithmetic, for the Python seam.
-    States are ``(context state, vocabulary-trie node, lookahead)``.
     """
 
     def __init__(self, lm, labels: Sequence[str], *, alpha: float = 0.5, beta: float = 0.0,
@@ -347,7 +346,6 @@ class WordLMScorer(Scorer):
         self.labels = tuple(labels)
         self.bound = bind_word_lm(tables, self.labels, alpha=alpha, beta=beta, unk_offset=unk_offset)
         self.alpha, self.beta, self.unk_offset = self.bound.alpha, self.bound.beta, self.bound.unk_offset
-        self.space = self.labels.index(" ") + 1
         self._compiled = None
 
     def compiled(self):
@@ -358,37 +356,19 @@ class WordLMScorer(Scorer):
             self._compiled = compile_scorers(self.labels, word_lm=self.bound)
         return self._compiled
 
+    def _scoring(self):
+        from .beam_py import _BuiltinScoring
+
+        return _BuiltinScoring(self.compiled())
+
+    # The Scorer seam, for callers that walk it themselves: the Python twin's arithmetic (the
+    # compiled search's), not a third copy of it. States are that twin's.
     def start_state(self):
-        return (self.bound.tables.start, 0, 0.0)
-
-    def _end_word(self, context: int, node: int, ahead: float) -> tuple[float, int]:
-        from .beam_py import _end_word
-
-        context, score = _end_word(self.bound, context, node, ahead)
-        return score, context
+        return self._scoring().start_state()
 
     def score_partial_token(self, state, label: int):
-        from .word_tables import DEAD
-
-        context, node, ahead = state
-        if label == self.space:
-            if node == 0:
-                return 0.0, state  # repeated spaces: no word
-            delta, context = self._end_word(context, node, ahead)
-            return delta, (context, 0, 0.0)
-        hit = self.bound.prefix.get(node, label) if node >= 0 else None
-        if hit is not None:
-            node, now = hit[0], self.alpha * hit[1]
-        else:
-            node, now = DEAD, self.unk_offset
-        return now - ahead, (context, node, now)
+        step = self._scoring().extend(state, label)
+        return (float("-inf"), state) if step is None else step
 
     def score_final(self, state) -> float:
-        from .word_tables import EOS_ID
-
-        context, node, ahead = state
-        total = 0.0
-        if node != 0:
-            delta, context = self._end_word(context, node, ahead)
-            total = total + delta
-        return total + self.alpha * self.bound.tables.step(context, EOS_ID)[0]
+        return self._scoring().final(state)

@@ -87,7 +87,7 @@ def compile_tables(lm: WordNgramLM) -> WordLMTables:
         own = lm.ngrams[len(h) - 1].get(h)
         backoff_ln[i] = LN10 * own[1] if own is not None else 0.0
         backoff_state[i] = longest_state(h[1:]) if len(h) > 1 else 0
-    count = sum(len(t) for t in lm.ngrams) + 2
+    count = sum(len(t) for t in lm.ngrams) + 3  # room for </s>, <unk> and <s> at the root if missing
     states = np.empty(count, dtype=np.int64)
     symbols = np.empty(count, dtype=np.int64)
     targets = np.empty(count, dtype=np.int32)
