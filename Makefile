@@ -97,7 +97,8 @@ $(BENCH_VENV)/.installed:
 	@touch $@
 
 # make bench: decoders vs peers, torch threads quiet and beside a busy process, onnxruntime vs
-# PyTorch, decode throughput vs tesseract, and the training step split (its row needs apt-get install tesseract-ocr
+# PyTorch, decode throughput vs tesseract, the training step split, word LM vs pyctcdecode and the
+# load time of a large ARPA file (the tesseract row needs apt-get install tesseract-ocr
 # tesseract-ocr-eng; THROUGHPUT_ARGS='--memory-paths 100000' adds the stdin memory check).
 THROUGHPUT_ARGS ?= --threads 1
 bench: install $(BENCH_VENV)/.installed
@@ -107,6 +108,7 @@ bench: install $(BENCH_VENV)/.installed
 	$(BIN)/python tests/bench/throughput.py --out $(BENCH_DIR) $(THROUGHPUT_ARGS)
 	$(BIN)/python tests/bench/step_split.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/word_lm.py --out $(BENCH_DIR) --peer-python $(BENCH_VENV)/bin/python
+	$(BIN)/python tests/bench/arpa_load.py --out $(BENCH_DIR)
 
 # Word LM in the beam search vs pyctcdecode 0.5.0 + kenlm on the bundled models' posteriors
 # (part of make bench; about 5 minutes). Table: $(BENCH_DIR)/word_lm/word_lm.md

@@ -35,30 +35,31 @@ class TransitionTable:
     @classmethod
     def from_arrays(cls, states: np.ndarray, symbols: np.ndarray, targets: np.ndarray, values: np.ndarray,
                     num_symbols: int) -> TransitionTable:
-        """The table of entries given as arrays (distinct (state, symbol) pairs). Insertion is
-        vectorized: each round, every pending key whose slot is free and which is the first to
-        claim it takes it; the others probe on. Slots never empty again, so every key sits at
-        the end of an occupied run from its home slot, which is all a lookup needs."""
+        """The table of entries given as arrays (distinct (state, symbol) pairs), built without a
+        Python loop: with the keys in order of home slot, linear probing puts each at
+        ``max(its home, the previous key's slot + 1)``, a running maximum; the few that run past
+        the last slot wrap to the first free slots from 0, in order (so every slot a lookup
+        passes on its way is occupied)."""
         keys_in = np.asarray(states, dtype=np.int64) * num_symbols + np.asarray(symbols, dtype=np.int64)
         bits = max(4, int(np.ceil(np.log2(max(1, len(keys_in)) * 2 + 1))))
         capacity = 1 << bits
         keys = np.full(capacity, -1, dtype=np.int64)
         next_state = np.zeros(capacity, dtype=np.int32)
         value = np.zeros(capacity, dtype=np.float64)
-        mask = np.uint64(capacity - 1)
         with np.errstate(over="ignore"):
-            slots = (keys_in.astype(np.uint64) * np.uint64(HASH_MULTIPLIER)) >> np.uint64(64 - bits)
-        pending = np.arange(len(keys_in))
-        while pending.size:
-            free = keys[slots.astype(np.int64)] == -1
-            claim, claim_slots = pending[free], slots[free]
-            unique_slots, first = np.unique(claim_slots, return_index=True)
-            placed = claim[first]
-            where = unique_slots.astype(np.int64)
-            keys[where], next_state[where], value[where] = keys_in[placed], targets[placed], values[placed]
-            left = np.ones(pending.size, dtype=bool)
-            left[np.flatnonzero(free)[first]] = False
-            pending, slots = pending[left], (slots[left] + np.uint64(1)) & mask
+            homes = ((keys_in.astype(np.uint64) * np.uint64(HASH_MULTIPLIER)) >> np.uint64(64 - bits)).astype(np.int64)
+        order = np.argsort(homes)
+        ranks = np.arange(len(order), dtype=np.int64)
+        slots = np.maximum.accumulate(homes[order] - ranks) + ranks if len(order) else ranks
+        inside = slots < capacity
+        keys[slots[inside]] = keys_in[order[inside]]
+        wrapped = order[~inside]
+        free = np.flatnonzero(keys == -1)[:len(wrapped)]
+        keys[free] = keys_in[wrapped]
+        placed_slots = np.concatenate([slots[inside], free])
+        placed = np.concatenate([order[inside], wrapped])
+        next_state[placed_slots] = np.asarray(targets, dtype=np.int32)[placed]
+        value[placed_slots] = np.asarray(values, dtype=np.float64)[placed]
         return cls(num_symbols, keys, next_state, value, bits)
 
     @property

@@ -20,14 +20,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError, InputFileError
+from ..errors import ConfigError
+from .arpa import MAX_ORDER, read_arpa
 from .constants import DEFAULT_UNK_OFFSET
 from .scorers import Scorer
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 NO_PROB = -99.0  # log10 "probability" ARPA files give <s>, which is never predicted
-MAX_ORDER = 10
-MAX_NGRAMS = 200_000_000  # an ARPA header asking for more is refused before anything is read
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # lmplz --discount_fallback's, for orders whose counts cannot give them
 
 
@@ -111,86 +110,12 @@ class WordNgramLM:
     def load_arpa(cls, path: str) -> WordNgramLM:
         """Read an ARPA file (``.arpa`` or ``.arpa.gz``); every problem is an error naming the
         file, the line and what is wrong with it."""
-        try:
-            raw = gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else \
-                open(path, encoding="utf-8")  # noqa: SIM115
-        except OSError as exc:
-            raise InputFileError(f"{path}: cannot read the LM ({exc.strerror or exc})") from None
-        try:
-            with raw:
-                return _parse_arpa(path, raw)
-        except UnicodeDecodeError as exc:
-            raise InputFileError(f"{path}: not UTF-8 text ({exc.reason})") from None
-        except (OSError, EOFError) as exc:
-            raise InputFileError(f"{path}: cannot read the LM ({exc})") from None
-
-
-def _parse_arpa(path: str, lines: Iterable[str]) -> WordNgramLM:
-    declared: dict[int, int] = {}
-    tables: list[dict[tuple[str, ...], tuple[float, float]]] = []
-    section = "preamble"  # -> data -> n-grams -> end
-    current = 0
-    number = 0
-    for number, raw in enumerate(lines, start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        where = f"{path}:{number}"
-        if section == "preamble":
-            if line == "\\data\\":
-                section = "data"
-            continue
-        if section == "data" and line.startswith("ngram "):
-            key, _, value = line[6:].partition("=")
-            try:
-                n, count = int(key), int(value)
-            except ValueError:
-                raise InputFileError(f"{where}: expected 'ngram N=COUNT', got {line[:60]!r}") from None
-            if not 1 <= n <= MAX_ORDER or count < 0 or n in declared:
-                raise InputFileError(f"{where}: ngram order must be 1..{MAX_ORDER}, once each, with a count >= 0")
-            declared[n] = count
-            if sum(declared.values()) > MAX_NGRAMS:
-                raise InputFileError(f"{where}: the header declares more than {MAX_NGRAMS:,} n-grams")
-            continue
-        if line == "\\end\\":
-            section = "end"
-            break
-        if line.startswith("\\") and line.endswith("-grams:"):
-            try:
-                n = int(line[1:-7])
-            except ValueError:
-                raise InputFileError(f"{where}: bad section header {line[:40]!r}") from None
-            if n != current + 1 or n not in declared:
-                raise InputFileError(f"{where}: section \\{n}-grams: out of order or not declared in \\data\\")
-            current, section = n, "grams"
-            tables.append({})
-            continue
-        if section != "grams":
-            raise InputFileError(f"{where}: unexpected line {line[:60]!r} (expected \\data\\ counts or a section)")
-        fields = line.split()
-        if len(fields) not in (current + 1, current + 2):
-            raise InputFileError(f"{where}: expected log10-prob, {current} word(s) and an optional backoff")
-        try:
-            logp = float(fields[0])
-            backoff = float(fields[current + 1]) if len(fields) == current + 2 else 0.0
-        except ValueError:
-            raise InputFileError(f"{where}: probability or backoff is not a number") from None
-        if not (math.isfinite(logp) and math.isfinite(backoff)) or logp > 0:
-            raise InputFileError(f"{where}: log10 probability must be finite and <= 0, backoff finite")
-        words = tuple(fields[1:current + 1])
-        if words in tables[-1]:
-            raise InputFileError(f"{where}: n-gram {' '.join(words)!r} listed twice")
-        tables[-1][words] = (logp, backoff)
-        if len(tables[-1]) > declared[current]:
-            raise InputFileError(f"{where}: more {current}-grams than the header's {declared[current]}")
-    if section != "end":
-        raise InputFileError(f"{path}: no \\end\\ line: the file is cut short or not ARPA")
-    if not declared or len(tables) != len(declared):
-        raise InputFileError(f"{path}: \\data\\ declares {len(declared)} orders but {len(tables)} sections follow")
-    for n, table in enumerate(tables, start=1):
-        if len(table) != declared[n]:
-            raise InputFileError(f"{path}: \\data\\ says {declared[n]} {n}-grams, the section holds {len(table)}")
-    return WordNgramLM(order=len(tables), ngrams=tables)
+        arpa = read_arpa(path)
+        ngrams = []
+        for rows, probs, backoffs in zip(arpa.ngrams, arpa.log10_prob, arpa.log10_backoff):
+            keys = [tuple(arpa.tokens[i] for i in row) for row in rows.tolist()]
+            ngrams.append(dict(zip(keys, zip(probs.tolist(), backoffs.tolist()))))
+        return cls(order=arpa.order, ngrams=ngrams)
 
 
 # ---------------------------------------------------------------- building

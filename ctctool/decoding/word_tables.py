@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, InputFileError
+from .arpa import HASH_MULTIPLIERS, ArpaArrays, read_arpa, row_keys
 from .tables import TransitionTable, backoff_step
 from .word_lm import BOS, EOS, NO_PROB, UNK, WordNgramLM
 
@@ -60,61 +61,150 @@ class WordLMTables:
 
 
 def compile_tables(lm: WordNgramLM) -> WordLMTables:
-    """The state tables of an n-gram model (n-grams whose words or context the file does not
-    list are left out: a well-formed ARPA file has none)."""
-    unigrams = lm.ngrams[0]
-    vocabulary = sorted(w for (w,) in unigrams if w not in (BOS, EOS, UNK))
-    words = (EOS, UNK, BOS, *vocabulary)
-    word_id = {w: i for i, w in enumerate(words)}
-    # Contexts: every listed n-gram shorter than the order; shorter ones numbered first, so a
-    # context always backs off to a lower number and the chain ends at the root, 0.
-    contexts: list[tuple[str, ...]] = [()]
-    if lm.order > 1:
-        for n in range(1, lm.order):
-            contexts.extend(sorted(words_ for words_ in lm.ngrams[n - 1] if all(w in word_id for w in words_)))
-    state_of = {h: i for i, h in enumerate(contexts)}
-    history = lm.order - 1
-
-    def longest_state(words_: tuple[str, ...]) -> int:
-        candidate = words_[max(0, len(words_) - history):] if history else ()
-        while candidate not in state_of:
-            candidate = candidate[1:]
-        return state_of[candidate]
-
-    backoff_ln = np.zeros(len(contexts), dtype=np.float64)
-    backoff_state = np.zeros(len(contexts), dtype=np.int32)
-    for i, h in enumerate(contexts[1:], start=1):
-        own = lm.ngrams[len(h) - 1].get(h)
-        backoff_ln[i] = LN10 * own[1] if own is not None else 0.0
-        backoff_state[i] = longest_state(h[1:]) if len(h) > 1 else 0
-    count = sum(len(t) for t in lm.ngrams) + 3  # room for </s>, <unk> and <s> at the root if missing
-    states = np.empty(count, dtype=np.int64)
-    symbols = np.empty(count, dtype=np.int64)
-    targets = np.empty(count, dtype=np.int32)
-    values = np.empty(count, dtype=np.float64)
-    k = 0
-    root_has = set()
+    """The state tables of an n-gram model held as dictionaries (one built here, for example)."""
+    tokens = [words_[0] for words_ in lm.ngrams[0]]
+    index = {word: i for i, word in enumerate(tokens)}
+    ngrams, probs, backoffs = [], [], []
     for n, table in enumerate(lm.ngrams, start=1):
-        for words_, (logp, _) in table.items():
-            if not all(w in word_id for w in words_):
-                continue
-            h, w = words_[:-1], words_[-1]
-            state = state_of.get(h)
-            if state is None:
-                continue
-            states[k], symbols[k], values[k] = state, word_id[w], LN10 * logp
-            targets[k] = 0 if w == EOS else longest_state(words_)
-            if n == 1:
-                root_has.add(word_id[w])
-            k += 1
-    for missing in (EOS_ID, UNK_ID, BOS_ID):  # the root must score every word it can be asked for
-        if missing not in root_has:
-            states[k], symbols[k], values[k] = 0, missing, LN10 * NO_PROB
-            targets[k] = 0 if missing == EOS_ID else longest_state((words[missing],))
-            k += 1
-    table = TransitionTable.from_arrays(states[:k], symbols[:k], targets[:k], values[:k], len(words))
-    start = state_of.get((BOS,), 0) if history else 0
-    return WordLMTables(lm.order, words, table, backoff_ln, backoff_state, start)
+        listed = [words_ for words_ in table if all(w in index for w in words_)]
+        ngrams.append(np.array([[index[w] for w in words_] for words_ in listed], dtype=np.int64).reshape(-1, n))
+        probs.append(np.array([table[words_][0] for words_ in listed], dtype=np.float64))
+        backoffs.append(np.array([table[words_][1] for words_ in listed], dtype=np.float64))
+    return compile_arrays(ArpaArrays(tokens, len(tokens), ngrams, probs, backoffs))
+
+
+class _Contexts:
+    """Every listed n-gram shorter than the order is a context state: the root is 0, then the
+    unigrams, the bigrams, ... (shorter first, so a context backs off to a lower number).
+
+    Many word sequences are looked up at once: a unigram by its word id; a longer sequence by
+    a key, the row packed into one int64 where ``num_words ** n`` fits (exact), else a 64-bit
+    hash of the row confirmed by comparing the rows themselves (so a collision can never return
+    a wrong state), and binary search among the contexts' sorted keys, with the queries sorted
+    first so that the search walks memory forward."""
+
+    def __init__(self, rows_per_order: list[np.ndarray], num_words: int) -> None:
+        self.num_words = num_words
+        self.offsets = [1]
+        for rows in rows_per_order:
+            self.offsets.append(self.offsets[-1] + len(rows))
+        self.rows = rows_per_order
+        self.by_word = np.full(num_words, -1, dtype=np.int64)
+        if rows_per_order:
+            self.by_word[rows_per_order[0][:, 0]] = self.offsets[0] + np.arange(len(rows_per_order[0]))
+        for multiplier in HASH_MULTIPLIERS:  # contexts are distinct rows; their keys must be too
+            self.multiplier = multiplier
+            self.sorted_keys, self.order_of = [], []
+            for rows in rows_per_order:
+                keys = self._keys(rows)
+                order = np.argsort(keys)
+                self.sorted_keys.append(keys[order])
+                self.order_of.append(order)
+            if all(not (k[1:] == k[:-1]).any() for k in self.sorted_keys):
+                return
+        raise ConfigError("cannot index this LM's contexts (hash collisions under every multiplier)")
+
+    @property
+    def count(self) -> int:
+        return self.offsets[-1]
+
+    def _exact(self, n: int) -> bool:
+        return self.num_words ** n < 2 ** 63
+
+    def _keys(self, rows: np.ndarray) -> np.ndarray:
+        if self._exact(rows.shape[1]):
+            keys = np.zeros(len(rows), dtype=np.int64)
+            for column in range(rows.shape[1]):
+                keys = keys * self.num_words + rows[:, column]
+            return keys
+        return row_keys(rows, self.multiplier)
+
+    def find(self, queries: np.ndarray) -> np.ndarray:
+        """The state of each row of ``queries`` (int64 [m, n], 1 <= n < order), or -1 where the
+        sequence is not a listed context."""
+        n = queries.shape[1]
+        if n == 1:
+            return self.by_word[queries[:, 0]]
+        found = np.full(len(queries), -1, dtype=np.int64)
+        keys, order = self.sorted_keys[n - 1], self.order_of[n - 1]
+        if not len(keys) or not len(queries):
+            return found
+        wanted = self._keys(queries)
+        by_key = np.argsort(wanted)
+        at = np.empty(len(queries), dtype=np.int64)
+        at[by_key] = np.searchsorted(keys, wanted[by_key])
+        np.minimum(at, len(keys) - 1, out=at)
+        candidate = order[at]
+        hit = keys[at] == wanted
+        if not self._exact(n):
+            hit &= (self.rows[n - 1][candidate] == queries).all(axis=1)
+        found[hit] = self.offsets[n - 1] + candidate[hit]
+        return found
+
+    def longest(self, sequences: np.ndarray) -> np.ndarray:
+        """The state of the longest suffix of each row that is a listed context (the root, 0,
+        when none is): where the search goes after the sequence."""
+        history = len(self.rows)
+        length = min(sequences.shape[1], history)
+        states = np.zeros(len(sequences), dtype=np.int64)
+        pending = np.arange(len(sequences))
+        for size in range(length, 0, -1):
+            if not pending.size:
+                break
+            found = self.find(sequences[pending, sequences.shape[1] - size:])
+            states[pending[found >= 0]] = found[found >= 0]
+            pending = pending[found < 0]
+        return states
+
+
+def compile_arrays(arpa: ArpaArrays) -> WordLMTables:
+    """The state tables of an n-gram model (n-grams whose words or context the file does not
+    list are left out: a well-formed ARPA file has none). Vectorized: a 100 MB file compiles in
+    seconds."""
+    order = arpa.order
+    specials = (EOS, UNK, BOS)
+    unigram_words = arpa.tokens[:arpa.num_unigrams]
+    vocabulary = sorted(set(unigram_words) - set(specials))
+    words = (*specials, *vocabulary)
+    word_id = {w: i for i, w in enumerate(words)}
+    remap = np.array([word_id[w] for w in unigram_words] + [-1] * (len(arpa.tokens) - arpa.num_unigrams),
+                     dtype=np.int64)
+    ngrams, probs, backoffs = [], [], []
+    for n in range(order):
+        rows = remap[arpa.ngrams[n]] if len(arpa.ngrams[n]) else arpa.ngrams[n].reshape(0, n + 1)
+        known = (rows >= 0).all(axis=1)
+        ngrams.append(rows[known])
+        probs.append(arpa.log10_prob[n][known])
+        backoffs.append(arpa.log10_backoff[n][known])
+    missing = [word_id[w] for w in specials if w not in set(unigram_words)]
+    if missing:  # the root must score every word it can be asked for: ~never, as ARPA gives <s>
+        ngrams[0] = np.concatenate([ngrams[0], np.array(missing, dtype=np.int64).reshape(-1, 1)])
+        probs[0] = np.concatenate([probs[0], np.full(len(missing), NO_PROB)])
+        backoffs[0] = np.concatenate([backoffs[0], np.zeros(len(missing))])
+    contexts = _Contexts(ngrams[:order - 1], len(words))
+    backoff_ln = np.zeros(contexts.count, dtype=np.float64)
+    backoff_state = np.zeros(contexts.count, dtype=np.int32)
+    for n in range(order - 1):
+        span = slice(contexts.offsets[n], contexts.offsets[n + 1])
+        backoff_ln[span] = LN10 * backoffs[n]
+        if n:  # a context backs off to the longest listed suffix of itself minus its first word
+            backoff_state[span] = contexts.longest(ngrams[n][:, 1:])
+    states_, symbols, targets, values = [], [], [], []
+    for n in range(order):
+        rows = ngrams[n]
+        state = np.zeros(len(rows), dtype=np.int64) if n == 0 else contexts.find(rows[:, :-1])
+        listed = state >= 0
+        rows = rows[listed]
+        target = contexts.longest(rows) if order > 1 else np.zeros(len(rows), dtype=np.int64)
+        target[rows[:, -1] == EOS_ID] = 0  # nothing follows the end of the sentence
+        states_.append(state[listed])
+        symbols.append(rows[:, -1])
+        targets.append(target.astype(np.int32))
+        values.append(LN10 * probs[n][listed])
+    table = TransitionTable.from_arrays(np.concatenate(states_), np.concatenate(symbols), np.concatenate(targets),
+                                        np.concatenate(values), len(words))
+    start = int(contexts.find(np.array([[BOS_ID]], dtype=np.int64))[0]) if order > 1 else 0
+    return WordLMTables(order, words, table, backoff_ln, backoff_state, max(start, 0))
 
 
 # ---------------------------------------------------------------- loading with caches
@@ -141,7 +231,7 @@ def load_word_lm_tables(path: str, *, disk_cache: bool = True) -> WordLMTables:
     cache = path + CACHE_SUFFIX
     tables = _read_cache(cache, digest) if disk_cache and os.path.exists(cache) else None
     if tables is None:
-        tables = compile_tables(WordNgramLM.load_arpa(path))
+        tables = compile_arrays(read_arpa(path))
         if disk_cache:
             _write_cache(cache, tables, digest)
     with _MEMORY_LOCK:
