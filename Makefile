@@ -101,7 +101,7 @@ $(BENCH_VENV)/.installed:
 # load time of a large ARPA file (the tesseract row needs apt-get install tesseract-ocr
 # tesseract-ocr-eng; THROUGHPUT_ARGS='--memory-paths 100000' adds the stdin memory check).
 THROUGHPUT_ARGS ?= --threads 1
-bench: install $(BENCH_VENV)/.installed
+bench: install $(TEST_STAMP) $(BENCH_VENV)/.installed
 	PYTHONPATH=$(CURDIR) $(BENCH_VENV)/bin/python tests/bench/run_bench.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/threads.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/runtime_onnx.py --out $(BENCH_DIR)
@@ -109,6 +109,7 @@ bench: install $(BENCH_VENV)/.installed
 	$(BIN)/python tests/bench/step_split.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/word_lm.py --out $(BENCH_DIR) --peer-python $(BENCH_VENV)/bin/python
 	$(BIN)/python tests/bench/arpa_load.py --out $(BENCH_DIR)
+	$(BIN)/python tests/bench/kenlm_binary.py --out $(BENCH_DIR)
 
 # Word LM in the beam search vs pyctcdecode 0.5.0 + kenlm on the bundled models' posteriors
 # (part of make bench; about 5 minutes). Table: $(BENCH_DIR)/word_lm/word_lm.md

@@ -18,6 +18,7 @@ from .decoding.constants import (
     DEFAULT_TOP_K,
     DEFAULT_UNK_OFFSET,
 )
+from .decoding.kenlm_binary import is_kenlm_binary
 from .errors import OptionError
 from .inference import NetworkOutput, run_network
 from .manifest import ManifestItem
@@ -61,7 +62,9 @@ def build_decode_options(codec: Codec, *, beam: int = DEFAULT_BEAM_WIDTH, nbest:
     word LM, ``alpha`` and ``beta`` weigh it (beta per word) and ``char_alpha`` weighs the
     character LM; without one, ``alpha`` weighs the character LM and ``beta`` is per character.
     ``lexicon``: a word list; ``hotwords``: ``WORD`` or ``WORD:BOOST`` specs; ``unk_offset``: the
-    word LM's score while a word is spelled that starts no vocabulary word (natural log)."""
+    word LM's score while a word is spelled that starts no vocabulary word (natural log). A
+    KenLM binary word LM is read through the ``kenlm`` module and scored by the Python search
+    (``decoding.kenlm_binary``): alone, without a character LM, lexicon or hotwords."""
     for name, value in (("alpha", alpha), ("beta", beta), ("prune", prune), ("unk_offset", unk_offset),
                         ("char_alpha", char_alpha)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
@@ -72,7 +75,18 @@ def build_decode_options(codec: Codec, *, beam: int = DEFAULT_BEAM_WIDTH, nbest:
     word_paths = [p for p in paths if is_word_lm_path(p)]
     char_paths = [p for p in paths if not is_word_lm_path(p)]
     if len(word_paths) > 1 or len(char_paths) > 1:
-        raise OptionError("--lm: give at most one character LM (.npz) and one word LM (.arpa, .arpa.gz)")
+        raise OptionError("--lm: give at most one character LM (.npz) and one word LM (.arpa, .arpa.gz, "
+                          "KenLM binary)")
+    if word_paths and is_kenlm_binary(word_paths[0]):
+        if char_paths or lexicon or hotwords:
+            raise OptionError(f"--lm {word_paths[0]}: a KenLM binary LM is scored on its own; to combine it "
+                              "with a character LM, --lexicon or --hotword, give the ARPA file instead")
+        from .decoding.kenlm_binary import KenLMBinaryScorer, load_kenlm
+
+        scorer = KenLMBinaryScorer(load_kenlm(word_paths[0]), codec.labels, alpha=alpha, beta=beta,
+                                   unk_offset=unk_offset)
+        return DecodeOptions(beam=beam, nbest=nbest, prune_log_prob=float(prune), top_k=top_k, scorers=scorer,
+                             beam_prune=beam_prune)
     word_lm = None
     if word_paths:
         from .decoding.word_tables import bind_word_lm, load_word_lm_tables
@@ -93,7 +107,7 @@ def build_decode_options(codec: Codec, *, beam: int = DEFAULT_BEAM_WIDTH, nbest:
 
 
 def is_word_lm_path(path: str) -> bool:
-    return path.endswith((".arpa", ".arpa.gz"))
+    return path.endswith((".arpa", ".arpa.gz")) or is_kenlm_binary(path)
 
 
 def best_hypotheses(model: LoadedModel, log_probs, options: DecodeOptions):

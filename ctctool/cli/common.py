@@ -129,7 +129,8 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
                                                      "(decode jsonl).")], 1),
         _option("lm", Annotated[list[str] | None, typer.Option(
             "--lm", help="Character LM from `ctctool lm build` (.npz), or a word n-gram LM in ARPA format (.arpa, "
-            ".arpa.gz; `lm build --word`); give --lm twice to use one of each.")], None),
+            ".arpa.gz; `lm build --word`) or a KenLM binary (needs pip install 'ctctool[kenlm]'; scored alone, "
+            "by the slower Python search); give --lm twice to use one of each.")], None),
         _option("alpha", Annotated[float, typer.Option("--alpha", help="Weight of the LM log-probability (the "
                                                        "word LM's when there is one).")], DEFAULT_LM_ALPHA),
         _option("beta", Annotated[float, typer.Option("--beta", help="Score bonus per emitted word with a word LM, "
