@@ -145,3 +145,10 @@ def test_a_damaged_kenlm_binary_is_an_input_error_naming_the_file(tmp_path):
     path.write_bytes(KENLM_MAGIC + b" format version 5\n\0" + bytes(range(256)) * 20)
     with pytest.raises(InputFileError, match="damaged.klm: KenLM cannot read this LM"):
         load_kenlm(str(path))
+
+
+def test_the_arpa_loader_points_a_kenlm_binary_to_the_scorer_that_reads_it(tmp_path):
+    from ctctool.decoding.word_lm import WordLMScorer
+
+    with pytest.raises(ConfigError, match="is a KenLM binary, not ARPA: score it with .*KenLMBinaryScorer"):
+        WordLMScorer(fake_binary(tmp_path), LABELS)

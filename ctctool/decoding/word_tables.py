@@ -227,6 +227,11 @@ def load_word_lm_tables(path: str, *, disk_cache: bool = True) -> WordLMTables:
         return hit
     from ..fileio import file_sha256
 
+    from .kenlm_binary import is_kenlm_binary
+
+    if is_kenlm_binary(path):
+        raise ConfigError(f"{path} is a KenLM binary, not ARPA: score it with decoding.kenlm_binary."
+                          "KenLMBinaryScorer (what --lm does with it), or give the ARPA file")
     digest = file_sha256(path)
     cache = path + CACHE_SUFFIX
     tables = _read_cache(cache, digest) if disk_cache and os.path.exists(cache) else None
