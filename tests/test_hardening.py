@@ -517,6 +517,24 @@ def test_accumulate_under_torchrun_trains_and_writes_one_model(tiny_data, tmp_pa
     assert [row["step"] for row in rows] == [2, 4] and (tmp_path / "m.pt").exists()
 
 
+def test_max_time_under_torchrun_stops_every_rank_at_the_same_step(tiny_data, tmp_path):
+    """--max-time under DDP: the ranks' clocks differ, so they decide together (a rank that
+    stopped alone would leave the other waiting in an all-reduce); the job ends cleanly well
+    before its step budget with one model, one resume state and the stop in the log."""
+    env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "ctctool", "train", str(tiny_data["train"]), "--val", str(tiny_data["val"]),
+               "-o", str(tmp_path / "m.pt"), "--run-dir", str(tmp_path / "run"), "--max-steps", "100000",
+               "--eval-every", "100000", "--max-time", "3s", "--batch-size", "4", "--hidden", "16",
+               "--channels", "8,8,8", "--device", "cpu", "--no-augment"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("--max-time reached at step") == 1, result.stdout[-2000:]  # rank 0 reports
+    assert (tmp_path / "m.pt").exists() and (tmp_path / "run" / "resume.pt").exists()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert rows and rows[-1]["step"] < 100000
+
+
 def _torchrun_driver(tiny_data, out, mode, timeout=240):
     env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
     out.mkdir(exist_ok=True)
