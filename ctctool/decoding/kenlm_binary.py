@@ -55,12 +55,9 @@ class KenLMBinaryScorer(Scorer):
                  unk_offset: float = DEFAULT_UNK_OFFSET):
         import kenlm
 
-        for name, value in (("alpha", alpha), ("beta", beta), ("unk_offset", unk_offset)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ConfigError(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
-        if " " not in labels:
-            raise ConfigError("a word LM needs a model whose alphabet has the space character (words are "
-                              "scored where a space ends them)")
+        from .word_tables import check_word_lm_options
+
+        check_word_lm_options(labels, alpha=alpha, beta=beta, unk_offset=unk_offset)
         self._kenlm = kenlm
         self.model = model if not isinstance(model, str) else load_kenlm(model)
         self.labels = tuple(labels)

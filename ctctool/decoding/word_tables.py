@@ -226,7 +226,6 @@ def load_word_lm_tables(path: str, *, disk_cache: bool = True) -> WordLMTables:
     if hit is not None:
         return hit
     from ..fileio import file_sha256
-
     from .kenlm_binary import is_kenlm_binary
 
     if is_kenlm_binary(path):
@@ -323,14 +322,19 @@ class BoundWordLM:
     spellable: int  # vocabulary words the codec can spell (the others can never be output)
 
 
-def bind_word_lm(tables: WordLMTables, labels: Sequence[str], *, alpha: float, beta: float,
-                 unk_offset: float) -> BoundWordLM:
+def check_word_lm_options(labels: Sequence[str], *, alpha: float, beta: float, unk_offset: float) -> None:
+    """What every word LM needs: finite weights and a space label to end words."""
     for name, value in (("alpha", alpha), ("beta", beta), ("unk_offset", unk_offset)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ConfigError(f"--{name.replace('_', '-')} must be a finite number, got {value!r}")
     if " " not in labels:
         raise ConfigError("a word LM needs a model whose alphabet has the space character (words are "
                           "scored where a space ends them)")
+
+
+def bind_word_lm(tables: WordLMTables, labels: Sequence[str], *, alpha: float, beta: float,
+                 unk_offset: float) -> BoundWordLM:
+    check_word_lm_options(labels, alpha=alpha, beta=beta, unk_offset=unk_offset)
     index = {c: i + 1 for i, c in enumerate(labels)}
     children: dict[tuple[int, int], int] = {}
     best: list[float] = [0.0]
