@@ -16,7 +16,7 @@ DEMO_SPEECH_STEPS ?= 150
 DEMO_SPEECH_TIME ?= 1m
 BENCH_DIR ?= bench-out
 
-.PHONY: install demo test test-slow lint bench bench-word-lm bench-recipe bench-models bench-finetune bench-digits clean data-ocr \
+.PHONY: install demo test test-slow lint bench bench-word-lm models-onnx bench-recipe bench-models bench-finetune bench-digits clean data-ocr \
 	data-ocr-unseen data-speech data-speech-engines data-speech-model data-latin-print-corpus model-latin-print \
 	model-en-digits
 
@@ -156,6 +156,7 @@ LATIN_DIR ?= runs/latin-print
 LATIN_ARGS ?= --steps 6000 --seed 1
 model-latin-print: install
 	$(BIN)/python data/latin-print/recipe.py build --out $(LATIN_DIR) $(LATIN_ARGS)
+	$(MAKE) models-onnx
 
 # Build the en-digits speech model and its card (ctctool/models/en-digits.{pt,json}): 12,000 clips
 # from espeak-ng, flite and festival voices (needs: apt-get install espeak-ng flite festival
@@ -164,6 +165,14 @@ model-latin-print: install
 EN_DIGITS_ARGS ?= --steps 8000 --seed 1
 model-en-digits: install
 	$(BIN)/python data/en-digits/recipe.py --out runs/en-digits $(EN_DIGITS_ARGS)
+	$(MAKE) models-onnx
+
+# The bundled models' ONNX exports (ctctool/models/NAME.onnx), which decode, eval and align run
+# by default on the CPU; each records its .pt file's SHA-256 and is ignored once that changes.
+models-onnx: install
+	$(BIN)/python -m pip install $(PIP_FLAGS) "onnx>=1.15"
+	for name in latin-print en-digits; do \
+		$(BIN)/ctctool export $$name -o ctctool/models/$$name.onnx || exit 1; done
 
 # Rebuild the bundled OCR lines (needs: apt-get install fonts-dejavu-core fonts-liberation fonts-freefont-ttf).
 data-ocr: install

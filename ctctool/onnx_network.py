@@ -53,9 +53,15 @@ def onnxruntime_module():
     return onnxruntime
 
 
-def load_onnx_model(path: str, *, threads: int = 1, device: str = "cpu") -> LoadedModel:
+class StaleExportError(CheckpointError):
+    """An ONNX file whose recorded source is not the model file it was expected to come from."""
+
+
+def load_onnx_model(path: str, *, threads: int = 1, device: str = "cpu",
+                    source_sha256: str | None = None) -> LoadedModel:
     """An exported ``.onnx`` model ready for ``run_network`` / ``decode_items``; ``threads`` is
-    onnxruntime's intra-op thread count, ``device`` cpu or cuda (when the build has it)."""
+    onnxruntime's intra-op thread count, ``device`` cpu or cuda (when the build has it).
+    ``source_sha256``: the SHA-256 of the model file it must have been exported from."""
     ort = onnxruntime_module()
     if not os.path.exists(path):
         raise CheckpointError(f"{path}: no such ONNX model file")
@@ -77,6 +83,10 @@ def load_onnx_model(path: str, *, threads: int = 1, device: str = "cpu") -> Load
         first = (str(exc).strip().splitlines() or ["unreadable"])[0]
         raise CheckpointError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
     metadata = _read_metadata(path, session.get_modelmeta().custom_metadata_map)
+    if source_sha256 is not None:
+        source = metadata.get("source")
+        if not isinstance(source, dict) or source.get("sha256") != source_sha256:
+            raise StaleExportError(f"{path}: not exported from the model file it stands beside (stale export)")
     codec, extractor, model_config = model_parts(path, metadata)
     _check_signature(path, session, model_config)
     training = metadata.get("training", {})

@@ -86,3 +86,62 @@ def test_en_digits_hears_engines_and_voices_it_never_heard():
         for item, result in zip(items, decode_items(loaded, items, options=options)):
             summary.add(score_line(item.id, item.path, item.text, result.text))
         assert summary.wer < limit, (name, summary.wer)
+
+
+# ---------------------------------------------------------------- the shipped ONNX exports
+
+
+@pytest.mark.parametrize("card", bundled_models(), ids=lambda card: card.name)
+def test_each_bundled_model_ships_a_current_onnx_export(card):
+    """A re-trained .pt without `make models-onnx` would silently fall back to PyTorch: this fails instead."""
+    from ctctool.fileio import file_sha256
+    from ctctool.onnx_network import load_onnx_model
+
+    export = card.path.with_suffix(".onnx")
+    assert export.is_file(), f"run make models-onnx: {export} is missing"
+    load_onnx_model(str(export), source_sha256=file_sha256(str(card.path)))  # raises when stale
+    assert export.stat().st_size <= 20 * 1024 * 1024
+
+
+def _network_kind(spec, runtime="auto", device="cpu"):
+    from ctctool.cli.common import Backend, Runtime, load_for_inference
+
+    loaded, _ = load_for_inference(spec, Runtime(threads=1, device=device), backend=Backend(runtime=runtime))
+    return type(loaded.network).__name__
+
+
+def test_bundled_models_run_their_export_on_the_cpu_unless_told_otherwise():
+    assert _network_kind("latin-print") == "OnnxNetwork"
+    assert _network_kind("latin-print", runtime="onnx") == "OnnxNetwork"
+    assert _network_kind("latin-print", runtime="torch") != "OnnxNetwork"
+    card = next(card for card in bundled_models() if card.name == "latin-print")
+    assert _network_kind(str(card.path)) != "OnnxNetwork"  # a path is run as given
+
+
+def test_a_stale_export_or_no_onnxruntime_falls_back_to_pytorch(tmp_path, monkeypatch):
+    import importlib.util
+    import shutil
+
+    import ctctool.models as models
+
+    for suffix in (".pt", ".json"):
+        shutil.copy(models.BUNDLED_DIR / f"latin-print{suffix}", tmp_path / f"latin-print{suffix}")
+    shutil.copy(models.BUNDLED_DIR / "en-digits.onnx", tmp_path / "latin-print.onnx")  # another model's export
+    monkeypatch.setattr(models, "BUNDLED_DIR", tmp_path)
+    assert _network_kind("latin-print") != "OnnxNetwork"
+    shutil.copy(Path(models.__file__).parent / "latin-print.onnx", tmp_path / "latin-print.onnx")  # its own
+    assert _network_kind("latin-print") == "OnnxNetwork"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    assert _network_kind("latin-print") != "OnnxNetwork"
+
+
+def test_the_export_reads_the_same_text_as_pytorch(tmp_path):
+    lines = [json.loads(line) for line in (REPO / "data/ocr/test.jsonl").read_text().splitlines()[:40]]
+    paths = "".join(str(REPO / "data/ocr" / line["path"]) + "\n" for line in lines)
+    texts = {}
+    for runtime in ("auto", "torch"):
+        done = subprocess.run([sys.executable, "-m", "ctctool", "decode", "latin-print", "-", "--runtime", runtime,
+                               "--threads", "1"], input=paths, capture_output=True, text=True, check=True)
+        texts[runtime] = done.stdout
+    assert texts["auto"] == texts["torch"] and texts["auto"].count("\n") == 40

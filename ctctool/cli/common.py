@@ -54,7 +54,7 @@ class Runtime:
 class Backend:
     """How decode, eval and align run the network: which runtime, and long inputs in windows."""
 
-    runtime: str = "auto"  # torch, onnx, or auto: onnx for a .onnx file, else torch
+    runtime: str = "auto"  # torch, onnx, or auto: onnx for a .onnx file or (CPU) a bundled model's export
     window: int | None = None  # feature frames per window for long inputs; None = the modality's default
     workers: int | None = None  # reader processes; None = reading.default_workers()
 
@@ -109,7 +109,8 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
     "backend": (Backend, [
         _option("runtime", Annotated[str, typer.Option(
             "--runtime", envvar="CTCTOOL_RUNTIME", help="Run the network with torch or onnx (onnxruntime, "
-            "for a file from `ctctool export`); auto picks onnx for .onnx files.")], "auto"),
+            "for a file from `ctctool export`); auto picks onnx for .onnx files, and for a bundled model on "
+            "the CPU its shipped export (about 2x faster on one thread).")], "auto"),
         _option("window", Annotated[int | None, typer.Option(
             "--window", min=0, max=1_000_000, envvar="CTCTOOL_WINDOW",
             help="Inputs longer than this many feature frames (audio: 10 ms hops; images: pixel columns "
@@ -297,15 +298,21 @@ def load_for_inference(model_path: str, runtime: Runtime, limits: Limits | None 
     engine = (backend or Backend()).runtime.strip().lower()
     if engine not in ("auto", "torch", "onnx"):
         raise OptionError(f"--runtime must be auto, torch or onnx, got {engine!r}")
-    if engine == "auto":
-        engine = "onnx" if model_path.lower().endswith(".onnx") else "torch"
-    if engine == "onnx":
+    is_onnx_file = model_path.lower().endswith(".onnx")
+    loaded = None
+    if not is_onnx_file and engine != "torch":  # a bundled model's shipped export, where it applies
+        loaded = _bundled_export(model_path, engine, torch_device)
+    if loaded is not None:
+        import torch
+
+        torch_device = torch.device("cpu")  # onnxruntime takes and gives host arrays
+    elif engine == "onnx" or (engine == "auto" and is_onnx_file):
         import torch
 
         from ..onnx_network import load_onnx_model
 
         loaded = load_onnx_model(model_path, threads=torch.get_num_threads(), device=str(torch_device))
-        torch_device = torch.device("cpu")  # onnxruntime takes and gives host arrays
+        torch_device = torch.device("cpu")
     else:
         from ..checkpoint import load_model
 
@@ -320,6 +327,31 @@ def load_for_inference(model_path: str, runtime: Runtime, limits: Limits | None 
         loaded = replace(loaded, extractor=loaded.extractor.with_limits(max_width=limits.max_width,
                                                                          max_seconds=limits.max_seconds))
     return loaded, torch_device
+
+
+def _bundled_export(model_path: str, engine: str, torch_device):
+    """A bundled model's shipped ONNX export, run by onnxruntime, where that is the runtime to
+    use: asked for (--runtime onnx), or by default on the CPU (about twice PyTorch's speed on
+    one thread; ``--runtime torch`` keeps PyTorch). None where the package has no current export
+    or onnxruntime is missing: PyTorch runs the model file then."""
+    if engine == "auto" and torch_device.type != "cpu":
+        return None
+    from ..models import bundled_onnx
+
+    found = bundled_onnx(model_path)
+    if found is None:
+        return None
+    import torch
+
+    from ..fileio import file_sha256
+    from ..onnx_network import StaleExportError, load_onnx_model
+
+    export, model_file = found
+    try:
+        return load_onnx_model(str(export), threads=torch.get_num_threads(), device=str(torch_device),
+                               source_sha256=file_sha256(str(model_file)))
+    except StaleExportError:
+        return None
 
 
 def decode_options(loaded, flags: DecodeFlags):

@@ -82,6 +82,18 @@ def bundled_model(name: str, directory: Path | None = None) -> ModelCard | None:
     return _read_card(card_path)
 
 
+def bundled_onnx(spec: str, directory: Path | None = None) -> tuple[Path, Path] | None:
+    """(the ONNX export, the model file) of the bundled model called ``spec``, when the package
+    ships the export (``NAME.onnx``, written by the model's rebuild recipe) and onnxruntime is
+    installed to run it; else None. Whether the export is current is checked when it loads."""
+    import importlib.util
+
+    card = bundled_model(spec, directory)
+    if card is None or not card.path.with_suffix(".onnx").is_file() or importlib.util.find_spec("onnxruntime") is None:
+        return None
+    return card.path.with_suffix(".onnx"), card.path
+
+
 def resolve_model(spec: str, directory: Path | None = None) -> str:
     """A model path for ``spec``: the bundled model of that name, else the path itself when it
     exists; neither is an error that lists the bundled names."""

@@ -5,7 +5,8 @@ Inputs: 2,000 bundled line images (data/ocr test, val, unseen-fonts and the firs
 training lines), as paths on stdin. Each command is a fresh process timed from launch to
 exit, alternated per round (medians of --repeats):
 - tesseract 5 in list-file mode (`tesseract LIST stdout --psm 7 -l eng`, OMP_THREAD_LIMIT=N);
-- `ctctool decode latin-print - --threads N` (PyTorch, greedy and beam 16);
+- `ctctool decode latin-print - --threads N` as installed (its shipped ONNX export, beam 16);
+- the same with `--runtime torch` (PyTorch, greedy and beam 16);
 - `ctctool decode latin-print.onnx - --threads N` (onnxruntime, greedy), exported once here.
 Peak resident memory (ru_maxrss of that process) comes with every row. --memory-paths M also
 decodes M paths (the 2,000 repeated) from stdin with the fastest variant and reports its peak.
@@ -71,8 +72,11 @@ def main() -> int:
     subprocess.run([CTCTOOL, "export", "latin-print", "-o", str(onnx_path)], check=True, capture_output=True)
     env = {**os.environ, "OMP_THREAD_LIMIT": str(args.threads), "CTCTOOL_THREADS": str(args.threads)}
     variants = {
-        "ctctool decode (PyTorch, greedy)": ([CTCTOOL, "decode", "latin-print", "-", "--beam", "1"], listing),
-        "ctctool decode (PyTorch, beam 16)": ([CTCTOOL, "decode", "latin-print", "-"], listing),
+        "ctctool decode latin-print (default: its shipped ONNX export, beam 16)":
+            ([CTCTOOL, "decode", "latin-print", "-"], listing),
+        "ctctool decode (PyTorch, greedy)": ([CTCTOOL, "decode", "latin-print", "-", "--beam", "1", "--runtime",
+                                              "torch"], listing),
+        "ctctool decode (PyTorch, beam 16)": ([CTCTOOL, "decode", "latin-print", "-", "--runtime", "torch"], listing),
         "ctctool decode (onnxruntime, greedy)": ([CTCTOOL, "decode", str(onnx_path), "-", "--beam", "1"], listing),
     }
     if shutil.which("tesseract"):
