@@ -72,8 +72,8 @@ def build_decode_options(codec: Codec, *, beam: int = DEFAULT_BEAM_WIDTH, nbest:
             flag = name.replace("_", "-")
             raise OptionError(f"--{flag} must be a {'finite ' if name != 'prune' else ''}number, got {value!r}")
     paths = [lm] if isinstance(lm, str) else list(lm or [])
-    word_paths = [p for p in paths if is_word_lm_path(p)]
-    char_paths = [p for p in paths if not is_word_lm_path(p)]
+    word_paths = [p for p in paths if is_word_lm_path(p)]  # reads each file's first bytes once
+    char_paths = [p for p in paths if p not in word_paths]
     if len(word_paths) > 1 or len(char_paths) > 1:
         raise OptionError("--lm: give at most one character LM (.npz) and one word LM (.arpa, .arpa.gz, "
                           "KenLM binary)")

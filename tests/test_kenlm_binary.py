@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_beam import labelling_log_probs
-from test_word_lm import corpus
+from test_word_lm import _labelling_totals, corpus
 
 from ctctool.codec import Codec
 from ctctool.decoding.kenlm_binary import KENLM_MAGIC, is_kenlm_binary
@@ -110,13 +109,7 @@ def test_a_wide_unpruned_beam_with_a_kenlm_model_finds_the_best_labelling(kenlm_
     rng = np.random.default_rng(seed)
     logits = rng.normal(0, 2.0, size=(frames, 5))
     log_probs = (logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)).astype(np.float32)
-    totals = {}
-    for labels, acoustic in labelling_log_probs(log_probs).items():
-        state, lm = scorer.start_state(), 0.0
-        for label in labels:
-            delta, state = scorer.score_partial_token(state, label)
-            lm += delta
-        totals[labels] = acoustic + lm + scorer.score_final(state)
+    totals = _labelling_totals(log_probs, scorer)
     top = prefix_beam_search(log_probs, beam_width=5 ** frames, prune_log_prob=float("-inf"), scorers=scorer)
     assert top[0].score + top[0].lm_score == pytest.approx(max(totals.values()), abs=1e-6)
 

@@ -298,25 +298,22 @@ def load_for_inference(model_path: str, runtime: Runtime, limits: Limits | None 
     engine = (backend or Backend()).runtime.strip().lower()
     if engine not in ("auto", "torch", "onnx"):
         raise OptionError(f"--runtime must be auto, torch or onnx, got {engine!r}")
+    import torch
+
     is_onnx_file = model_path.lower().endswith(".onnx")
     loaded = None
     if not is_onnx_file and engine != "torch":  # a bundled model's shipped export, where it applies
         loaded = _bundled_export(model_path, engine, torch_device)
-    if loaded is not None:
-        import torch
-
-        torch_device = torch.device("cpu")  # onnxruntime takes and gives host arrays
-    elif engine == "onnx" or (engine == "auto" and is_onnx_file):
-        import torch
-
+    if loaded is None and (engine == "onnx" or (engine == "auto" and is_onnx_file)):
         from ..onnx_network import load_onnx_model
 
         loaded = load_onnx_model(model_path, threads=torch.get_num_threads(), device=str(torch_device))
-        torch_device = torch.device("cpu")
-    else:
+    if loaded is None:
         from ..checkpoint import load_model
 
         loaded = load_model(model_path, torch_device)
+    else:  # either ONNX path: onnxruntime takes and gives host arrays
+        torch_device = torch.device("cpu")
     if backend is not None and backend.window is not None:
         loaded = replace(loaded, window_frames=backend.window)
     if backend is not None:
