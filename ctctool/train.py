@@ -84,6 +84,8 @@ class TrainConfig:
     select_by: str | None = None  # the validation set whose CER picks the best model; None = the first
     max_time: float | None = None  # seconds of wall clock for this invocation's training loop; None = no limit
     accumulate: int = 1  # batches whose gradients are summed per optimizer step (effective batch = batch x this)
+    schedule: str = "cosine"  # learning-rate shape: "cosine" (warm-up + cosine) or "onecycle"
+    label_smoothing: float = 0.0  # weight of the per-frame cross-entropy to the uniform distribution
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -105,6 +107,10 @@ class TrainConfig:
             raise OptionError(f"--max-time must be a positive duration, got {self.max_time!r} seconds")
         if isinstance(self.accumulate, bool) or not isinstance(self.accumulate, int) or self.accumulate < 1:
             raise OptionError(f"--accumulate must be a whole number of batches >= 1, got {self.accumulate!r}")
+        if self.schedule not in SCHEDULES:
+            raise OptionError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not (isinstance(self.label_smoothing, (int, float)) and 0.0 <= self.label_smoothing < 1.0):
+            raise OptionError(f"--label-smoothing must be a weight in [0, 1), got {self.label_smoothing!r}")
 
 
 @dataclass
@@ -189,12 +195,44 @@ def modality_of(items: Sequence[ManifestItem]) -> str:
     return kinds.pop()
 
 
-def lr_factor(step: int, total: int, warmup: int, final_ratio: float) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine from 1 down to ``final_ratio``."""
+SCHEDULES = ("cosine", "onecycle")
+# One-cycle (Smith & Topin 2017, torch's OneCycleLR defaults): a cosine rise from lr/25 over the
+# first 30% of the steps, then a cosine fall to lr/25/1e4.
+ONECYCLE_RISE, ONECYCLE_START, ONECYCLE_END = 0.3, 1 / 25, 1 / 25 / 1e4
+
+
+def lr_factor(step: int, total: int, warmup: int, final_ratio: float, schedule: str = "cosine") -> float:
+    """The learning rate at ``step`` (0-based) as a fraction of the peak. ``cosine``: linear
+    warm-up over ``warmup`` steps, then cosine from 1 down to ``final_ratio``. ``onecycle``: see
+    ONECYCLE_*; ``warmup`` and ``final_ratio`` are not used."""
+    if schedule == "onecycle":
+        rise = max(1, round(ONECYCLE_RISE * total))
+        if step < rise:
+            return ONECYCLE_START + (1 - ONECYCLE_START) * 0.5 * (1 - math.cos(math.pi * step / rise))
+        progress = min(1.0, (step - rise) / max(1, total - rise))
+        return ONECYCLE_END + (1 - ONECYCLE_END) * 0.5 * (1 + math.cos(math.pi * progress))
     if step < warmup:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def ctc_objective(log_probs: torch.Tensor, out_lengths: torch.Tensor, targets: torch.Tensor,
+                  target_lengths: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """The training loss: CTC (natural log, per target label, averaged over the batch), mixed
+    with weight ``label_smoothing`` with each frame's cross-entropy to the uniform distribution
+    over the classes, normalized the same way (summed over an item's valid frames, divided by
+    its target length), which keeps the posteriors from collapsing to one-hot peaks.
+
+    ``log_probs``: [batch, frames, classes]; ``out_lengths``: valid frames per item."""
+    ctc = F.ctc_loss(log_probs.transpose(0, 1), targets, out_lengths, target_lengths, blank=0, reduction="mean",
+                     zero_infinity=True)
+    if label_smoothing == 0.0:
+        return ctc
+    frames = torch.arange(log_probs.shape[1], device=log_probs.device)
+    valid = (frames[None, :] < out_lengths[:, None]).to(log_probs.dtype)  # [batch, frames]
+    uniform_ce = -(log_probs.float().mean(dim=2) * valid).sum(dim=1) / target_lengths.clamp(min=1).to(valid.dtype)
+    return (1.0 - label_smoothing) * ctc + label_smoothing * uniform_ce.mean()
 
 
 def evaluate(model: LoadedModel, items: Sequence[ManifestItem], *, batch_size: int, device: torch.device,
@@ -431,8 +469,8 @@ def train_step(run: _Run, batches: Sequence[Batch], state: TrainState) -> None:
                 with torch.autocast(device_type=run.device.type, dtype=torch.bfloat16,
                                     enabled=run.config.amp and run.device.type == "cuda"):
                     log_probs, out_lengths = run.train_network(features, batch.lengths.to(run.device))
-                loss = F.ctc_loss(log_probs.transpose(0, 1), batch.targets.to(run.device), out_lengths,
-                                  batch.target_lengths.to(run.device), blank=0, reduction="mean", zero_infinity=True)
+                loss = ctc_objective(log_probs, out_lengths, batch.targets.to(run.device),
+                                     batch.target_lengths.to(run.device), run.config.label_smoothing)
                 checks = [torch.isfinite(loss)] + [torch.isfinite(buffer).all() for buffer in run.network.buffers()
                                                    if buffer.is_floating_point()]
                 bad = not bool(torch.stack(checks).all())  # one device sync for all of them
@@ -579,7 +617,8 @@ def train(
                           + (f" with --accumulate {config.accumulate}" if config.accumulate > 1 else ""))
     total_steps = config.max_steps if config.max_steps is not None else config.epochs * batches_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, total_steps, config.warmup_steps, config.final_lr_ratio))
+        optimizer, lambda step: lr_factor(step, total_steps, config.warmup_steps, config.final_lr_ratio,
+                                          config.schedule))
 
     data_info = dict(metadata or {})
     data_info.setdefault("train_items", len(train_items))

@@ -25,7 +25,7 @@ from ctctool.cli import app
 from ctctool.errors import CheckpointError, OptionError
 from ctctool.features.audio import mel_filterbank, vtlp_warp
 from ctctool.model import SIZE_PRESETS, CTCRecognizer, ModelConfig, count_parameters, network_shape
-from ctctool.train import TrainConfig
+from ctctool.train import ONECYCLE_END, ONECYCLE_START, TrainConfig, ctc_objective, lr_factor
 
 
 def line_image(width: int = 120, height: int = 32, seed: int = 0) -> np.ndarray:
@@ -234,7 +234,9 @@ def test_train_command_rejects_bad_recipe_options(tiny_data, tmp_path):
     base = ["train", str(tiny_data["train"]), "-o", str(tmp_path / "m.pt"), "--max-steps", "1", "--device", "cpu"]
     for extra, message in ((["--augment", "wild"], "unknown preset 'wild'"),
                            (["--ema", "1.5"], "--ema must be a decay"),
-                           (["--preset", "huge"], "--preset must be one of")):
+                           (["--preset", "huge"], "--preset must be one of"),
+                           (["--schedule", "linear"], "--schedule must be one of"),
+                           (["--label-smoothing", "1"], "--label-smoothing must be a weight")):
         result = runner.invoke(app, base + extra)
         assert result.exit_code == 2, (extra, result.output)
         assert message in result.output and "Traceback" not in result.output
@@ -248,12 +250,15 @@ def test_train_command_preset_and_options_reach_the_model(tiny_data, tmp_path):
     result = runner.invoke(app, ["train", str(tiny_data["train"]), "--val", str(tiny_data["val"]), "-o",
                                  str(tmp_path / "m.pt"), "--max-steps", "2", "--device", "cpu", "--quiet",
                                  "--preset", "tiny", "--augment", "light,-elastic", "--ema", "0",
+                                 "--schedule", "onecycle", "--label-smoothing", "0.05",
                                  "--run-dir", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     payload = read_model_file(str(tmp_path / "m.pt"))
     assert payload["model_config"]["lstm_layers"] == 1 and payload["model_config"]["lstm_hidden"] == 64
     assert payload["training"]["train_config"]["augment"] == "light,-elastic"
     assert payload["training"]["train_config"]["ema"] is None
+    assert payload["training"]["train_config"]["schedule"] == "onecycle"
+    assert payload["training"]["train_config"]["label_smoothing"] == 0.05
 
 
 def test_augmentation_warmup_grows_from_nothing_and_scales_every_operation():
@@ -280,3 +285,59 @@ def test_dataset_applies_the_scale_carried_by_its_key(tiny_data):
     changed = [not np.array_equal(dataset[(0, seed, 1.0)][0], plain) for seed in range(10)]
     assert sum(changed) >= 8
     assert np.array_equal(dataset[(0, 7)][0], dataset[(0, 7, 1.0)][0])  # no scale = full
+
+
+# ---------------------------------------------------------------- objective and schedule
+def _ctc_batch(seed: int, classes: int = 6):
+    generator = torch.Generator().manual_seed(seed)
+    log_probs = torch.randn(3, 12, classes, generator=generator).log_softmax(dim=2)  # [batch, frames, classes]
+    out_lengths = torch.tensor([12, 9, 7])
+    targets = torch.tensor([1, 2, 3, 4, 2, 2, 5, 1])
+    target_lengths = torch.tensor([3, 3, 2])
+    return log_probs, out_lengths, targets, target_lengths
+
+
+@given(st.integers(0, 2**16), st.floats(0.01, 0.9))
+def test_label_smoothing_mixes_ctc_with_the_per_frame_cross_entropy_to_uniform(seed, weight):
+    from torch.nn import functional as F
+
+    log_probs, out_lengths, targets, target_lengths = _ctc_batch(seed)
+    ctc = F.ctc_loss(log_probs.transpose(0, 1), targets, out_lengths, target_lengths, blank=0, reduction="mean",
+                     zero_infinity=True)
+    assert torch.equal(ctc_objective(log_probs, out_lengths, targets, target_lengths, 0.0), ctc)
+    # by hand: per item, -mean over classes of log p, summed over its valid frames, per target label
+    per_item = [-log_probs[b, :int(out_lengths[b])].mean(dim=1).sum() / int(target_lengths[b]) for b in range(3)]
+    expected = (1 - weight) * ctc + weight * torch.stack(per_item).mean()
+    got = ctc_objective(log_probs, out_lengths, targets, target_lengths, weight)
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # padding frames past an item's length never count
+    padded = log_probs.clone()
+    padded[1, 9:] = torch.full((3, 6), -50.0)
+    assert torch.allclose(ctc_objective(padded, out_lengths, targets, target_lengths, weight), got, rtol=1e-6)
+
+
+def test_label_smoothing_pulls_peaky_posteriors_toward_uniform():
+    """The smoothing term is smallest (log V per frame) for uniform posteriors and its gradient
+    lowers the top class of a peaky frame: it discourages the one-hot spikes CTC converges to."""
+    log_probs, out_lengths, targets, target_lengths = _ctc_batch(0)
+    logits = (torch.randn(3, 12, 6, generator=torch.Generator().manual_seed(1)) * 8).requires_grad_(True)
+    uniform = torch.full((3, 12, 6), 1 / 6).log()
+    smooth = lambda lp: (ctc_objective(lp, out_lengths, targets, target_lengths, 0.5)  # noqa: E731
+                         - 0.5 * ctc_objective(lp, out_lengths, targets, target_lengths, 0.0)) / 0.5
+    assert float(smooth(uniform)) < float(smooth(logits.detach().log_softmax(dim=2)))
+    smooth(logits.log_softmax(dim=2)).backward()
+    top = logits.detach().argmax(dim=2)
+    assert bool((logits.grad[0, :, :].gather(1, top[0, :, None]) > 0).all())  # descent lowers the top logit
+
+
+@given(st.integers(20, 5000))
+def test_onecycle_rises_to_the_peak_then_falls_to_its_floor(total):
+    factors = [lr_factor(step, total, 100, 0.02, "onecycle") for step in range(total + 1)]
+    peak = int(np.argmax(factors))
+    assert factors[0] == pytest.approx(ONECYCLE_START)
+    assert factors[peak] == pytest.approx(1.0) and abs(peak - 0.3 * total) <= 1
+    assert all(a <= b + 1e-12 for a, b in zip(factors[:peak], factors[1:peak + 1]))
+    assert all(a >= b - 1e-12 for a, b in zip(factors[peak:], factors[peak + 1:]))
+    assert factors[-1] == pytest.approx(ONECYCLE_END)
+    # the default shape is untouched by the new argument
+    assert lr_factor(50, total, 100, 0.02) == lr_factor(50, total, 100, 0.02, "cosine")

@@ -31,6 +31,12 @@ def train_command(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 16,
     lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, warm-up + cosine) "
                                              "[default: 2e-3; 5e-4 with --init].")] = None,
+    schedule: Annotated[str, typer.Option("--schedule", help="Learning-rate shape: cosine (100 warm-up steps, "
+                                          "then cosine decay) or onecycle (cosine rise over 30% of the steps, "
+                                          "then cosine decay).")] = "cosine",
+    label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="Weight in [0, 1) of each frame's "
+                                                   "cross-entropy to the uniform distribution, mixed into the "
+                                                   "CTC loss (0 = off).")] = 0.0,
     eval_every: Annotated[int | None, typer.Option("--eval-every", min=1, help="Validate every N steps "
                                                    "[default: every epoch].")] = None,
     patience: Annotated[int, typer.Option("--patience", min=0, help="Stop after N validations without a "
@@ -158,7 +164,7 @@ def train_command(
                          **({} if ema is None else {"ema": ema or None}),
                          lenient=lenient, skip_bad=skip_bad, num_workers=workers, select_by=select_by,
                          max_time=parse_duration(max_time, "--max-time") if max_time is not None else None,
-                         accumulate=accumulate)
+                         accumulate=accumulate, schedule=schedule, label_smoothing=label_smoothing)
     metadata = {"train_manifest": os.path.abspath(train_manifest), "train_sha256": file_sha256(train_manifest)}
     if val_paths:
         metadata["val_manifests"] = {name: {"path": os.path.abspath(path), "sha256": file_sha256(path)}
