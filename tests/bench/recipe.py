@@ -1,13 +1,16 @@
 """Ablation of the training recipe on inputs from sources training never saw (make bench-recipe).
 
-For each set (printed lines tested on unseen font families; speech tested on held-out espeak-ng
-voices and on other engines, flite and festival) it trains:
+For each set (printed lines tested on unseen font families; handwriting-like lines tested on
+hands (script and handwriting font families) training never saw, rendered by
+``handwriting_set.py``; speech tested on held-out espeak-ng voices and on other engines, flite and
+festival) it trains:
 
 - ``before``: the recipe as it was before issue 8 (a git worktree of ``--baseline-rev``, run
   with its own defaults), the reference the goal is measured against;
 - ``default``: today's defaults;
-- one run per component removed (``-ema``, ``-elastic``, ...), each with today's defaults
-  otherwise.
+- one run per component removed (``-ema``, ``-elastic``, ...) or alternative tried (label
+  smoothing, the one-cycle schedule, other fixed learning rates: the question ``--lr auto`` would
+  answer), each with today's defaults otherwise.
 
 Every run has the same number of steps and is scored greedily on its validation set and on
 the held-out sets by ``ctctool eval``. Seeds: ``--seeds`` for before/default, ``--ablation-seeds``
@@ -59,6 +62,10 @@ SETS = {
             "-contrast,-noise,-blur": ["--augment", "default,-contrast,-noise,-blur"],
             "-margins": ["--augment", "default,-margins"],
             "no augmentation warm-up": ["--augment-warmup", "0"],
+            "label smoothing 0.1": ["--label-smoothing", "0.1"],
+            "onecycle": ["--schedule", "onecycle"],
+            "lr 1e-3": ["--lr", "1e-3"],
+            "lr 4e-3": ["--lr", "4e-3"],
         }),
     "speech": BenchSet(
         "speech", "data/speech/train.jsonl", "data/speech/val.jsonl",
@@ -71,8 +78,36 @@ SETS = {
             "-reverb": ["--augment", "default,-reverb"],
             "-telephone": ["--augment", "default,-telephone"],
             "-vtlp": ["--augment", "default,-vtlp"],
+            "label smoothing 0.1": ["--label-smoothing", "0.1"],
+            "onecycle": ["--schedule", "onecycle"],
+        }),
+    # Rendered into OUT/handwriting by handwriting_set.py (script and handwriting fonts, split by
+    # family); {hw} stands for that folder.
+    "handwriting": BenchSet(
+        "handwriting", "{hw}/train.jsonl", "{hw}/val.jsonl", {"unseen hands": "{hw}/test-unseen-hands.jsonl"},
+        steps=1200,
+        ablations={
+            "-ema": ["--ema", "0"],
+            "augment none": ["--augment", "none"],
+            "augment strong": ["--augment", "strong"],
+            "-elastic,-wave": ["--augment", "default,-elastic,-wave"],
+            "label smoothing 0.1": ["--label-smoothing", "0.1"],
+            "onecycle": ["--schedule", "onecycle"],
+            "lr 4e-3": ["--lr", "4e-3"],
         }),
 }
+
+
+def handwriting_bench(bench: BenchSet, folder: Path) -> BenchSet:
+    """The handwriting set with its manifests rendered into ``folder`` (once; DONE marks it)."""
+    if not (folder / "DONE").exists():
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from handwriting_set import build
+
+        build(folder)
+    fill = lambda path: path.replace("{hw}", str(folder))  # noqa: E731
+    return BenchSet(bench.name, fill(bench.train), fill(bench.val),
+                    {name: fill(path) for name, path in bench.heldout.items()}, bench.steps, bench.ablations)
 
 
 def baseline_tree(rev: str, out: Path) -> Path:
@@ -136,7 +171,7 @@ def table(rows: list[dict]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench-out/recipe")
-    parser.add_argument("--sets", default="ocr,speech")
+    parser.add_argument("--sets", default="ocr,handwriting,speech")
     parser.add_argument("--seeds", type=int, default=3, help="seeds for `before` and `default`")
     parser.add_argument("--ablation-seeds", type=int, default=3, help="seeds for each component removed")
     parser.add_argument("--variants", default="", help="comma-free list separated by ';' (default: all)")
@@ -159,6 +194,8 @@ def main() -> int:
         jobs = []
         for set_name in args.sets.split(","):
             bench = SETS[set_name]
+            if set_name == "handwriting":
+                bench = handwriting_bench(bench, out / "handwriting")
             if args.steps:
                 bench = BenchSet(**{**bench.__dict__, "steps": args.steps})
             plan = [("before", [], args.seeds), ("default", [], args.seeds)]
