@@ -84,8 +84,9 @@ class TrainConfig:
     select_by: str | None = None  # the validation set whose CER picks the best model; None = the first
     max_time: float | None = None  # seconds of wall clock for this invocation's training loop; None = no limit
     accumulate: int = 1  # batches whose gradients are summed per optimizer step (effective batch = batch x this)
-    schedule: str = "cosine"  # learning-rate shape: "cosine" (warm-up + cosine) or "onecycle"
-    label_smoothing: float = 0.0  # weight of the per-frame cross-entropy to the uniform distribution
+    # The pair measured best in make bench-recipe (1,200-step runs: unseen fonts CER 6.53% -> 3.53%).
+    schedule: str = "onecycle"  # learning-rate shape: "onecycle" or "cosine" (warm-up + cosine)
+    label_smoothing: float = 0.1  # weight of the per-frame cross-entropy to the uniform distribution
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

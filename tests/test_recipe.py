@@ -341,3 +341,20 @@ def test_onecycle_rises_to_the_peak_then_falls_to_its_floor(total):
     assert factors[-1] == pytest.approx(ONECYCLE_END)
     # the default shape is untouched by the new argument
     assert lr_factor(50, total, 100, 0.02) == lr_factor(50, total, 100, 0.02, "cosine")
+
+
+def test_train_defaults_onecycle_and_smoothing_from_scratch_and_not_when_fine_tuning(tiny_data, tmp_path):
+    from ctctool.checkpoint import read_model_file
+
+    runner = CliRunner()
+    base = ["--val", str(tiny_data["val"]), "--max-steps", "2", "--device", "cpu", "--quiet", "--preset", "tiny"]
+    result = runner.invoke(app, ["train", str(tiny_data["train"]), "-o", str(tmp_path / "a.pt"),
+                                 "--run-dir", str(tmp_path / "ra"), *base])
+    assert result.exit_code == 0, result.output
+    config = read_model_file(str(tmp_path / "a.pt"))["training"]["train_config"]
+    assert (config["schedule"], config["label_smoothing"]) == ("onecycle", 0.1)
+    result = runner.invoke(app, ["train", str(tiny_data["train"]), "-o", str(tmp_path / "b.pt"), "--init",
+                                 str(tmp_path / "a.pt"), "--run-dir", str(tmp_path / "rb"), *base[:-2]])
+    assert result.exit_code == 0, result.output
+    config = read_model_file(str(tmp_path / "b.pt"))["training"]["train_config"]
+    assert (config["schedule"], config["label_smoothing"], config["lr"]) == ("cosine", 0.0, 5e-4)

@@ -97,7 +97,8 @@ def test_accumulated_small_batches_train_like_one_large_batch(tiny_data, tmp_pat
     (Measured: within 1.2% of the large batch's curve; plain batches of 4, 2-3%.)"""
     def curve(batch_size, accumulate, name):
         config = TrainConfig(max_steps=30, batch_size=batch_size, accumulate=accumulate, seed=2, eval_every=6,
-                             augment=False, lr=3e-3, ema=None, warmup_steps=5)
+                             augment=False, lr=3e-3, ema=None, warmup_steps=5, schedule="cosine",
+                             label_smoothing=0.0)
         return [h["loss"] for h in run(tiny_data, tmp_path / name / "m.pt", config).history]
 
     large, accumulated, small = curve(16, 1, "large"), curve(4, 4, "accumulated"), curve(4, 1, "small")

@@ -31,12 +31,14 @@ def train_command(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 16,
     lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, warm-up + cosine) "
                                              "[default: 2e-3; 5e-4 with --init].")] = None,
-    schedule: Annotated[str, typer.Option("--schedule", help="Learning-rate shape: cosine (100 warm-up steps, "
-                                          "then cosine decay) or onecycle (cosine rise over 30% of the steps, "
-                                          "then cosine decay).")] = "cosine",
-    label_smoothing: Annotated[float, typer.Option("--label-smoothing", help="Weight in [0, 1) of each frame's "
-                                                   "cross-entropy to the uniform distribution, mixed into the "
-                                                   "CTC loss (0 = off).")] = 0.0,
+    schedule: Annotated[str | None, typer.Option("--schedule", help="Learning-rate shape: onecycle (cosine rise "
+                                                 "over 30% of the steps, then cosine decay) or cosine (100 "
+                                                 "warm-up steps, then cosine decay) [default: onecycle; cosine "
+                                                 "with --init].")] = None,
+    label_smoothing: Annotated[float | None, typer.Option("--label-smoothing", help="Weight in [0, 1) of each "
+                                                          "frame's cross-entropy to the uniform distribution, "
+                                                          "mixed into the CTC loss (0 = off) [default: 0.1; 0 "
+                                                          "with --init].")] = None,
     eval_every: Annotated[int | None, typer.Option("--eval-every", min=1, help="Validate every N steps "
                                                    "[default: every epoch].")] = None,
     patience: Annotated[int, typer.Option("--patience", min=0, help="Stop after N validations without a "
@@ -101,7 +103,13 @@ def train_command(
     from ..errors import ConfigError, ManifestError, OptionError
     from ..features import default_extractor
     from ..fileio import check_writable, file_sha256, read_text
-    from ..finetune import ALPHABET_MODES, FINE_TUNE_LR, fine_tune_start
+    from ..finetune import (
+        ALPHABET_MODES,
+        FINE_TUNE_LABEL_SMOOTHING,
+        FINE_TUNE_LR,
+        FINE_TUNE_SCHEDULE,
+        fine_tune_start,
+    )
     from ..manifest import read_manifest
     from ..model import network_shape
     from ..train import TrainConfig, modality_of, train
@@ -158,6 +166,10 @@ def train_command(
     extractor = extractor.with_limits(max_width=limits.max_width, max_seconds=limits.max_seconds)
     if lr is None:  # fine-tuning at the from-scratch rate undid what the parent knew of unseen voices
         lr = FINE_TUNE_LR if init is not None else TrainConfig.lr
+    if schedule is None:
+        schedule = FINE_TUNE_SCHEDULE if init is not None else TrainConfig.schedule
+    if label_smoothing is None:
+        label_smoothing = FINE_TUNE_LABEL_SMOOTHING if init is not None else TrainConfig.label_smoothing
     config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
                          eval_every=eval_every, patience=patience, seed=seed,
                          augment="none" if no_augment else augment, augment_warmup=augment_warmup,
