@@ -116,10 +116,11 @@ bench: install $(TEST_STAMP) $(BENCH_VENV)/.installed
 bench-word-lm: install $(BENCH_VENV)/.installed
 	$(BIN)/python tests/bench/word_lm.py --out $(BENCH_DIR) --peer-python $(BENCH_VENV)/bin/python
 
-# Ablation of the training recipe on unseen fonts and voices: about 2 hours on 2 cores with the
+# Ablation of the training recipe on unseen fonts, unseen hands and voices (the handwriting set
+# needs the fonts listed in tests/bench/handwriting_set.py): about 6 hours on 2 cores with the
 # defaults; RECIPE_ARGS='--seeds 1 --ablation-seeds 1' for a quicker look. Table: $(BENCH_DIR)/recipe/recipe.md
 RECIPE_ARGS ?= --jobs 2 --threads 1 --seeds 3 --ablation-seeds 1 \
-	--variants 'before;default;-ema;augment none;augment strong;-elastic,-wave;no augmentation warm-up;-vtlp;-reverb'
+	--variants 'before;default;-ema;augment none;augment strong;-elastic,-wave;no augmentation warm-up;-vtlp;-reverb;-label smoothing;cosine schedule;cosine, no label smoothing'
 bench-recipe: install
 	$(BIN)/python tests/bench/recipe.py --out $(BENCH_DIR)/recipe $(RECIPE_ARGS)
 

@@ -8,9 +8,9 @@ festival) it trains:
 - ``before``: the recipe as it was before issue 8 (a git worktree of ``--baseline-rev``, run
   with its own defaults), the reference the goal is measured against;
 - ``default``: today's defaults;
-- one run per component removed (``-ema``, ``-elastic``, ...) or alternative tried (label
-  smoothing, the one-cycle schedule, other fixed learning rates: the question ``--lr auto`` would
-  answer), each with today's defaults otherwise.
+- one run per component removed (``-ema``, ``-elastic``, ``-label smoothing``, ...) or
+  alternative tried (the cosine schedule, other fixed learning rates: the question ``--lr auto``
+  would answer), each with today's defaults otherwise.
 
 Every run has the same number of steps and is scored greedily on its validation set and on
 the held-out sets by ``ctctool eval``. Seeds: ``--seeds`` for before/default, ``--ablation-seeds``
@@ -62,9 +62,9 @@ SETS = {
             "-contrast,-noise,-blur": ["--augment", "default,-contrast,-noise,-blur"],
             "-margins": ["--augment", "default,-margins"],
             "no augmentation warm-up": ["--augment-warmup", "0"],
-            "label smoothing 0.1": ["--label-smoothing", "0.1"],
-            "onecycle": ["--schedule", "onecycle"],
-            "onecycle + label smoothing 0.1": ["--schedule", "onecycle", "--label-smoothing", "0.1"],
+            "-label smoothing": ["--label-smoothing", "0"],
+            "cosine schedule": ["--schedule", "cosine"],
+            "cosine, no label smoothing": ["--schedule", "cosine", "--label-smoothing", "0"],  # 2026-12-01 default
             "lr 1e-3": ["--lr", "1e-3"],
             "lr 4e-3": ["--lr", "4e-3"],
         }),
@@ -79,9 +79,9 @@ SETS = {
             "-reverb": ["--augment", "default,-reverb"],
             "-telephone": ["--augment", "default,-telephone"],
             "-vtlp": ["--augment", "default,-vtlp"],
-            "label smoothing 0.1": ["--label-smoothing", "0.1"],
-            "onecycle": ["--schedule", "onecycle"],
-            "onecycle + label smoothing 0.1": ["--schedule", "onecycle", "--label-smoothing", "0.1"],
+            "-label smoothing": ["--label-smoothing", "0"],
+            "cosine schedule": ["--schedule", "cosine"],
+            "cosine, no label smoothing": ["--schedule", "cosine", "--label-smoothing", "0"],  # 2026-12-01 default
         }),
     # Rendered into OUT/handwriting by handwriting_set.py (script and handwriting fonts, split by
     # family); {hw} stands for that folder.
@@ -93,9 +93,9 @@ SETS = {
             "augment none": ["--augment", "none"],
             "augment strong": ["--augment", "strong"],
             "-elastic,-wave": ["--augment", "default,-elastic,-wave"],
-            "label smoothing 0.1": ["--label-smoothing", "0.1"],
-            "onecycle": ["--schedule", "onecycle"],
-            "onecycle + label smoothing 0.1": ["--schedule", "onecycle", "--label-smoothing", "0.1"],
+            "-label smoothing": ["--label-smoothing", "0"],
+            "cosine schedule": ["--schedule", "cosine"],
+            "cosine, no label smoothing": ["--schedule", "cosine", "--label-smoothing", "0"],  # 2026-12-01 default
             "lr 4e-3": ["--lr", "4e-3"],
         }),
 }
