@@ -84,7 +84,7 @@ class TrainConfig:
     select_by: str | None = None  # the validation set whose CER picks the best model; None = the first
     max_time: float | None = None  # seconds of wall clock for this invocation's training loop; None = no limit
     accumulate: int = 1  # batches whose gradients are summed per optimizer step (effective batch = batch x this)
-    # The pair measured best in make bench-recipe (1,200-step runs: unseen fonts CER 6.53% -> 3.53%).
+    # The pair measured best in make bench-recipe (1,200-step OCR runs: unseen fonts CER 6.53% -> 3.61%).
     schedule: str = "onecycle"  # learning-rate shape: "onecycle" or "cosine" (warm-up + cosine)
     label_smoothing: float = 0.1  # weight of the per-frame cross-entropy to the uniform distribution
 

@@ -29,7 +29,7 @@ def train_command(
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after this many steps "
                                                   "(overrides --epochs).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1)] = 16,
-    lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW, warm-up + cosine) "
+    lr: Annotated[float | None, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW; shape: --schedule) "
                                              "[default: 2e-3; 5e-4 with --init].")] = None,
     schedule: Annotated[str | None, typer.Option("--schedule", help="Learning-rate shape: onecycle (cosine rise "
                                                  "over 30% of the steps, then cosine decay) or cosine (100 "
