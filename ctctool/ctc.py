@@ -75,7 +75,7 @@ def viterbi(log_probs: np.ndarray, labels: Sequence[int], *, where: str = "input
     if found is None:  # the band lost every path to the end: search the whole trellis
         found = compiled.viterbi_align(log_probs, labels, math.inf) if compiled else \
             banded_viterbi(log_probs, labels, math.inf)
-    spans, confidences, score = found
-    if not math.isfinite(score):
+    if found is None or not math.isfinite(found[2]):
         raise AlignmentError(where, "text: the model gives this transcript zero probability")
+    spans, confidences, score = found
     return Alignment(labels, tuple(spans), tuple(float(c) for c in confidences), float(score), frames)

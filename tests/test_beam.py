@@ -175,6 +175,35 @@ def test_spans_follow_the_peaks():
     assert hyp.confidences == pytest.approx((0.96, 0.96), rel=1e-4)
 
 
+@pytest.mark.parametrize("backend", ["python", pytest.param("cython", marks=needs_ext)])
+def test_spans_stay_valid_when_the_band_keeps_only_a_dead_end(backend):
+    """Peaky frames where the 40-nat Viterbi band keeps only states that cannot spell "a a": the
+    alignment must widen the band, not backtrack through dropped states (it returned garbage
+    spans and a NaN confidence, or divided by zero in the twin)."""
+    log_probs = np.array([[-73.7, -1.8e-11, -36.7, -24.7],
+                          [-58.3, -1.7e-12, -30.5, -27.1],
+                          [-28.2, -9.0e-13, -28.8, -54.9]], dtype=np.float32)
+    hyps = prefix_beam_search(log_probs, 2, 3, backend=backend)
+    repeated = next(h for h in hyps if h.labels == (1, 1))
+    assert repeated.spans == ((0, 0), (2, 2))
+    assert repeated.confidences == pytest.approx((1.0, 1.0))
+    from ctctool.ctc import viterbi
+
+    assert viterbi(log_probs, (1, 1), band=40.0, backend=backend).path == (1, 0, 1)
+
+
+@settings(max_examples=80, deadline=None)
+@given(log_prob_matrices(max_frames=12, max_classes=5), st.integers(1, 8), st.integers(1, 4))
+def test_every_hypothesis_has_ordered_spans_inside_the_input(log_probs, beam, nbest):
+    for backend in ("python", "cython") if BACKEND == "cython" else ("python",):
+        for hyp in prefix_beam_search(log_probs, beam, nbest, prune_log_prob=NO_PRUNE, backend=backend):
+            previous_last = -1
+            for (first, last), confidence in zip(hyp.spans, hyp.confidences):
+                assert previous_last < first <= last < log_probs.shape[0]
+                assert 0.0 < confidence <= 1.0
+                previous_last = last
+
+
 @pytest.mark.parametrize("bad, message", [
     (np.zeros((3, 4), dtype=np.int64), "float32"),
     (np.zeros((2, 3, 4), dtype=np.float32), "2-D"),

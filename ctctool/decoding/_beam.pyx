@@ -480,7 +480,8 @@ cdef int viterbi(const float* lp, int64_t frames, int64_t num, const int32_t* la
                  double* path_score) noexcept nogil:
     """Best path for ``labels``; only states within ``band`` nats of each frame's best (and able to
     reach the end in time) stay active, so long inputs cost about T x band instead of T x 2L.
-    0: done; 1: out of memory; 2: the band lost the end (call again with a wider band)."""
+    0: done; 1: out of memory; 2: the band lost every path to the end (call again with a wider
+    band; with an infinite band: the labels have probability 0)."""
     cdef int64_t states = 2 * n + 1, t, s, k, state, lo = 0, hi = 1, new_lo, new_hi, floor_state
     cdef double best, top, candidate
     cdef uint8_t choice
@@ -532,6 +533,9 @@ cdef int viterbi(const float* lp, int64_t frames, int64_t num, const int32_t* la
         state = states - 1
     else:
         state = states - 2
+    if score[state] == NEG_INF:  # the states left in the band cannot spell the labels
+        free(ext); free(score); free(new); free(back); free(sums); free(counts)
+        return 2
     path_score[0] = score[state]
     t = frames - 1
     while t >= 0:
@@ -791,7 +795,12 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
             if status == 2:
                 status = viterbi(lp, frames, num, out.labels[i], out.lengths[i], out.first[i], out.last[i],
                                  out.confidence[i], INFINITY, &path_score)
-            if status != 0:
+            if status == 2:  # probability 0: never a labelling the search returns (its score is finite)
+                for j in range(out.lengths[i]):
+                    out.first[i][j] = -1
+                    out.last[i][j] = -1
+                    out.confidence[i][j] = 0.0
+            elif status != 0:
                 return 1
     return 0
 
@@ -882,7 +891,8 @@ def search(const float[:, ::1] log_probs, int beam_width, int nbest, double thre
 
 def viterbi_align(const float[:, ::1] log_probs, labels, double band):
     """Best placement of ``labels`` (n >= 1, 2n - repeats <= frames): (spans, confidences, path log
-    score), or None when the band lost the end. The twin is ``beam_py.banded_viterbi``."""
+    score), or None when the band lost the end (with ``band=inf``: the labels have probability 0).
+    The twin is ``beam_py.banded_viterbi``."""
     cdef int64_t frames = log_probs.shape[0], num = log_probs.shape[1]
     cdef int64_t n = len(labels), k
     cdef int status

@@ -282,6 +282,8 @@ def viterbi_spans(log_probs: np.ndarray, labels: tuple[int, ...]):
     found = banded_viterbi(log_probs, labels, VITERBI_BEAM)
     if found is None:
         found = banded_viterbi(log_probs, labels, math.inf)
+    if found is None:  # probability 0: never a labelling the search returns (its score is finite)
+        return tuple((-1, -1) for _ in labels), tuple(0.0 for _ in labels)
     return found[0], found[1]
 
 
@@ -290,7 +292,8 @@ def banded_viterbi(log_probs: np.ndarray, labels: tuple[int, ...], band: float):
     mean of its frame probabilities. Ties prefer stay, then step, then skip; at the end the
     last label's state over the final blank. Only states within ``band`` nats of each frame's
     best, and still able to reach the end in time, stay active. Returns (spans, confidences,
-    path log score), or None if the band lost the end."""
+    path log score), or None if the band lost every path to the end (with ``band=inf``: the
+    labels have probability 0)."""
     frames, n = log_probs.shape[0], len(labels)
     if n == 0:
         return (), (), NEG_INF
@@ -332,6 +335,8 @@ def banded_viterbi(log_probs: np.ndarray, labels: tuple[int, ...], band: float):
     else:
         state = states - 2
     path_score = score[state]
+    if path_score == NEG_INF:  # the states left in the band cannot spell the labels
+        return None
     first = [0] * n
     last = [0] * n
     sums = [0.0] * n
