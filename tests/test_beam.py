@@ -64,7 +64,9 @@ def log_prob_matrices(draw, max_frames=7, max_classes=4, min_frames=1):
     classes = draw(st.integers(2, max_classes))
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
-    logits = rng.normal(0, draw(st.sampled_from([0.5, 2.0, 5.0])), size=(frames, classes))
+    # 25: frames so peaky that prefix scores differ by more than 40 nats, where the compiled
+    # log-add skips log1p (it must stay bit-identical to the twin's)
+    logits = rng.normal(0, draw(st.sampled_from([0.5, 2.0, 5.0, 25.0])), size=(frames, classes))
     if draw(st.booleans()):  # -inf entries: impossible symbols at some frames
         mask = rng.random((frames, classes)) < 0.2
         mask[:, 0] = False
@@ -290,6 +292,31 @@ def test_lm_lexicon_and_hotwords_change_close_calls_and_backends_agree():
             prefix_beam_search(frames, 16, 3, scorers=scorers)
         assert "".join(labels[i - 1] for i in hyps[0].labels) == "the cat", name
         assert hyps[0].total_score == pytest.approx(hyps[0].score + hyps[0].lm_score)
+
+
+def test_scorers_changed_after_a_search_take_effect_and_copies_leave_the_compiled_state():
+    """The compiled search keeps a prepared struct per scorer bundle; a changed weight or table
+    must rebuild it, and pickles / copies must not carry it."""
+    import copy
+    import pickle
+
+    labels = sorted(set("".join(CORPUS)))
+    frames = ambiguous_frames(labels, "tha cat", "the cat")
+    lm = CharNgramLM.build(CORPUS, order=4)
+    text = lambda hyp: "".join(labels[i - 1] for i in hyp.labels)  # noqa: E731
+    scorers = compile_scorers(labels, lm=lm, alpha=1.0)
+    assert text(prefix_beam_search(frames, 16, scorers=scorers)[0]) == "the cat"
+    scorers.alpha = 0.0  # the LM no longer counts: the acoustics' "tha cat" wins again
+    changed = prefix_beam_search(frames, 16, 3, scorers=scorers)
+    fresh = prefix_beam_search(frames, 16, 3, scorers=compile_scorers(labels, lm=lm, alpha=0.0))
+    assert text(changed[0]) == "tha cat"
+    assert [(h.labels, h.score, h.lm_score) for h in changed] == [(h.labels, h.score, h.lm_score) for h in fresh]
+    scorers.lm, scorers.hotwords = None, compile_scorers(labels, hotwords=[("the", 1.0)]).hotwords
+    scorers.hotword_end = compile_scorers(labels, hotwords=[("the", 1.0)]).hotword_end
+    assert text(prefix_beam_search(frames, 16, scorers=scorers)[0]) == "the cat"
+    for clone in (pickle.loads(pickle.dumps(scorers)), copy.deepcopy(scorers), copy.copy(scorers)):
+        assert "_prepared" not in vars(clone)
+        assert text(prefix_beam_search(frames, 16, scorers=clone)[0]) == "the cat"
 
 
 def test_hotword_bonus_is_withdrawn_when_the_word_diverges():

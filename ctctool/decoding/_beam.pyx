@@ -12,14 +12,23 @@ cdef double NEG_INF = -INFINITY
 cdef uint64_t HASH_MULTIPLIER = 0x9E3779B97F4A7C15ULL
 
 
+# Below this difference (nats) exp(d) < 2^-57, where log1p(x) rounds to x itself: the sum skips
+# the log1p call and stays bit-identical to the twin's ``a + log1p(exp(b - a))``.
+cdef double LOG1P_IDENTITY = -40.0
+
+
 cdef inline double log_add(double a, double b) noexcept nogil:
+    cdef double d
     if a == NEG_INF:
         return b
     if b == NEG_INF:
         return a
-    if a > b:
-        return a + log1p(exp(b - a))
-    return b + log1p(exp(a - b))
+    if a < b:
+        d = a; a = b; b = d
+    d = b - a
+    if d < LOG1P_IDENTITY:
+        return a + exp(d)
+    return a + log1p(exp(d))
 
 
 # ------------------------------------------------------------------ read-only scorer tables
@@ -394,25 +403,82 @@ cdef void sift_up(int64_t* heap, int64_t i, const double* total) noexcept nogil:
         i = parent
 
 
-cdef int64_t select_best(const double* total, int64_t count, int64_t keep, int64_t* heap) noexcept nogil:
-    """The best ``keep`` finite candidates into ``heap[0..n)``, best first; returns n."""
-    cdef int64_t n = 0, k, i, tmp
+cdef struct Scored:
+    double score
+    int64_t index
+
+
+cdef inline bint ahead(const Scored* a, const Scored* b) noexcept nogil:
+    """``better`` on (score, index) pairs held in the heap itself: no indirection per compare."""
+    return a.score > b.score or (a.score == b.score and a.index < b.index)
+
+
+cdef void scored_sift_down(Scored* heap, int64_t n, int64_t i) noexcept nogil:
+    """Heap whose root is the *worst* item; moves heap[i] down to its place."""
+    cdef Scored item = heap[i]
+    cdef int64_t child
+    while True:
+        child = 2 * i + 1
+        if child >= n:
+            break
+        if child + 1 < n and ahead(&heap[child], &heap[child + 1]):
+            child += 1
+        if ahead(&heap[child], &item):
+            break
+        heap[i] = heap[child]
+        i = child
+    heap[i] = item
+
+
+cdef void scored_sift_up(Scored* heap, int64_t i) noexcept nogil:
+    cdef Scored item = heap[i]
+    cdef int64_t parent
+    while i > 0:
+        parent = (i - 1) // 2
+        if ahead(&item, &heap[parent]):
+            break
+        heap[i] = heap[parent]
+        i = parent
+    heap[i] = item
+
+
+cdef int64_t SMALL_SORT = 64  # up to this many kept items, insertion sort beats the heap's sort
+
+
+cdef int64_t select_best(const double* total, int64_t count, int64_t keep, int64_t* best,
+                         Scored* heap) noexcept nogil:
+    """The best ``keep`` finite candidates into ``best[0..n)``, best first; returns n.
+    ``heap`` is scratch room for ``keep`` items."""
+    cdef int64_t n = 0, k, i, j
+    cdef Scored item
     for k in range(count):
         if total[k] == NEG_INF:
             continue
+        item.score = total[k]
+        item.index = k
         if n < keep:
-            heap[n] = k
-            sift_up(heap, n, total)
+            heap[n] = item
+            scored_sift_up(heap, n)
             n += 1
-        elif better(total, k, heap[0]):
-            heap[0] = k
-            sift_down(heap, n, 0, total)
-    # heap-sort: repeatedly move the worst to the end -> best first
-    i = n
-    while i > 1:
-        i -= 1
-        tmp = heap[0]; heap[0] = heap[i]; heap[i] = tmp
-        sift_down(heap, i, 0, total)
+        elif ahead(&item, &heap[0]):
+            heap[0] = item
+            scored_sift_down(heap, n, 0)
+    if n <= SMALL_SORT:
+        for i in range(1, n):
+            item = heap[i]
+            j = i - 1
+            while j >= 0 and ahead(&item, &heap[j]):
+                heap[j + 1] = heap[j]
+                j -= 1
+            heap[j + 1] = item
+    else:  # heap-sort: repeatedly move the worst to the end -> best first
+        i = n
+        while i > 1:
+            i -= 1
+            item = heap[0]; heap[0] = heap[i]; heap[i] = item
+            scored_sift_down(heap, i, 0)
+    for i in range(n):
+        best[i] = heap[i].index
     return n
 
 
@@ -559,6 +625,7 @@ cdef struct Work:
     int64_t* beam_node
     double* beam_pb
     double* beam_pnb
+    double* beam_tot
     int32_t* c_node
     int32_t* c_parent
     int32_t* c_label
@@ -574,16 +641,17 @@ cdef struct Work:
     double* c_wahead
     double* total
     int64_t* order
+    Scored* ranked
     int64_t* kept
     double* scratch
 
 
 cdef void work_free(Work* w) noexcept nogil:
     trie_free(&w.trie)
-    free(w.beam_node); free(w.beam_pb); free(w.beam_pnb); free(w.c_node); free(w.c_parent); free(w.c_label)
+    free(w.beam_node); free(w.beam_pb); free(w.beam_pnb); free(w.beam_tot); free(w.c_node); free(w.c_parent); free(w.c_label)
     free(w.c_pb); free(w.c_pnb); free(w.c_extra); free(w.c_lm); free(w.c_lex); free(w.c_hot); free(w.c_acc)
     free(w.c_wctx); free(w.c_wnode); free(w.c_wahead)
-    free(w.total); free(w.order); free(w.kept); free(w.scratch)
+    free(w.total); free(w.order); free(w.ranked); free(w.kept); free(w.scratch)
 
 
 cdef int run_search(const float* lp, int64_t frames, int64_t num, int64_t beam_width, int64_t nbest,
@@ -604,6 +672,7 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
     w.beam_node = <int64_t*>malloc(beam_width * sizeof(int64_t))
     w.beam_pb = <double*>malloc(beam_width * sizeof(double))
     w.beam_pnb = <double*>malloc(beam_width * sizeof(double))
+    w.beam_tot = <double*>malloc(beam_width * sizeof(double))
     w.c_node = <int32_t*>malloc(max_cand * sizeof(int32_t))
     w.c_parent = <int32_t*>malloc(max_cand * sizeof(int32_t))
     w.c_label = <int32_t*>malloc(max_cand * sizeof(int32_t))
@@ -619,20 +688,22 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
     w.c_wahead = <double*>malloc(max_cand * sizeof(double))
     w.total = <double*>malloc(max_cand * sizeof(double))
     w.order = <int64_t*>malloc((beam_width if beam_width > nbest else nbest) * sizeof(int64_t))
+    w.ranked = <Scored*>malloc((beam_width if beam_width > nbest else nbest) * sizeof(Scored))
     w.kept = <int64_t*>malloc(num * sizeof(int64_t))
     w.scratch = <double*>malloc(num * sizeof(double))
     if not trie_init(&w.trie, num, 1024):
         return 1
-    if (w.beam_node == NULL or w.beam_pb == NULL or w.beam_pnb == NULL or w.c_node == NULL or w.c_parent == NULL
+    if (w.beam_node == NULL or w.beam_pb == NULL or w.beam_pnb == NULL or w.beam_tot == NULL or w.c_node == NULL or w.c_parent == NULL
             or w.c_label == NULL or w.c_pb == NULL or w.c_pnb == NULL or w.c_extra == NULL or w.c_lm == NULL
             or w.c_lex == NULL or w.c_hot == NULL or w.c_acc == NULL or w.c_wctx == NULL or w.c_wnode == NULL
-            or w.c_wahead == NULL or w.total == NULL or w.order == NULL
+            or w.c_wahead == NULL or w.total == NULL or w.order == NULL or w.ranked == NULL
             or w.kept == NULL or w.scratch == NULL):
         return 1
     cdef Trie* trie = &w.trie
     cdef int64_t* beam_node = w.beam_node
     cdef double* beam_pb = w.beam_pb
     cdef double* beam_pnb = w.beam_pnb
+    cdef double* beam_tot = w.beam_tot
     cdef int32_t* c_node = w.c_node
     cdef int32_t* c_parent = w.c_parent
     cdef int32_t* c_label = w.c_label
@@ -670,10 +741,11 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
             node = beam_node[i]
             pb = beam_pb[i]
             pnb = beam_pnb[i]
+            beam_tot[i] = log_add(pb, pnb)
             c_node[n_cand] = <int32_t>node
             c_parent[n_cand] = -1
             c_label[n_cand] = 0
-            c_pb[n_cand] = log_add(pb, pnb) + y_blank
+            c_pb[n_cand] = beam_tot[i] + y_blank
             c_pnb[n_cand] = pnb + <double>frame[trie.label[node]] if node > 0 else NEG_INF
             c_extra[n_cand] = trie.extra[node]
             n_cand += 1
@@ -682,7 +754,7 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
             pb = beam_pb[i]
             pnb = beam_pnb[i]
             last = trie.label[node] if node > 0 else 0
-            tot = log_add(pb, pnb)
+            tot = beam_tot[i]
             for j in range(n_kept):
                 c = w.kept[j]
                 ext = (pb if c == last else tot) + <double>frame[c]
@@ -732,7 +804,7 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
             for k in range(n_cand):
                 if total[k] < cut:
                     total[k] = NEG_INF
-        n_sel = select_best(total, n_cand, beam_width, order)
+        n_sel = select_best(total, n_cand, beam_width, order, w.ranked)
         for i in range(n_sel):
             k = order[i]
             node = c_node[k]
@@ -754,7 +826,7 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
         c_pb[i] = log_add(beam_pb[i], beam_pnb[i])
         c_extra[i] = trie.extra[node] + (final_score(s, trie, <int32_t>node) if s.active else 0.0)
         total[i] = c_pb[i] + c_extra[i]
-    n_sel = select_best(total, beam_size, nbest, order)
+    n_sel = select_best(total, beam_size, nbest, order, w.ranked)
     out.count = n_sel
     out.lengths = <int64_t*>calloc(n_sel + 1, sizeof(int64_t))
     out.labels = <int32_t**>calloc(n_sel + 1, sizeof(int32_t*))
@@ -816,59 +888,78 @@ cdef void set_table(Table* t, const int64_t[::1] keys, const int32_t[::1] nxt, c
     t.nsym = nsym
 
 
+cdef class PreparedScorers:
+    """The search's view of one ``CompiledScorers``: the C struct, built once, and the arrays it
+    points into (held here, so the pointers stay valid while this object lives). ``key`` holds
+    the settings it was built from; ``beam.py`` rebuilds it when they change."""
+    cdef Scoring s
+    cdef object arrays
+    cdef readonly object key
+
+    def __init__(self, scorers, key):
+        cdef const int64_t[::1] lm_keys, lex_keys, hot_keys, wlm_keys, prefix_keys
+        cdef const int32_t[::1] lm_next, lex_next, hot_next, lm_bs, lm_sym, wlm_next, wlm_bs, prefix_next, prefix_word
+        cdef const double[::1] lm_value, lex_value, hot_value, lm_bw, wlm_value, wlm_bw, prefix_value
+        cdef const uint8_t[::1] lex_end, hot_end
+        memset(&self.s, 0, sizeof(Scoring))
+        self.key = key
+        a = scorers.arrays()
+        self.arrays = a  # numpy arrays never move their data while referenced
+        self.s.active = True
+        self.s.has_lm = scorers.lm is not None
+        self.s.has_lex = scorers.lexicon is not None
+        self.s.has_hot = scorers.hotwords is not None
+        lm_keys, lm_next, lm_value = a["lm_keys"], a["lm_next"], a["lm_value"]
+        set_table(&self.s.lm, lm_keys, lm_next, lm_value, a["lm_bits"], a["lm_nsym"])
+        lm_bw, lm_bs, lm_sym = a["lm_backoff_w"], a["lm_backoff_s"], a["lm_sym"]
+        self.s.lm_bw, self.s.lm_bs, self.s.lm_sym = &lm_bw[0], &lm_bs[0], &lm_sym[0]
+        self.s.lm_start = a["lm_start"]
+        self.s.alpha = scorers.alpha
+        self.s.beta = scorers.beta
+        lex_keys, lex_next, lex_value = a["lex"].keys, a["lex"].next_state, a["lex"].value
+        set_table(&self.s.lex, lex_keys, lex_next, lex_value, a["lex"].bits, a["lex"].num_symbols)
+        lex_end = a["lex_end"]
+        self.s.lex_end = &lex_end[0]
+        hot_keys, hot_next, hot_value = a["hot"].keys, a["hot"].next_state, a["hot"].value
+        set_table(&self.s.hot, hot_keys, hot_next, hot_value, a["hot"].bits, a["hot"].num_symbols)
+        hot_end = a["hot_end"]
+        self.s.hot_end = &hot_end[0]
+        self.s.space = scorers.space_label
+        word_lm = scorers.word_lm
+        self.s.has_wlm = word_lm is not None
+        wlm_keys, wlm_next, wlm_value = a["wlm"].keys, a["wlm"].next_state, a["wlm"].value
+        set_table(&self.s.wlm, wlm_keys, wlm_next, wlm_value, a["wlm"].bits, a["wlm"].num_symbols)
+        wlm_bw, wlm_bs = a["wlm_backoff_w"], a["wlm_backoff_s"]
+        self.s.wlm_bw, self.s.wlm_bs = &wlm_bw[0], &wlm_bs[0]
+        self.s.wlm_start = a["wlm_start"]
+        prefix_keys, prefix_next, prefix_value = a["prefix"].keys, a["prefix"].next_state, a["prefix"].value
+        set_table(&self.s.prefix, prefix_keys, prefix_next, prefix_value, a["prefix"].bits, a["prefix"].num_symbols)
+        prefix_word = a["prefix_word"]
+        self.s.prefix_word = &prefix_word[0]
+        if self.s.has_wlm:
+            self.s.w_alpha, self.s.w_beta, self.s.unk_offset = word_lm.alpha, word_lm.beta, word_lm.unk_offset
+
+
 def search(const float[:, ::1] log_probs, int beam_width, int nbest, double threshold, int top_k, scorers=None,
            double beam_prune=INFINITY):
-    """[(labels, acoustic, scorer score, spans, confidences)] best first. The search runs without the GIL."""
+    """[(labels, acoustic, scorer score, spans, confidences)] best first. The search runs without the GIL.
+    ``scorers``: None, a ``PreparedScorers``, or active ``CompiledScorers`` (prepared for this call)."""
     cdef Scoring s
     cdef Output out
     cdef int64_t frames = log_probs.shape[0], num = log_probs.shape[1]
     cdef int status
     cdef const float* lp
-    cdef const int64_t[::1] lm_keys, lex_keys, hot_keys
-    cdef const int64_t[::1] wlm_keys, prefix_keys
-    cdef const int32_t[::1] lm_next, lex_next, hot_next, lm_bs, lm_sym, wlm_next, wlm_bs, prefix_next, prefix_word
-    cdef const double[::1] lm_value, lex_value, hot_value, lm_bw, wlm_value, wlm_bw, prefix_value
-    cdef const uint8_t[::1] lex_end, hot_end
+    cdef PreparedScorers prepared
     memset(&s, 0, sizeof(Scoring))
     memset(&out, 0, sizeof(Output))
     if frames == 0:
         return [((), 0.0, 0.0, (), ())]
     lp = &log_probs[0, 0]
-    if scorers is not None and scorers.active:
-        a = scorers.arrays()
-        s.active = True
-        s.has_lm = scorers.lm is not None
-        s.has_lex = scorers.lexicon is not None
-        s.has_hot = scorers.hotwords is not None
-        lm_keys, lm_next, lm_value = a["lm_keys"], a["lm_next"], a["lm_value"]
-        set_table(&s.lm, lm_keys, lm_next, lm_value, a["lm_bits"], a["lm_nsym"])
-        lm_bw, lm_bs, lm_sym = a["lm_backoff_w"], a["lm_backoff_s"], a["lm_sym"]
-        s.lm_bw, s.lm_bs, s.lm_sym = &lm_bw[0], &lm_bs[0], &lm_sym[0]
-        s.lm_start = a["lm_start"]
-        s.alpha = scorers.alpha
-        s.beta = scorers.beta
-        lex_keys, lex_next, lex_value = a["lex"].keys, a["lex"].next_state, a["lex"].value
-        set_table(&s.lex, lex_keys, lex_next, lex_value, a["lex"].bits, a["lex"].num_symbols)
-        lex_end = a["lex_end"]
-        s.lex_end = &lex_end[0]
-        hot_keys, hot_next, hot_value = a["hot"].keys, a["hot"].next_state, a["hot"].value
-        set_table(&s.hot, hot_keys, hot_next, hot_value, a["hot"].bits, a["hot"].num_symbols)
-        hot_end = a["hot_end"]
-        s.hot_end = &hot_end[0]
-        s.space = scorers.space_label
-        word_lm = scorers.word_lm
-        s.has_wlm = word_lm is not None
-        wlm_keys, wlm_next, wlm_value = a["wlm"].keys, a["wlm"].next_state, a["wlm"].value
-        set_table(&s.wlm, wlm_keys, wlm_next, wlm_value, a["wlm"].bits, a["wlm"].num_symbols)
-        wlm_bw, wlm_bs = a["wlm_backoff_w"], a["wlm_backoff_s"]
-        s.wlm_bw, s.wlm_bs = &wlm_bw[0], &wlm_bs[0]
-        s.wlm_start = a["wlm_start"]
-        prefix_keys, prefix_next, prefix_value = a["prefix"].keys, a["prefix"].next_state, a["prefix"].value
-        set_table(&s.prefix, prefix_keys, prefix_next, prefix_value, a["prefix"].bits, a["prefix"].num_symbols)
-        prefix_word = a["prefix_word"]
-        s.prefix_word = &prefix_word[0]
-        if s.has_wlm:
-            s.w_alpha, s.w_beta, s.unk_offset = word_lm.alpha, word_lm.beta, word_lm.unk_offset
+    if scorers is not None and not isinstance(scorers, PreparedScorers) and scorers.active:
+        scorers = PreparedScorers(scorers, None)
+    if scorers is not None and isinstance(scorers, PreparedScorers):
+        prepared = scorers
+        s = prepared.s
     with nogil:
         status = run_search(lp, frames, num, beam_width, nbest, threshold, top_k, beam_prune, &s, &out)
     if status != 0:

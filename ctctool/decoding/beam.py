@@ -55,8 +55,8 @@ def _search_one(log_probs: np.ndarray, beam_width: int, nbest: int, prune_log_pr
         scorers = scorers.compiled()  # a word LM scorer: the built-in tables, both backends
     custom = isinstance(scorers, Scorer)
     if backend == "cython" and not custom:
-        rows = _compiled.search(log_probs, beam_width, nbest, prune_log_prob, top_k,
-                                scorers if scorers is not None and scorers.active else None, beam_prune)
+        prepared = scorers.prepared(_compiled.PreparedScorers) if scorers is not None and scorers.active else None
+        rows = _compiled.search(log_probs, beam_width, nbest, prune_log_prob, top_k, prepared, beam_prune)
         return [Hypothesis(labels, acoustic, spans, confidences, lm) for labels, acoustic, lm, spans, confidences
                 in rows]
     if scorers is None or (not custom and not scorers.active):

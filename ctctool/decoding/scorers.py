@@ -14,7 +14,7 @@ import os
 import unicodedata
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -325,6 +325,28 @@ class CompiledScorers:
     def active(self) -> bool:
         return (self.lm is not None or self.lexicon is not None or self.hotwords is not None or self.beta != 0.0
                 or self.word_lm is not None)
+
+    def prepared(self, build: Callable[[CompiledScorers, tuple], Any]) -> Any:
+        """The compiled search's struct for these scorers, built by ``build`` on first use and
+        again whenever a weight or a table was changed since (fields are public and mutable)."""
+        word = self.word_lm
+        numbers = (self.alpha, self.beta, self.space_label, self.num_labels,
+                   *((word.alpha, word.beta, word.unk_offset) if word else ()))
+        objects = (self.lm, self.lm_symbol_of_label, self.lexicon, self.lexicon_end, self.hotwords, self.hotword_end,
+                   word, *((word.tables, word.prefix, word.node_word) if word else ()))
+        cached = self.__dict__.get("_prepared")
+        if cached is not None:
+            old_numbers, old_objects = cached.key
+            if old_numbers == numbers and len(old_objects) == len(objects) and all(
+                    a is b for a, b in zip(old_objects, objects)):
+                return cached
+        cached = build(self, (numbers, objects))
+        self.__dict__["_prepared"] = cached
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies and pickles leave the compiled struct behind (it points into this process)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_prepared"}
 
     def arrays(self) -> dict[str, Any]:
         """Flat arrays for the compiled search (empty ones where a scorer is off)."""
