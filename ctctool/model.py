@@ -104,7 +104,7 @@ class ModelConfig:
             raise OptionError(f"--stride {stride} needs at least {len(time_pools)} conv blocks")
         return cls(feature_dim=feature_dim, num_classes=num_classes, conv_channels=tuple(shape.channels),
                    pool_features=(2,) * blocks, pool_time=(*time_pools, *([1] * (blocks - len(time_pools)))),
-                   lstm_hidden=shape.hidden, lstm_layers=shape.layers)
+                   lstm_hidden=shape.hidden, lstm_layers=shape.layers, dropout=float(shape.dropout))
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,12 @@ class NetworkShape:
     channels: tuple[int, ...] = (32, 64, 128, 128)  # output channels of the conv blocks (3 or more)
     hidden: int = 128  # LSTM units per direction
     layers: int = 2  # stacked bidirectional LSTM layers
+    dropout: float = 0.2  # on the LSTM input and between LSTM layers, training only
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(self.channels))
+        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
+            raise OptionError(f"--dropout must be a probability in [0, 1), got {self.dropout!r}")
         if not 1 <= self.layers <= 8:
             raise OptionError(f"--layers must be 1..8, got {self.layers}")
         if len(self.channels) < 3 or any(not 1 <= c <= 1024 for c in self.channels):
@@ -137,14 +140,15 @@ SIZE_PRESETS = {
 
 
 def network_shape(preset: str = "base", *, stride: int | None = None, channels: tuple[int, ...] | None = None,
-                  hidden: int | None = None, layers: int | None = None) -> NetworkShape:
+                  hidden: int | None = None, layers: int | None = None, dropout: float | None = None) -> NetworkShape:
     """The ``preset``'s shape with any explicitly given part replacing the preset's."""
     if preset not in SIZE_PRESETS:
         raise OptionError(f"--preset must be one of {', '.join(SIZE_PRESETS)}, got {preset!r}")
     base = SIZE_PRESETS[preset]
     return NetworkShape(stride=stride, channels=channels or base.channels,
                         hidden=hidden if hidden is not None else base.hidden,
-                        layers=layers if layers is not None else base.layers)
+                        layers=layers if layers is not None else base.layers,
+                        dropout=dropout if dropout is not None else base.dropout)
 
 
 def expected_weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -97,6 +97,10 @@ class TrainConfig:
             raise ConfigError("--max-steps must be at least 1")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError("--lr must be a positive finite number")
+        if isinstance(self.weight_decay, bool) or not (isinstance(self.weight_decay, (int, float))
+                                                        and math.isfinite(self.weight_decay)
+                                                        and self.weight_decay >= 0):
+            raise OptionError(f"--weight-decay must be a finite number >= 0, got {self.weight_decay!r}")
         if isinstance(self.augment, bool):  # older callers: True / False
             object.__setattr__(self, "augment", "default" if self.augment else "none")
         object.__setattr__(self, "augment", str(AugmentPolicy.parse(self.augment)))

@@ -236,7 +236,11 @@ def test_train_command_rejects_bad_recipe_options(tiny_data, tmp_path):
                            (["--ema", "1.5"], "--ema must be a decay"),
                            (["--preset", "huge"], "--preset must be one of"),
                            (["--schedule", "linear"], "--schedule must be one of"),
-                           (["--label-smoothing", "1"], "--label-smoothing must be a weight")):
+                           (["--label-smoothing", "1"], "--label-smoothing must be a weight"),
+                           (["--dropout", "1"], "--dropout must be a probability in [0, 1)"),
+                           (["--dropout", "-0.1"], "--dropout must be a probability in [0, 1)"),
+                           (["--weight-decay", "-1"], "--weight-decay must be a finite number >= 0"),
+                           (["--weight-decay", "nan"], "--weight-decay must be a finite number >= 0")):
         result = runner.invoke(app, base + extra)
         assert result.exit_code == 2, (extra, result.output)
         assert message in result.output and "Traceback" not in result.output
@@ -251,10 +255,14 @@ def test_train_command_preset_and_options_reach_the_model(tiny_data, tmp_path):
                                  str(tmp_path / "m.pt"), "--max-steps", "2", "--device", "cpu", "--quiet",
                                  "--preset", "tiny", "--augment", "light,-elastic", "--ema", "0",
                                  "--schedule", "onecycle", "--label-smoothing", "0.05",
+                                 "--dropout", "0.35", "--weight-decay", "0.05",
                                  "--run-dir", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     payload = read_model_file(str(tmp_path / "m.pt"))
     assert payload["model_config"]["lstm_layers"] == 1 and payload["model_config"]["lstm_hidden"] == 64
+    assert payload["model_config"]["dropout"] == 0.35
+    assert CTCRecognizer(ModelConfig(**payload["model_config"])).dropout.p == 0.35
+    assert payload["training"]["train_config"]["weight_decay"] == 0.05
     assert payload["training"]["train_config"]["augment"] == "light,-elastic"
     assert payload["training"]["train_config"]["ema"] is None
     assert payload["training"]["train_config"]["schedule"] == "onecycle"
@@ -358,3 +366,7 @@ def test_train_defaults_onecycle_and_smoothing_from_scratch_and_not_when_fine_tu
     assert result.exit_code == 0, result.output
     config = read_model_file(str(tmp_path / "b.pt"))["training"]["train_config"]
     assert (config["schedule"], config["label_smoothing"], config["lr"]) == ("cosine", 0.0, 5e-4)
+    assert read_model_file(str(tmp_path / "a.pt"))["model_config"]["dropout"] == 0.2
+    result = runner.invoke(app, ["train", str(tiny_data["train"]), "-o", str(tmp_path / "c.pt"), "--init",
+                                 str(tmp_path / "a.pt"), "--dropout", "0.4", *base[:-2]])
+    assert result.exit_code == 2 and "--dropout: the features and network shape come from the --init" in result.output

@@ -91,6 +91,10 @@ def train_command(
     channels: Annotated[str | None, typer.Option("--channels", help="Output channels of the conv blocks, "
                                                  "comma-separated, one block each [default: from "
                                                  "--preset].")] = None,
+    dropout: Annotated[float | None, typer.Option("--dropout", help="Dropout probability on the LSTM input "
+                                                  "and between LSTM layers, in [0, 1) [default: 0.2].")] = None,
+    weight_decay: Annotated[float | None, typer.Option("--weight-decay", help="AdamW weight decay, 0 or more "
+                                                       "[default: 0.01].")] = None,
     workers: Annotated[int, typer.Option("--workers", min=0, help="Data loading processes.")] = 0,
     quiet: QuietOption = False,
     *,
@@ -124,14 +128,16 @@ def train_command(
     if init is not None:
         given = [flag for flag, value in (("--height", height), ("--sample-rate", sample_rate), ("--n-mels", n_mels),
                                           ("--stride", stride), ("--preset", preset), ("--hidden", hidden),
-                                          ("--layers", layers), ("--channels", channels)) if value is not None]
+                                          ("--layers", layers), ("--channels", channels),
+                                          ("--dropout", dropout)) if value is not None]
         if given:
             raise OptionError(f"{', '.join(given)}: the features and network shape come from the --init model; "
                               "leave these out")
     elif alphabet in ALPHABET_MODES:
         raise OptionError(f"--alphabet {alphabet} needs --init MODEL (without it, --alphabet is a file of "
                           f"characters; write ./{alphabet} for a file of that name)")
-    shape = network_shape(preset or "base", stride=stride, channels=counts, hidden=hidden, layers=layers)
+    shape = network_shape(preset or "base", stride=stride, channels=counts, hidden=hidden, layers=layers,
+                          dropout=dropout)
     if ema is not None and not 0.0 <= ema < 1.0:
         raise OptionError(f"--ema must be a decay in [0, 1) such as 0.999 (0 = off), got {ema}")
     run_dir = run_dir or os.path.join("runs", Path(output).name.split(".")[0] or "model")
@@ -176,7 +182,8 @@ def train_command(
                          **({} if ema is None else {"ema": ema or None}),
                          lenient=lenient, skip_bad=skip_bad, num_workers=workers, select_by=select_by,
                          max_time=parse_duration(max_time, "--max-time") if max_time is not None else None,
-                         accumulate=accumulate, schedule=schedule, label_smoothing=label_smoothing)
+                         accumulate=accumulate, schedule=schedule, label_smoothing=label_smoothing,
+                         **({} if weight_decay is None else {"weight_decay": weight_decay}))
     metadata = {"train_manifest": os.path.abspath(train_manifest), "train_sha256": file_sha256(train_manifest)}
     if val_paths:
         metadata["val_manifests"] = {name: {"path": os.path.abspath(path), "sha256": file_sha256(path)}
