@@ -53,6 +53,9 @@ COMMON_ABLATIONS = {
     "-ema": ["--ema", "0"],
     "augment none": ["--augment", "none"],
     "augment strong": ["--augment", "strong"],
+    "dropout 0.4": ["--dropout", "0.4"],
+    "-dropout": ["--dropout", "0"],
+    "-weight decay": ["--weight-decay", "0"],
 }
 RECIPE_ABLATIONS = {
     "-label smoothing": ["--label-smoothing", "0"],
