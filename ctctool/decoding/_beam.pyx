@@ -373,43 +373,13 @@ cdef inline double final_score(const Scoring* s, const Trie* t, int32_t node) no
 
 # ------------------------------------------------------------------ selection helpers
 
-cdef inline bint better(const double* total, int64_t a, int64_t b) noexcept nogil:
-    """Strict total order: higher score first, then lower candidate index."""
-    return total[a] > total[b] or (total[a] == total[b] and a < b)
-
-
-cdef void sift_down(int64_t* heap, int64_t n, int64_t i, const double* total) noexcept nogil:
-    """Heap whose root is the *worst* item."""
-    cdef int64_t child, tmp
-    while True:
-        child = 2 * i + 1
-        if child >= n:
-            return
-        if child + 1 < n and better(total, heap[child], heap[child + 1]):
-            child += 1
-        if better(total, heap[child], heap[i]):
-            return
-        tmp = heap[i]; heap[i] = heap[child]; heap[child] = tmp
-        i = child
-
-
-cdef void sift_up(int64_t* heap, int64_t i, const double* total) noexcept nogil:
-    cdef int64_t parent, tmp
-    while i > 0:
-        parent = (i - 1) // 2
-        if better(total, heap[i], heap[parent]):
-            return
-        tmp = heap[i]; heap[i] = heap[parent]; heap[parent] = tmp
-        i = parent
-
-
 cdef struct Scored:
     double score
     int64_t index
 
 
 cdef inline bint ahead(const Scored* a, const Scored* b) noexcept nogil:
-    """``better`` on (score, index) pairs held in the heap itself: no indirection per compare."""
+    """Strict total order: higher score first, then lower index (candidate or label)."""
     return a.score > b.score or (a.score == b.score and a.index < b.index)
 
 
@@ -486,28 +456,30 @@ cdef int64_t select_best(const double* total, int64_t count, int64_t keep, int64
 
 
 cdef int64_t kept_symbols(const float* frame, int64_t num, double threshold, int64_t top_k, int64_t* out,
-                          double* scratch) noexcept nogil:
-    """Labels >= threshold (optionally the top_k of them), ascending; returns how many."""
+                          Scored* heap) noexcept nogil:
+    """Labels >= threshold (optionally the top_k of them by score, ties to the lower label),
+    ascending; returns how many. ``heap`` is scratch room for ``num`` items."""
     cdef int64_t n = 0, c, i, j, tmp
+    cdef Scored item
     for c in range(1, num):
         if <double>frame[c] >= threshold:
             out[n] = c
             n += 1
     if 0 < top_k < n:
-        # scratch[c] = score; choose best top_k by (score desc, label asc) with the same heap
-        for i in range(n):
-            scratch[out[i]] = <double>frame[out[i]]
         j = 0
         for i in range(n):
-            c = out[i]
+            item.score = <double>frame[out[i]]
+            item.index = out[i]
             if j < top_k:
-                out[j] = c
-                sift_up(out, j, scratch)
+                heap[j] = item
+                scored_sift_up(heap, j)
                 j += 1
-            elif better(scratch, c, out[0]):
-                out[0] = c
-                sift_down(out, j, 0, scratch)
+            elif ahead(&item, &heap[0]):
+                heap[0] = item
+                scored_sift_down(heap, j, 0)
         n = top_k
+        for i in range(n):
+            out[i] = heap[i].index
         # ascending label order (insertion sort; top_k is small)
         for i in range(1, n):
             tmp = out[i]
@@ -646,7 +618,7 @@ cdef struct Work:
     int64_t* order
     Scored* ranked
     int64_t* kept
-    double* scratch
+    Scored* scratch
 
 
 cdef void work_free(Work* w) noexcept nogil:
@@ -693,7 +665,7 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
     w.order = <int64_t*>malloc((beam_width if beam_width > nbest else nbest) * sizeof(int64_t))
     w.ranked = <Scored*>malloc((beam_width if beam_width > nbest else nbest) * sizeof(Scored))
     w.kept = <int64_t*>malloc(num * sizeof(int64_t))
-    w.scratch = <double*>malloc(num * sizeof(double))
+    w.scratch = <Scored*>malloc(num * sizeof(Scored))
     if not trie_init(&w.trie, num, 1024):
         return 1
     if (w.beam_node == NULL or w.beam_pb == NULL or w.beam_pnb == NULL or w.beam_tot == NULL or w.c_node == NULL or w.c_parent == NULL
@@ -958,9 +930,9 @@ def search(const float[:, ::1] log_probs, int beam_width, int nbest, double thre
     if frames == 0:
         return [((), 0.0, 0.0, (), ())]
     lp = &log_probs[0, 0]
-    if scorers is not None and not isinstance(scorers, PreparedScorers) and scorers.active:
-        scorers = PreparedScorers(scorers, None)
-    if scorers is not None and isinstance(scorers, PreparedScorers):
+    if scorers is not None and not isinstance(scorers, PreparedScorers):
+        scorers = PreparedScorers(scorers, None) if scorers.active else None
+    if scorers is not None:
         prepared = scorers
         s = prepared.s
     with nogil:
