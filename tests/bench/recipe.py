@@ -136,16 +136,39 @@ def run_train(bench: BenchSet, variant: str, seed: int, extra: list[str], out: P
     started = time.perf_counter()
     subprocess.run(command, check=True, env=env, cwd=baseline or ROOT, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
-    scores = {}
+    scores, by_font = {}, {}
     for name, manifest in {"val": bench.val, **bench.heldout}.items():
+        per_line = out / "runs" / tag / f"eval-{name.replace(' ', '_')}.jsonl"
         result = subprocess.run([sys.executable, "-m", "ctctool", "eval", str(model), str(ROOT / manifest), "--beam",
-                                 "1", "--json", "--device", "cpu", "--threads", str(threads)],
+                                 "1", "--json", "--per-line", str(per_line), "--device", "cpu",
+                                 "--threads", str(threads)],
                                 check=True, capture_output=True, text=True, cwd=ROOT,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
         summary = json.loads(result.stdout)
         scores[name] = {"cer": summary["cer"], "wer": summary["wer"]}
-    return {"set": bench.name, "variant": variant, "seed": seed, "steps": bench.steps, "seconds": round(seconds, 1),
-            "scores": scores}
+        if name != "val":
+            by_font.update(cer_by_font(ROOT / manifest, per_line))
+    row = {"set": bench.name, "variant": variant, "seed": seed, "steps": bench.steps, "seconds": round(seconds, 1),
+           "scores": scores}
+    if by_font:
+        row["cer_by_font"] = by_font
+    return row
+
+
+def cer_by_font(manifest: Path, per_line: Path) -> dict[str, float]:
+    """CER per font family of a held-out manifest whose rows name their ``font`` (the rendered
+    sets do): which unseen faces or hands carry the error. Empty when the rows name none."""
+    rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+    results = [json.loads(line) for line in per_line.read_text(encoding="utf-8").splitlines() if line.strip()]
+    errors: dict[str, int] = {}
+    chars: dict[str, int] = {}
+    for row, result in zip(rows, results, strict=True):
+        if "font" not in row:
+            return {}
+        family = str(row["font"]).split("-")[0]
+        errors[family] = errors.get(family, 0) + result["char_errors"]
+        chars[family] = chars.get(family, 0) + result["chars"]
+    return {family: round(errors[family] / max(1, chars[family]), 4) for family in sorted(chars)}
 
 
 def spread(values: list[float]) -> str:
@@ -172,6 +195,16 @@ def table(rows: list[dict]) -> str:
             seconds = statistics.median(row["seconds"] for row in runs)
             lines.append(f"| {variant} | {len(runs)} | " + " | ".join(cells) + f" | {seconds:.0f} |")
         lines.append("")
+        families = sorted({family for row in mine for family in row.get("cer_by_font", {})})
+        if families:  # which held-out faces or hands carry the error
+            lines += [f"{set_name}, held-out CER % by font family (median over seeds):", "",
+                      "| recipe | " + " | ".join(families) + " |", "|---|" + "---|" * len(families)]
+            for variant in dict.fromkeys(row["variant"] for row in mine if "cer_by_font" in row):
+                runs = [row for row in mine if row["variant"] == variant and "cer_by_font" in row]
+                cells = [f"{100 * statistics.median(row['cer_by_font'].get(f, float('nan')) for row in runs):.1f}"
+                         for f in families]
+                lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+            lines.append("")
     return "\n".join(lines)
 
 
