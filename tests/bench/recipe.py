@@ -146,8 +146,9 @@ def run_train(bench: BenchSet, variant: str, seed: int, extra: list[str], out: P
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
         summary = json.loads(result.stdout)
         scores[name] = {"cer": summary["cer"], "wer": summary["wer"]}
-        if name != "val":
-            by_font.update(cer_by_font(ROOT / manifest, per_line))
+        families = cer_by_font(ROOT / manifest, per_line) if name != "val" else {}
+        if families:
+            by_font[name] = families
     row = {"set": bench.name, "variant": variant, "seed": seed, "steps": bench.steps, "seconds": round(seconds, 1),
            "scores": scores}
     if by_font:
@@ -195,14 +196,15 @@ def table(rows: list[dict]) -> str:
             seconds = statistics.median(row["seconds"] for row in runs)
             lines.append(f"| {variant} | {len(runs)} | " + " | ".join(cells) + f" | {seconds:.0f} |")
         lines.append("")
-        families = sorted({family for row in mine for family in row.get("cer_by_font", {})})
-        if families:  # which held-out faces or hands carry the error
-            lines += [f"{set_name}, held-out CER % by font family (median over seeds):", "",
+        for heldout in dict.fromkeys(name for row in mine for name in row.get("cer_by_font", {})):
+            # which faces or hands of one held-out set carry its error
+            runs_of = [row for row in mine if heldout in row.get("cer_by_font", {})]
+            families = sorted({family for row in runs_of for family in row["cer_by_font"][heldout]})
+            lines += [f"{set_name}, {heldout}: CER % by font family (median over seeds)", "",
                       "| recipe | " + " | ".join(families) + " |", "|---|" + "---|" * len(families)]
-            for variant in dict.fromkeys(row["variant"] for row in mine if "cer_by_font" in row):
-                runs = [row for row in mine if row["variant"] == variant and "cer_by_font" in row]
-                cells = [f"{100 * statistics.median(row['cer_by_font'].get(f, float('nan')) for row in runs):.1f}"
-                         for f in families]
+            for variant in dict.fromkeys(row["variant"] for row in runs_of):
+                runs = [row["cer_by_font"][heldout] for row in runs_of if row["variant"] == variant]
+                cells = [f"{100 * statistics.median(run.get(f, float('nan')) for run in runs):.1f}" for f in families]
                 lines.append(f"| {variant} | " + " | ".join(cells) + " |")
             lines.append("")
     return "\n".join(lines)
