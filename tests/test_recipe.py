@@ -360,7 +360,7 @@ def test_train_defaults_onecycle_and_smoothing_from_scratch_and_not_when_fine_tu
                                  "--run-dir", str(tmp_path / "ra"), *base])
     assert result.exit_code == 0, result.output
     config = read_model_file(str(tmp_path / "a.pt"))["training"]["train_config"]
-    assert (config["schedule"], config["label_smoothing"]) == ("onecycle", 0.1)
+    assert (config["schedule"], config["label_smoothing"], config["weight_decay"]) == ("onecycle", 0.1, 0.01)
     result = runner.invoke(app, ["train", str(tiny_data["train"]), "-o", str(tmp_path / "b.pt"), "--init",
                                  str(tmp_path / "a.pt"), "--run-dir", str(tmp_path / "rb"), *base[:-2]])
     assert result.exit_code == 0, result.output
