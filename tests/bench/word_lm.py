@@ -10,7 +10,8 @@ Two stages, two environments:
    and the LMs, built from text that holds none of the test transcripts: a word trigram ARPA
    (``ctctool lm build --word``) and a character LM (``ctctool lm build``).
 2. ``decode`` (the peers' environment: pyctcdecode, kenlm; ctctool from this checkout): each set
-   is split in two (even items: validation, odd: test). Every decoder gets its alpha / beta
+   is split in two by transcript (a hash of the text: a text read twice, as the bundled sets
+   do, lands in one half). Every decoder gets its alpha / beta
    tuned on validation at beam 32 (a grid), then runs on test at beams 32 and 128: WER, CER and
    single-thread seconds (median of 3 passes). Decoders: ctctool without LM, with the character
    LM, with the word LM; pyctcdecode without LM and with the same ARPA file through kenlm.
@@ -29,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +39,11 @@ BETAS = (0.0, 1.0, 2.5, 4.0)
 UNK_OFFSETS = (-1.0, -3.0, -6.0, -10.0)  # each decoder's own unk offset (pyctcdecode's is scaled by alpha)
 CHAR_ALPHAS = (0.1, 0.2, 0.4, 0.7)
 CHAR_BETAS = (0.0, 1.0, 2.0)
+# pyctcdecode 0.5.0's defaults: a frame's symbols below ln p -5 are skipped (token_min_logp),
+# prefixes 10 nats below the best dropped (beam_prune_logp); ctctool's --prune and --beam-prune.
+PEER_TOKEN_MIN_LOGP = -5.0
+PEER_BEAM_PRUNE = 10.0
+PEER_PRUNED = "ctctool + word LM, pyctcdecode's pruning (--prune -5 --beam-prune 10)"
 
 
 # ---------------------------------------------------------------- stage 1: posteriors and LMs
@@ -92,11 +99,13 @@ def posteriors(out: Path) -> None:
     from ctctool.manifest import read_manifest
 
     out.mkdir(parents=True, exist_ok=True)
-    ocr_tests = [REPO / "data/ocr/test.jsonl", REPO / "data/ocr/test-unseen-fonts.jsonl"]
+    # Every bundled OCR line set: none was in latin-print's training renderings, and 3,000 lines
+    # (14,000 words) make a one-word difference 0.01 points of WER instead of 0.1.
+    ocr_tests = [REPO / f"data/ocr/{name}.jsonl" for name in ("test", "test-unseen-fonts", "val", "train")]
     speech_tests = [REPO / "data/speech/test-heldout.jsonl", REPO / "data/speech/test-engines.jsonl"]
     sets = {
         "ocr": ("latin-print", _degrade_lines(ocr_tests, out / "ocr-scan"),
-                [(REPO / "data/ocr/train.jsonl", "manifest"), (REPO / "data/latin-print/train.txt", "text")]),
+                [(REPO / "data/latin-print/train.txt", "text")]),
         "speech": ("en-digits", None, [(REPO / "data/speech/train.jsonl", "manifest")]),
     }
     for name, (model_name, manifest, lm_sources) in sets.items():
@@ -143,6 +152,7 @@ class Decoders:
 
     def __init__(self, folder: Path, name: str, labels: list[str]):
         from ctctool.decoding import prefix_beam_search
+        from ctctool.decoding.constants import DEFAULT_PRUNE_LOG_PROB
         from ctctool.decoding.scorers import CharNgramLM, compile_scorers
         from ctctool.decoding.word_tables import bind_word_lm, load_word_lm_tables
 
@@ -153,12 +163,12 @@ class Decoders:
         self.load_seconds = {"ctctool": time.perf_counter() - started}
         char_lm = CharNgramLM.load(str(folder / f"{name}-chars.npz"))
 
-        def ctctool_decoder(scorers_for, beam_prune=math.inf):
+        def ctctool_decoder(scorers_for, beam_prune=math.inf, prune=DEFAULT_PRUNE_LOG_PROB):
             def make(alpha, beta, unk, beam):
                 scorers = scorers_for(alpha, beta, unk)
 
                 def run(lp):
-                    best = prefix_beam_search(lp, beam, scorers=scorers, beam_prune=beam_prune)
+                    best = prefix_beam_search(lp, beam, scorers=scorers, beam_prune=beam_prune, prune_log_prob=prune)
                     return "".join(labels[i - 1] for i in best[0].labels) if best else ""
                 return run
             return make
@@ -177,7 +187,7 @@ class Decoders:
             "ctctool + char LM": (ctctool_decoder(
                 lambda a, b, unk: compile_scorers(labels, lm=char_lm, alpha=a, beta=b)), "char"),
             "ctctool + word LM": (ctctool_decoder(word), "word"),
-            "ctctool + word LM, --beam-prune 10": (ctctool_decoder(word, 10.0), "word"),
+            PEER_PRUNED: (ctctool_decoder(word, PEER_BEAM_PRUNE, PEER_TOKEN_MIN_LOGP), "word"),
             "ctctool + char LM + word LM": (ctctool_decoder(both), "word"),
         }
         try:
@@ -201,6 +211,36 @@ class Decoders:
         self.makers["pyctcdecode + kenlm word LM"] = (pyctc_make(with_lm, True), "word")
 
 
+def paired_difference(ours: list[str], peers: list[str], references: list[str], resamples: int = 2000,
+                      seed: int = 0) -> dict:
+    """WER of ``ours`` minus WER of ``peers`` (points) with a 95% paired bootstrap interval over
+    lines, and how many lines each gets with fewer word errors than the other."""
+    mine = [edits(h.split(), r.split()) for h, r in zip(ours, references, strict=True)]
+    theirs = [edits(h.split(), r.split()) for h, r in zip(peers, references, strict=True)]
+    words = [len(r.split()) for r in references]
+    rng = random.Random(seed)
+    count = len(references)
+    spread = []
+    for _ in range(resamples):
+        picks = [rng.randrange(count) for _ in range(count)]
+        total = max(1, sum(words[k] for k in picks))
+        spread.append(100 * sum(mine[k] - theirs[k] for k in picks) / total)
+    spread.sort()
+    return {"wer_diff": 100 * (sum(mine) - sum(theirs)) / max(1, sum(words)),
+            "low": spread[int(0.025 * resamples)], "high": spread[int(0.975 * resamples) - 1],
+            "ours_better": sum(m < t for m, t in zip(mine, theirs)),
+            "peer_better": sum(m > t for m, t in zip(mine, theirs))}
+
+
+def split_by_text(inputs: list, texts: list[str]) -> tuple[list, list]:
+    """(validation, test) pairs of (log_probs, text): each distinct text goes wholly to one half,
+    chosen by a hash of it, so no test transcript was seen while tuning."""
+    halves: tuple[list, list] = ([], [])
+    for log_probs, text in zip(inputs, texts, strict=True):
+        halves[zlib.crc32(text.encode("utf-8")) % 2].append((log_probs, text))
+    return halves
+
+
 def decode_stage(folder: Path, repeats: int) -> list[dict]:
     import numpy as np
 
@@ -210,10 +250,10 @@ def decode_stage(folder: Path, repeats: int) -> list[dict]:
         with np.load(folder / f"{name}-posteriors.npz") as data:
             inputs = [np.ascontiguousarray(data[f"lp{k}"]) for k in range(len(meta["texts"]))]
         texts = meta["texts"]
-        val = [(inputs[k], texts[k]) for k in range(0, len(texts), 2)]
-        test = [(inputs[k], texts[k]) for k in range(1, len(texts), 2)]
+        val, test = split_by_text(inputs, texts)
         decoders = Decoders(folder, name, meta["labels"])
         tuned_word = None
+        outputs = {}  # (decoder, beam) -> test hypotheses, for the paired comparison
         for decoder, (make, kind) in decoders.makers.items():
             if kind is None:
                 grid = [(0.0, 0.0, 0.0)]
@@ -221,7 +261,7 @@ def decode_stage(folder: Path, repeats: int) -> list[dict]:
                 grid = [(a, b, 0.0) for a in CHAR_ALPHAS for b in CHAR_BETAS]
             else:
                 grid = [(a, b, u) for a in ALPHAS for b in BETAS for u in UNK_OFFSETS]
-            if decoder == "ctctool + word LM, --beam-prune 10":
+            if decoder == PEER_PRUNED:
                 grid = [tuned_word]  # the same weights as without beam pruning
 
             def val_error(params, make=make, val=val):
@@ -241,23 +281,32 @@ def decode_stage(folder: Path, repeats: int) -> list[dict]:
                     hypotheses = [run(lp) for lp, _ in test]
                     seconds.append(time.perf_counter() - started)
                 wer, cer = error_rates(hypotheses, [t for _, t in test])
+                outputs[decoder, beam] = hypotheses
                 rows.append({"set": name, "decoder": decoder, "beam": beam, "alpha": tuned[0], "beta": tuned[1],
                              "unk_offset": tuned[2],
                              "wer": wer, "cer": cer, "seconds": statistics.median(seconds),
                              "ms_per_item": 1000 * statistics.median(seconds) / len(test), "items": len(test)})
                 print(json.dumps(rows[-1]), flush=True)
+        references = [t for _, t in test]
+        for row in rows:
+            peer = outputs.get(("pyctcdecode + kenlm word LM", row.get("beam")))
+            if row.get("set") == name and "decoder" in row and peer is not None \
+                    and row["decoder"].startswith("ctctool") and "word LM" in row["decoder"]:
+                row["vs_pyctcdecode"] = paired_difference(outputs[row["decoder"], row["beam"]], peer, references)
         rows.append({"set": name, "load_seconds": decoders.load_seconds})
     return rows
 
 
 def write_table(rows: list[dict], out: Path) -> None:
     lines = ["# Word LM: ctctool vs pyctcdecode 0.5.0 + kenlm", "",
-             "Test halves of each set; alpha, beta (and the unk offset of word LMs) tuned per decoder on the "
-             "validation halves at beam 32; pyctcdecode runs with its defaults otherwise (token_min_logp -5, "
-             "beam_prune_logp -10), ctctool with its own (per-frame cut ln 1e-3, no beam pruning unless the "
-             "row says). "
+             "Each set split in two by transcript; alpha, beta (and the unk offset of word LMs) tuned per "
+             "decoder on the validation half at beam 32, the table is the test half; pyctcdecode runs with its defaults otherwise (token_min_logp -5, "
+             "beam_prune_logp -10), ctctool with its own (per-frame cut ln 1e-3, no beam pruning) unless the "
+             "row says. "
              "Time: single thread, median of 3 passes over the test half. Ratio: pyctcdecode + kenlm's "
-             "time over this row's.", ""]
+             "time over this row's. Paired: this row's WER minus pyctcdecode + kenlm's at the same beam "
+             "(points), a 95% bootstrap interval over test lines, and lines with fewer word errors "
+             "(this row / pyctcdecode).", ""]
     for name in ("ocr", "speech"):
         decoded = [r for r in rows if r.get("set") == name and "decoder" in r]
         if not decoded:
@@ -265,15 +314,20 @@ def write_table(rows: list[dict], out: Path) -> None:
         items = decoded[0]["items"]
         lines += [f"## {name} ({items} test items)", "",
                   "| decoder | beam | alpha | beta | unk offset | WER | CER | ms / item | "
-                  "pyctcdecode+LM time / this |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "pyctcdecode+LM time / this | paired WER difference | lines better |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in decoded:
             peer = next((r for r in decoded if r["decoder"] == "pyctcdecode + kenlm word LM"
                          and r["beam"] == row["beam"]), None)
             ratio = f"{peer['seconds'] / row['seconds']:.1f}x" if peer else "-"
+            paired = row.get("vs_pyctcdecode")
+            difference = (f"{paired['wer_diff']:+.2f} ({paired['low']:+.2f} to {paired['high']:+.2f})"
+                          if paired else "-")
+            better = f"{paired['ours_better']} / {paired['peer_better']}" if paired else "-"
             lines.append(f"| {row['decoder']} | {row['beam']} | {row['alpha']:g} | {row['beta']:g} | "
                          f"{row['unk_offset']:g} | "
-                         f"{100 * row['wer']:.2f}% | {100 * row['cer']:.2f}% | {row['ms_per_item']:.2f} | {ratio} |")
+                         f"{100 * row['wer']:.2f}% | {100 * row['cer']:.2f}% | {row['ms_per_item']:.2f} | {ratio} | "
+                         f"{difference} | {better} |")
         load = next((r["load_seconds"] for r in rows if r.get("set") == name and "load_seconds" in r), {})
         lines += ["", "LM load (s): " + ", ".join(f"{k} {v:.2f}" for k, v in load.items()), ""]
     (out / "word_lm.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
