@@ -112,7 +112,7 @@ bench: install $(TEST_STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python tests/bench/kenlm_binary.py --out $(BENCH_DIR)
 
 # Word LM in the beam search vs pyctcdecode 0.5.0 + kenlm on the bundled models' posteriors
-# (part of make bench; about 5 minutes). Table: $(BENCH_DIR)/word_lm/word_lm.md
+# (part of make bench; about 15 minutes on 2 cores). Table: $(BENCH_DIR)/word_lm/word_lm.md
 bench-word-lm: install $(BENCH_VENV)/.installed
 	$(BIN)/python tests/bench/word_lm.py --out $(BENCH_DIR) --peer-python $(BENCH_VENV)/bin/python
 
