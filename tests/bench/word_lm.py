@@ -3,8 +3,9 @@
 Two stages, two environments:
 
 1. ``posteriors`` (ctctool's environment, which has torch): real model posteriors for
-   - ``ocr``: the bundled latin-print model on the bundled OCR test lines (test and unseen-fonts
-     sets: text and renderings it never trained on) after a seeded "scan"-level degradation;
+   - ``ocr``: the bundled latin-print model on all 3,000 bundled OCR lines (``data/ocr`` train,
+     val, test and unseen-fonts sets: renderings it never trained on) after a seeded
+     "scan"-level degradation;
    - ``speech``: the bundled en-digits model on the held-out espeak-ng voices and the other
      engines' voices (``data/speech/test-heldout``, ``test-engines``).
    and the LMs, built from text that holds none of the test transcripts: a word trigram ARPA
@@ -43,6 +44,7 @@ CHAR_BETAS = (0.0, 1.0, 2.0)
 # prefixes 10 nats below the best dropped (beam_prune_logp); ctctool's --prune and --beam-prune.
 PEER_TOKEN_MIN_LOGP = -5.0
 PEER_BEAM_PRUNE = 10.0
+PEER = "pyctcdecode + kenlm word LM"
 PEER_PRUNED = "ctctool + word LM, pyctcdecode's pruning (--prune -5 --beam-prune 10)"
 
 
@@ -208,7 +210,7 @@ class Decoders:
             return make
 
         self.makers["pyctcdecode, no LM"] = (pyctc_make(plain, False), None)
-        self.makers["pyctcdecode + kenlm word LM"] = (pyctc_make(with_lm, True), "word")
+        self.makers[PEER] = (pyctc_make(with_lm, True), "word")
 
 
 def paired_difference(ours: list[str], peers: list[str], references: list[str], resamples: int = 2000,
@@ -288,10 +290,10 @@ def decode_stage(folder: Path, repeats: int) -> list[dict]:
                              "ms_per_item": 1000 * statistics.median(seconds) / len(test), "items": len(test)})
                 print(json.dumps(rows[-1]), flush=True)
         references = [t for _, t in test]
-        for row in rows:
-            peer = outputs.get(("pyctcdecode + kenlm word LM", row.get("beam")))
-            if row.get("set") == name and "decoder" in row and peer is not None \
-                    and row["decoder"].startswith("ctctool") and "word LM" in row["decoder"]:
+        for row in rows:  # every ctctool row with a word LM against pyctcdecode's at its beam
+            peer = outputs.get((PEER, row.get("beam")))
+            if row.get("set") == name and row.get("decoder") not in (None, PEER) and peer is not None \
+                    and decoders.makers[row["decoder"]][1] == "word":
                 row["vs_pyctcdecode"] = paired_difference(outputs[row["decoder"], row["beam"]], peer, references)
         rows.append({"set": name, "load_seconds": decoders.load_seconds})
     return rows
@@ -317,7 +319,7 @@ def write_table(rows: list[dict], out: Path) -> None:
                   "pyctcdecode+LM time / this | paired WER difference | lines better |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         for row in decoded:
-            peer = next((r for r in decoded if r["decoder"] == "pyctcdecode + kenlm word LM"
+            peer = next((r for r in decoded if r["decoder"] == PEER
                          and r["beam"] == row["beam"]), None)
             ratio = f"{peer['seconds'] / row['seconds']:.1f}x" if peer else "-"
             paired = row.get("vs_pyctcdecode")
