@@ -75,6 +75,9 @@ def train_command(
                                               "off.")] = None,
     height: Annotated[int | None, typer.Option("--height", min=8, help="Image line height in pixels "
                                                "[default: 32].")] = None,
+    deslant: Annotated[bool, typer.Option("--deslant", help="Image lines: shear each line upright (its slant "
+                                          "estimated from the ink) before the network, in training and "
+                                          "whenever the model reads a line.")] = False,
     sample_rate: Annotated[int | None, typer.Option("--sample-rate", help="Audio: clips are resampled to this "
                                                     "rate (Hz) [default: 16000].")] = None,
     n_mels: Annotated[int | None, typer.Option("--n-mels", min=8, help="Audio: mel bands [default: 64].")] = None,
@@ -126,7 +129,8 @@ def train_command(
     except ValueError:
         raise OptionError(f"--channels: expected numbers like 32,64,128,128, got {channels!r}") from None
     if init is not None:
-        given = [flag for flag, value in (("--height", height), ("--sample-rate", sample_rate), ("--n-mels", n_mels),
+        given = [flag for flag, value in (("--height", height), ("--deslant", deslant or None),
+                                          ("--sample-rate", sample_rate), ("--n-mels", n_mels),
                                           ("--stride", stride), ("--preset", preset), ("--hidden", hidden),
                                           ("--layers", layers), ("--channels", channels),
                                           ("--dropout", dropout)) if value is not None]
@@ -165,7 +169,9 @@ def train_command(
                                 parent_name=init, parent_sha256=file_sha256(parent.path))
         codec = None
     else:
-        features = ({"height": height or 32} if modality == "image"
+        if deslant and modality != "image":
+            raise OptionError("--deslant: only image lines have a slant; leave it out for audio")
+        features = ({"height": height or 32, "deslant": deslant} if modality == "image"
                     else {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64})
         extractor = default_extractor(modality, **features)
         codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None

@@ -25,9 +25,15 @@ class FrameAxis:
     step: float  # ``unit`` per feature frame
     unit: str  # "px" or "s"
     extent: float  # where the source ends, in ``unit`` (clips spans that run past it)
+    start: float | None = None  # where the source begins when frame 0 lies before it (deslant padding)
+
+    @property
+    def begin(self) -> float:
+        """Where the source begins, in ``unit``."""
+        return self.origin if self.start is None else self.start
 
     def position(self, frame: float) -> float:
-        return min(self.origin + frame * self.step, self.extent)
+        return max(self.begin, min(self.origin + frame * self.step, self.extent))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from ..augmentation.image import augment_line
 from ..errors import ConfigError, FeatureError
 from ..manifest import ManifestItem
 from . import Features, FrameAxis, check_config_types, short_reason
+from .slant import deslant
 
 # Source images larger than this many pixels are refused before they are decoded: a small
 # compressed file can ask for gigabytes (a 1.6 KB PNG of 200000x8 asked for 9.8 GB downstream).
@@ -25,6 +26,7 @@ class ImageFeatureConfig:
     height: int = 32  # pixels; every line is scaled to this height, keeping its aspect ratio
     polarity: str = "auto"  # "auto": make ink bright whatever the page; "dark-ink"; "light-ink"
     max_width: int = 12000  # pixels after scaling to ``height``; wider lines are refused (--max-width)
+    deslant: bool = False  # shear each line upright before the network (train --deslant; see slant.py)
     type: str = "image"
 
     def __post_init__(self) -> None:
@@ -257,11 +259,16 @@ class ImageFeatures:
         values = np.asarray(gray, dtype=np.float32) / 255.0
         if self._ink_is_dark(values):
             values = 1.0 - values
+        pad = 0
+        if self.config.deslant:  # before augmentation: training jitters the slant around upright
+            values, pad = deslant(values)
         if rng is not None:
             values = augment_line(values, rng, policy or AugmentPolicy())
             values = values[:, :self.config.max_width]
-        origin = float(item.bbox[0]) if item.bbox else 0.0
-        axis = FrameAxis(origin=origin, step=source_width / width, unit="px", extent=origin + source_width)
+        step = source_width / width  # source pixels per column
+        left = float(item.bbox[0]) if item.bbox else 0.0
+        axis = FrameAxis(origin=left - pad * step, step=step, unit="px", extent=left + source_width,
+                         start=left if pad else None)
         return Features(np.ascontiguousarray(values, dtype=np.float32), axis, source_height, page_size)
 
     def _ink_is_dark(self, values: np.ndarray) -> bool:

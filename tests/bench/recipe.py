@@ -76,6 +76,7 @@ SETS = {
             "-contrast,-noise,-blur": ["--augment", "default,-contrast,-noise,-blur"],
             "-margins": ["--augment", "default,-margins"],
             "no augmentation warm-up": ["--augment-warmup", "0"],
+            "deslant": ["--deslant"],
             **RECIPE_ABLATIONS,
             "lr 1e-3": ["--lr", "1e-3"],
             "lr 4e-3": ["--lr", "4e-3"],
@@ -101,6 +102,7 @@ SETS = {
             "-elastic,-wave": ["--augment", "default,-elastic,-wave"],
             **RECIPE_ABLATIONS,
             "lr 4e-3": ["--lr", "4e-3"],
+            "deslant": ["--deslant"],  # an alternative, not a removal: slant correction before the network
         }),
 }
 

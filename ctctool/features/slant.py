@@ -1,0 +1,73 @@
+"""Slant correction of a text line (``--deslant``): estimate the line's slant and shear it upright.
+
+Handwriting and italic faces lean by different amounts per writer; a model that only ever sees
+upright strokes need not learn every lean. The estimate follows Vinciarelli and Luettin (2001):
+of the shears tried, keep the one under which the most ink stands in unbroken vertical runs, each
+column counting the square of its run's length (and nothing when its ink is broken). A plain
+projection profile (sum of squared column sums) over-corrected script faces here: joining
+strokes and long diagonals pull it to steeper shears. It is deterministic and costs about a
+millisecond for a 32 x 400 line.
+
+Shears are in pixels of horizontal shift per row (scale-free: the same number at any line
+height); 1.0 is 45 degrees. Rows count downwards, so a line whose letters lean right (italic)
+has a negative slant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Candidate slants, -1.0 .. 1.0 px per row (45 degrees either way) in steps of 0.05 (about 3
+# degrees), ordered by size so that a tie keeps the smaller correction.
+_CANDIDATES = np.array(sorted(np.round(np.linspace(-1.0, 1.0, 41), 4), key=abs), dtype=np.float64)
+# Pixels at or below this ink level (0..1) do not vote: paper noise would flatten every profile.
+_INK_THRESHOLD = 0.3
+
+
+def estimate_slant(values: np.ndarray) -> float:
+    """The line's slant in px per row; ``values`` [height, width], ink high (0..1). 0.0 when the
+    line holds no ink."""
+    height = values.shape[0]
+    rows, columns = np.nonzero(values > _INK_THRESHOLD)
+    if rows.size == 0:
+        return 0.0
+    centred = rows - (height - 1) / 2.0
+    # Where each ink pixel lands once the line is sheared upright by each candidate, as one
+    # array over all candidates: bin = candidate * span + column. Pixels of one row keep their
+    # distinct columns under a shear, so a bin's count equals its row range exactly when its
+    # ink is unbroken.
+    landed = np.rint(columns[None, :] - _CANDIDATES[:, None] * centred[None, :]).astype(np.int64)
+    low = int(landed.min())
+    span = int(landed.max()) - low + 1
+    bins = (landed - low + np.arange(_CANDIDATES.size, dtype=np.int64)[:, None] * span).ravel()
+    all_rows = np.tile(rows, _CANDIDATES.size)
+    size = _CANDIDATES.size * span
+    counts = np.bincount(bins, minlength=size)
+    top = np.full(size, height, dtype=np.int64)
+    bottom = np.full(size, -1, dtype=np.int64)
+    np.minimum.at(top, bins, all_rows)
+    np.maximum.at(bottom, bins, all_rows)
+    unbroken = (counts > 0) & (bottom - top + 1 == counts)
+    scores = np.where(unbroken, counts.astype(np.float64) ** 2, 0.0).reshape(_CANDIDATES.size, span).sum(axis=1)
+    return float(_CANDIDATES[int(np.argmax(scores))])
+
+
+def shear_upright(values: np.ndarray, slant: float) -> tuple[np.ndarray, int]:
+    """(``values`` sheared by ``-slant`` about the middle row, columns added on the left).
+
+    The line is widened on both sides so no ink is cut; output column ``j`` at the middle row
+    is source column ``j - pad``."""
+    from ..augmentation.image import remap
+
+    height, width = values.shape
+    if slant == 0.0:
+        return values, 0
+    pad = int(np.ceil(abs(slant) * (height - 1) / 2.0))
+    ys, xs = np.mgrid[0:height, 0:width + 2 * pad].astype(np.float32)
+    src_x = xs - pad + np.float32(slant) * (ys - (height - 1) / 2.0)
+    return remap(values, src_x, ys), pad
+
+
+def deslant(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """(the line sheared upright, columns added on the left); see ``shear_upright``."""
+    return shear_upright(values, estimate_slant(values))

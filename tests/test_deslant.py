@@ -1,0 +1,146 @@
+"""Slant correction (train --deslant): the estimate, the shear, and a model that carries it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+from typer.testing import CliRunner
+
+from ctctool.cli import app
+from ctctool.errors import ConfigError
+from ctctool.features.image import ImageFeatureConfig, ImageFeatures
+from ctctool.features.slant import deslant, estimate_slant, shear_upright
+from ctctool.manifest import read_manifest
+
+runner = CliRunner()
+
+
+def upright_strokes(starts: list[int], tops: list[int], width: int = 240, stroke: int = 2) -> np.ndarray:
+    """Vertical strokes (ink 1.0) on a 32-row line, one per start column, from ``top`` to row 28."""
+    values = np.zeros((32, width), dtype=np.float32)
+    for start, top in zip(starts, tops):
+        values[top:28, start:start + stroke] = 1.0
+    return values
+
+
+# Strokes at least 16 px apart, as letters' stems are at a 32 px line height: closer ones lean
+# into each other and no longer have one slant.
+strokes = st.lists(st.tuples(st.integers(0, 9).map(lambda i: 30 + 16 * i), st.integers(4, 14)), min_size=3,
+                   max_size=8, unique_by=lambda s: s[0])
+
+
+@given(strokes, st.sampled_from([-0.6, -0.45, -0.3, -0.15, 0.15, 0.3, 0.45, 0.6]))
+def test_estimate_recovers_the_lean_of_sheared_strokes(layout, slant):
+    values = upright_strokes([s for s, _ in layout], [t for _, t in layout])
+    leaning, _ = shear_upright(values, -slant)  # the strokes now lean by ``slant``
+    assert estimate_slant(leaning) == pytest.approx(slant, abs=0.051)
+    upright, pad = deslant(leaning)
+    # Straightened: every stroke's ink stacks into a few columns again.
+    assert (upright.sum(axis=0) > 8).sum() <= 3 * len(layout)
+
+
+@given(strokes)
+def test_upright_lines_are_left_alone(layout):
+    values = upright_strokes([s for s, _ in layout], [t for _, t in layout])
+    assert estimate_slant(values) == 0.0
+    out, pad = deslant(values)
+    assert pad == 0 and out is values
+
+
+def test_blank_line_and_italic_direction():
+    blank = np.zeros((32, 50), dtype=np.float32)
+    assert estimate_slant(blank) == 0.0 and deslant(blank)[1] == 0
+    # Rows count down: strokes whose tops lean right (italic) have a negative slant. Stems are
+    # 3 px wide, as at a 32 px line height (the estimate wants unbroken runs of ink).
+    italic = np.zeros((32, 120), dtype=np.float32)
+    for start in (20, 50, 80):
+        for row in range(4, 28):
+            italic[row, start + (28 - row) // 3:start + (28 - row) // 3 + 3] = 1.0
+    assert estimate_slant(italic) == pytest.approx(-1 / 3, abs=0.051)
+
+
+@given(strokes, st.sampled_from([-0.5, -0.2, 0.25, 0.55]))
+def test_shear_keeps_all_the_ink(layout, slant):
+    values = upright_strokes([s for s, _ in layout], [t for _, t in layout], width=200)
+    values[:, :2] = 1.0  # ink at both edges: the padding must keep it
+    values[:, -2:] = 1.0
+    out, pad = shear_upright(values, slant)
+    assert out.shape == (32, 200 + 2 * pad)
+    assert out.sum() == pytest.approx(values.sum(), rel=0.02)
+
+
+def italic_line(path, width=300, lean=0.35):
+    """Dark strokes on white, leaning right by ``lean`` px per row, as a PNG."""
+    values = np.zeros((32, width), dtype=np.float32)
+    for start in range(30, width - 40, 25):
+        for row in range(4, 28):
+            values[row, int(start + lean * (28 - row)):int(start + lean * (28 - row)) + 3] = 1.0
+    Image.fromarray(np.uint8(255 - 255 * values)).save(path)
+
+
+def test_features_deslant_and_keep_page_positions(tmp_path):
+    italic_line(tmp_path / "line.png")
+    (tmp_path / "m.jsonl").write_text(json.dumps({"path": "line.png", "text": "x"}) + "\n")
+    item = read_manifest(tmp_path / "m.jsonl")[0]
+    plain = ImageFeatures(ImageFeatureConfig()).load(item)
+    straight = ImageFeatures(ImageFeatureConfig(deslant=True)).load(item)
+    peak = lambda f: float((f.values.sum(axis=0) ** 2).sum())  # noqa: E731
+    assert peak(straight) > 2 * peak(plain)
+    assert straight.values.shape[1] > plain.values.shape[1]  # widened, not cut
+    # Frame 0 lies left of the image; positions still map into it.
+    assert straight.axis.origin < 0 and straight.axis.begin == 0.0 and straight.axis.extent == 300
+    assert straight.axis.position(0) == 0.0 and straight.axis.position(10 ** 6) == 300
+    with pytest.raises(ConfigError):
+        ImageFeatureConfig(deslant="yes")
+
+
+@pytest.fixture(scope="module")
+def deslant_model(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("deslant") / "m.pt"
+    result = runner.invoke(app, [str(a) for a in (
+        "train", tiny_data["train"], "--val", tiny_data["val"], "-o", out, "--run-dir", out.parent / "run",
+        "--max-steps", 2, "--batch-size", 8, "--hidden", 16, "--quiet", "--deslant")])
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_train_deslant_model_records_it_and_aligns_inside_each_line(deslant_model, tiny_data, tmp_path):
+    from ctctool.checkpoint import load_model
+
+    assert load_model(str(deslant_model)).extractor.config.deslant is True
+    aligned = runner.invoke(app, ["align", str(deslant_model), str(tiny_data["train"]), "--format", "jsonl"])
+    assert aligned.exit_code == 0, aligned.stderr
+    rows = [json.loads(line) for line in aligned.stdout.splitlines()]
+    assert len(rows) == 48
+    for row in rows:  # the padding added left and right of each line maps to no page column outside it
+        width = Image.open(tiny_data["root"] / row["path"]).width
+        assert all(0 <= c["start"] <= c["end"] <= width for c in row["chars"]), row["path"]
+    # The shape comes from the parent when fine-tuning; audio has no slant.
+    again = runner.invoke(app, [str(a) for a in (
+        "train", tiny_data["train"], "--init", deslant_model, "--deslant", "-o", tmp_path / "n.pt")])
+    assert again.exit_code == 2 and "--deslant" in again.stderr
+    speech = Path(__file__).resolve().parent.parent / "data" / "speech" / "train.jsonl"
+    audio = runner.invoke(app, [str(a) for a in ("train", speech, "--deslant", "-o", tmp_path / "a.pt")])
+    assert audio.exit_code == 2 and "--deslant: only image lines" in audio.stderr
+
+
+def test_onnx_export_carries_deslant(deslant_model, tiny_data, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from ctctool.checkpoint import load_model
+    from ctctool.export import export_onnx
+    from ctctool.inference import run_network
+    from ctctool.onnx_network import load_onnx_model
+
+    export_onnx(load_model(str(deslant_model)), str(tmp_path / "m.onnx"))
+    onnx_model = load_onnx_model(str(tmp_path / "m.onnx"))
+    assert onnx_model.extractor.config.deslant is True
+    items = read_manifest(tiny_data["train"])[:16]
+    want = [out.log_probs for out in run_network(load_model(str(deslant_model)), items, batch_size=8)]
+    got = [out.log_probs for out in run_network(onnx_model, items, batch_size=8)]
+    assert all(g.shape == w.shape and np.abs(g - w).max() < 1e-4 for g, w in zip(got, want))
