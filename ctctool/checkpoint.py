@@ -22,8 +22,16 @@ from .models import resolve_model
 from .version import __version__
 
 FORMAT_NAME = "ctctool-model"
-FORMAT_VERSION = 1  # bump when the layout changes; readers refuse files newer than they know
-MIN_READER_VERSION = 1  # oldest reader format version that can use files written now
+FORMAT_VERSION = 2  # bump when the layout changes; readers refuse files newer than they know
+MIN_READER_VERSION = 1  # oldest reader format version that can use files written now...
+# ...unless the file needs something a format-1 reader would silently ignore: image features
+# with ``deslant`` (format 2). Such files ask for a format-2 reader, so an older ctctool refuses
+# them instead of reading every line unsheared.
+DESLANT_READER_VERSION = 2
+
+
+def min_reader_version(features: dict[str, Any]) -> int:
+    return DESLANT_READER_VERSION if features.get("deslant") else MIN_READER_VERSION
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
@@ -69,7 +77,7 @@ def model_payload(network: torch.nn.Module, codec: Codec, extractor: FeatureExtr
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "min_reader_version": MIN_READER_VERSION,
+        "min_reader_version": min_reader_version(extractor.config_dict()),
         "ctctool_version": __version__,
         "modality": extractor.modality,
         "codec": codec.to_dict(),

@@ -114,6 +114,10 @@ def test_train_deslant_model_records_it_and_aligns_inside_each_line(deslant_mode
     from ctctool.checkpoint import load_model
 
     assert load_model(str(deslant_model)).extractor.config.deslant is True
+    # A ctctool that knows only format 1 would read the lines unsheared: the file asks for 2.
+    from ctctool.checkpoint import read_model_file
+
+    assert read_model_file(str(deslant_model))["min_reader_version"] == 2
     aligned = runner.invoke(app, ["align", str(deslant_model), str(tiny_data["train"]), "--format", "jsonl"])
     assert aligned.exit_code == 0, aligned.stderr
     rows = [json.loads(line) for line in aligned.stdout.splitlines()]
@@ -139,6 +143,9 @@ def test_onnx_export_carries_deslant(deslant_model, tiny_data, tmp_path):
 
     export_onnx(load_model(str(deslant_model)), str(tmp_path / "m.onnx"))
     onnx_model = load_onnx_model(str(tmp_path / "m.onnx"))
+    from ctctool.onnx_network import describe_onnx_model
+
+    assert describe_onnx_model(str(tmp_path / "m.onnx"))["format"].endswith(" 2")  # older readers refuse it
     assert onnx_model.extractor.config.deslant is True
     items = read_manifest(tiny_data["train"])[:16]
     want = [out.log_probs for out in run_network(load_model(str(deslant_model)), items, batch_size=8)]
