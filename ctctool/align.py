@@ -34,10 +34,10 @@ def align_output(model: LoadedModel, output: NetworkOutput, options: DecodeOptio
     line_bbox = None
     if output.axis.unit == "px":
         y0 = item.bbox[1] if item.bbox else 0
-        line_bbox = (round(output.axis.begin), y0, round(output.axis.extent), y0 + output.source_height)
+        line_bbox = (round(output.axis.start), y0, round(output.axis.extent), y0 + output.source_height)
     return ItemResult(id=item.id, path=item.path, text=model.codec.decode(alignment.labels),
                       score=alignment.score, unit=output.axis.unit, chars=chars, words=word_spans(chars),
-                      source_extent=(output.axis.begin, output.axis.extent),
+                      source_extent=(output.axis.start, output.axis.extent),
                       aligned="transcript" if item.text is not None else "decoded", line_bbox=line_bbox,
                       page_size=output.page_size)
 

@@ -21,13 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import LoadedModel, min_reader_version
+from .checkpoint import LoadedModel
 from .errors import ConfigError, OptionError
 from .fileio import atomic_write, file_sha256
 from .version import __version__
 
 ONNX_FORMAT = "ctctool-onnx"
 ONNX_FORMAT_VERSION = 2  # the newest this ctctool reads and writes; 2 adds image deslant
+# An older reader refuses a newer format_version: exports that need deslant say 2, every other
+# one says 1 and stays readable by format-1 readers.
+ONNX_DESLANT_VERSION = 2
 METADATA_KEY = "ctctool"
 INPUT_NAMES = ("features", "lengths")
 OUTPUT_NAMES = ("log_probs", "out_lengths")
@@ -44,9 +47,7 @@ def onnx_metadata(model: LoadedModel, source_sha256: str | None = None) -> dict[
     training = dict(model.metadata)
     return {
         "format": ONNX_FORMAT,
-        # An older reader refuses a newer format_version: a deslant export asks for 2, every
-        # other one stays readable by format-1 readers.
-        "format_version": min_reader_version(model.extractor.config_dict()),
+        "format_version": ONNX_DESLANT_VERSION if model.extractor.config_dict().get("deslant") else 1,
         "ctctool_version": __version__,
         "modality": model.modality,
         "codec": model.codec.to_dict(),

@@ -30,8 +30,8 @@ class NetworkOutput:
 def output_axis(features: Features, time_stride: int) -> FrameAxis:
     """The feature axis rescaled to CTC frames."""
     axis = features.axis
-    return FrameAxis(origin=axis.origin, step=axis.step * time_stride, unit=axis.unit, extent=axis.extent,
-                     start=axis.start)
+    return FrameAxis(origin=axis.origin, step=axis.step * time_stride, unit=axis.unit, start=axis.start,
+                     extent=axis.extent)
 
 
 # Long inputs: windows of this many feature frames (audio: 10 ms hops, 30 s; images: pixel

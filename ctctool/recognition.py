@@ -124,7 +124,7 @@ def decode_output(model: LoadedModel, output: NetworkOutput, options: DecodeOpti
     hypotheses = best_hypotheses(model, output.log_probs, options)
     if not hypotheses:  # a lexicon no hypothesis could satisfy
         return ItemResult(id=output.item.id, path=output.item.path, text="", score=float("-inf"),
-                          unit=output.axis.unit, source_extent=(output.axis.begin, output.axis.extent))
+                          unit=output.axis.unit, source_extent=(output.axis.start, output.axis.extent))
     nbest = tuple((model.codec.decode(h.labels), h.total_score) for h in hypotheses) if options.nbest > 1 else ()
     return hypothesis_result(output.item.id, output.item.path, model.codec, hypotheses[0], output.axis, nbest)
 

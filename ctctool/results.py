@@ -72,4 +72,4 @@ def hypothesis_result(item_id: str, path: str, codec: Codec, hypothesis: Hypothe
     chars = char_spans(codec, hypothesis.labels, hypothesis.spans, hypothesis.confidences, axis)
     return ItemResult(id=item_id, path=path, text=codec.decode(hypothesis.labels), score=hypothesis.score,
                       unit=axis.unit, chars=chars, words=word_spans(chars), nbest=nbest,
-                      source_extent=(axis.begin, axis.extent), lm_score=hypothesis.lm_score)
+                      source_extent=(axis.start, axis.extent), lm_score=hypothesis.lm_score)

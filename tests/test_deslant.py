@@ -53,6 +53,21 @@ def test_upright_lines_are_left_alone(layout):
     assert pad == 0 and out is values
 
 
+def test_page_wide_line_is_scored_in_bounded_chunks_with_the_same_answer(monkeypatch):
+    from ctctool.features import slant
+
+    values = upright_strokes(list(range(30, 11_960, 16)), [6] * 746, width=12_000)  # ~36k ink pixels
+    leaning, _ = shear_upright(values, 0.35)
+    assert estimate_slant(leaning) == pytest.approx(-0.35, abs=0.051)
+    calls = []
+    original = slant._unbroken_scores
+    monkeypatch.setattr(slant, "_unbroken_scores", lambda *a: calls.append(a[3].size) or original(*a))
+    chunked = estimate_slant(leaning)
+    assert len(calls) > 1 and max(calls) * int((leaning > 0.3).sum()) <= slant._MAX_WORK_ELEMENTS
+    monkeypatch.setattr(slant, "_MAX_WORK_ELEMENTS", 1 << 40)
+    assert estimate_slant(leaning) == chunked
+
+
 def test_blank_line_and_italic_direction():
     blank = np.zeros((32, 50), dtype=np.float32)
     assert estimate_slant(blank) == 0.0 and deslant(blank)[1] == 0
@@ -94,7 +109,7 @@ def test_features_deslant_and_keep_page_positions(tmp_path):
     assert peak(straight) > 2 * peak(plain)
     assert straight.values.shape[1] > plain.values.shape[1]  # widened, not cut
     # Frame 0 lies left of the image; positions still map into it.
-    assert straight.axis.origin < 0 and straight.axis.begin == 0.0 and straight.axis.extent == 300
+    assert straight.axis.origin < 0 and straight.axis.start == 0.0 and straight.axis.extent == 300
     assert straight.axis.position(0) == 0.0 and straight.axis.position(10 ** 6) == 300
     with pytest.raises(ConfigError):
         ImageFeatureConfig(deslant="yes")

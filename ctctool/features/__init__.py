@@ -24,16 +24,11 @@ class FrameAxis:
     origin: float  # where feature frame 0 starts, in ``unit`` (page column or seconds)
     step: float  # ``unit`` per feature frame
     unit: str  # "px" or "s"
-    extent: float  # where the source ends, in ``unit`` (clips spans that run past it)
-    start: float | None = None  # where the source begins when frame 0 lies before it (deslant padding)
-
-    @property
-    def begin(self) -> float:
-        """Where the source begins, in ``unit``."""
-        return self.origin if self.start is None else self.start
+    start: float  # where the source begins, in ``unit``; left of it frame 0 may lie (deslant padding)
+    extent: float  # where the source ends, in ``unit`` (spans are clipped to start..extent)
 
     def position(self, frame: float) -> float:
-        return max(self.begin, min(self.origin + frame * self.step, self.extent))
+        return max(self.start, min(self.origin + frame * self.step, self.extent))
 
 
 @dataclass(frozen=True)

@@ -259,7 +259,7 @@ class AudioFeatures:
         # After speed perturbation a frame covers a little more or less source time; the axis
         # is only used for inference, where there is no augmentation.
         end = offset + (item.duration if item.duration is not None else length_s - offset)
-        axis = FrameAxis(origin=offset, step=hop_s, unit="s", extent=end)
+        axis = FrameAxis(origin=offset, step=hop_s, unit="s", start=offset, extent=end)
         return Features(values, axis)
 
     def log_mel(self, samples: np.ndarray, normalize: bool = True, warp: float = 1.0) -> np.ndarray:

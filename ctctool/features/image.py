@@ -267,8 +267,7 @@ class ImageFeatures:
             values = values[:, :self.config.max_width]
         step = source_width / width  # source pixels per column
         left = float(item.bbox[0]) if item.bbox else 0.0
-        axis = FrameAxis(origin=left - pad * step, step=step, unit="px", extent=left + source_width,
-                         start=left if pad else None)
+        axis = FrameAxis(origin=left - pad * step, step=step, unit="px", start=left, extent=left + source_width)
         return Features(np.ascontiguousarray(values, dtype=np.float32), axis, source_height, page_size)
 
     def _ink_is_dark(self, values: np.ndarray) -> bool:

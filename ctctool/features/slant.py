@@ -17,11 +17,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..augmentation.image import remap
+
 # Candidate slants, -1.0 .. 1.0 px per row (45 degrees either way) in steps of 0.05 (about 3
 # degrees), ordered by size so that a tie keeps the smaller correction.
 _CANDIDATES = np.array(sorted(np.round(np.linspace(-1.0, 1.0, 41), 4), key=abs), dtype=np.float64)
 # Pixels at or below this ink level (0..1) do not vote: paper noise would flatten every profile.
 _INK_THRESHOLD = 0.3
+# Candidates are scored a few at a time so that a page-wide line (12,000 columns, maybe half of
+# its pixels ink) needs a few MB of work arrays, not hundreds.
+_MAX_WORK_ELEMENTS = 1 << 20
 
 
 def estimate_slant(values: np.ndarray) -> float:
@@ -32,24 +37,31 @@ def estimate_slant(values: np.ndarray) -> float:
     if rows.size == 0:
         return 0.0
     centred = rows - (height - 1) / 2.0
-    # Where each ink pixel lands once the line is sheared upright by each candidate, as one
-    # array over all candidates: bin = candidate * span + column. Pixels of one row keep their
-    # distinct columns under a shear, so a bin's count equals its row range exactly when its
-    # ink is unbroken.
-    landed = np.rint(columns[None, :] - _CANDIDATES[:, None] * centred[None, :]).astype(np.int64)
+    chunk = max(1, _MAX_WORK_ELEMENTS // rows.size)
+    scores = np.concatenate([_unbroken_scores(rows, columns, centred, _CANDIDATES[i:i + chunk], height)
+                             for i in range(0, _CANDIDATES.size, chunk)])
+    return float(_CANDIDATES[int(np.argmax(scores))])
+
+
+def _unbroken_scores(rows: np.ndarray, columns: np.ndarray, centred: np.ndarray, candidates: np.ndarray,
+                     height: int) -> np.ndarray:
+    """Per candidate: the sum over columns of (unbroken run length)^2 once the ink is sheared by it."""
+    # Where each ink pixel lands under each candidate, as one array over all of them:
+    # bin = candidate * span + column. Pixels of one row keep their distinct columns under a
+    # shear, so a bin's count equals its row range exactly when its ink is unbroken.
+    landed = np.rint(columns[None, :] - candidates[:, None] * centred[None, :]).astype(np.int64)
     low = int(landed.min())
     span = int(landed.max()) - low + 1
-    bins = (landed - low + np.arange(_CANDIDATES.size, dtype=np.int64)[:, None] * span).ravel()
-    all_rows = np.tile(rows, _CANDIDATES.size)
-    size = _CANDIDATES.size * span
+    bins = (landed - low + np.arange(candidates.size, dtype=np.int64)[:, None] * span).ravel()
+    all_rows = np.tile(rows, candidates.size)
+    size = candidates.size * span
     counts = np.bincount(bins, minlength=size)
     top = np.full(size, height, dtype=np.int64)
     bottom = np.full(size, -1, dtype=np.int64)
     np.minimum.at(top, bins, all_rows)
     np.maximum.at(bottom, bins, all_rows)
     unbroken = (counts > 0) & (bottom - top + 1 == counts)
-    scores = np.where(unbroken, counts.astype(np.float64) ** 2, 0.0).reshape(_CANDIDATES.size, span).sum(axis=1)
-    return float(_CANDIDATES[int(np.argmax(scores))])
+    return np.where(unbroken, counts.astype(np.float64) ** 2, 0.0).reshape(candidates.size, span).sum(axis=1)
 
 
 def shear_upright(values: np.ndarray, slant: float) -> tuple[np.ndarray, int]:
@@ -57,8 +69,6 @@ def shear_upright(values: np.ndarray, slant: float) -> tuple[np.ndarray, int]:
 
     The line is widened on both sides so no ink is cut; output column ``j`` at the middle row
     is source column ``j - pad``."""
-    from ..augmentation.image import remap
-
     height, width = values.shape
     if slant == 0.0:
         return values, 0
