@@ -166,3 +166,14 @@ def test_onnx_export_carries_deslant(deslant_model, tiny_data, tmp_path):
     want = [out.log_probs for out in run_network(load_model(str(deslant_model)), items, batch_size=8)]
     got = [out.log_probs for out in run_network(onnx_model, items, batch_size=8)]
     assert all(g.shape == w.shape and np.abs(g - w).max() < 1e-4 for g, w in zip(got, want))
+
+
+def test_models_without_deslant_stay_readable_by_format_1_readers(tiny_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from ctctool.checkpoint import load_model, read_model_file
+    from ctctool.export import export_onnx
+    from ctctool.onnx_network import describe_onnx_model
+
+    assert read_model_file(str(tiny_model))["min_reader_version"] == 1
+    export_onnx(load_model(str(tiny_model)), str(tmp_path / "t.onnx"))
+    assert describe_onnx_model(str(tmp_path / "t.onnx"))["format"].endswith(" 1")
