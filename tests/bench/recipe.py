@@ -16,7 +16,9 @@ Every run has the same number of steps and is scored greedily on its validation 
 the held-out sets by ``ctctool eval``. Seeds: ``--seeds`` for before/default, ``--ablation-seeds``
 for the removals. Runs go one at a time (timing-sensitive work runs alone) and each result is
 appended to ``runs.jsonl`` as it finishes, so an interrupted bench keeps what it measured and
-``--resume`` skips finished runs. The table goes to ``recipe.md``.
+``--resume`` skips finished runs. A run whose training or scoring fails goes to ``failed.jsonl``
+with its last error line instead (the other runs go on; the exit code is 1), so ``--resume``
+runs it again. The table goes to ``recipe.md``.
 
     python tests/bench/recipe.py --out bench-out/recipe [--sets ocr,speech] [--seeds 3]
 """
@@ -136,16 +138,24 @@ def run_train(bench: BenchSet, variant: str, seed: int, extra: list[str], out: P
                "-o", str(model), "--run-dir", str(out / "runs" / tag), "--max-steps", str(bench.steps),
                "--seed", str(seed), "--device", "cpu", "--threads", str(threads), "--quiet", *extra]
     started = time.perf_counter()
-    subprocess.run(command, check=True, env=env, cwd=baseline or ROOT, stdout=subprocess.DEVNULL)
+    trained = subprocess.run(command, env=env, cwd=baseline or ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
     seconds = time.perf_counter() - started
+    if trained.returncode != 0:  # one failed run must not cost the others their results
+        last = (trained.stderr.strip().splitlines() or [f"exit code {trained.returncode}"])[-1]
+        return {"set": bench.name, "variant": variant, "seed": seed, "steps": bench.steps,
+                "error": f"train exited {trained.returncode}: {last}"}
     scores, by_font = {}, {}
     for name, manifest in {"val": bench.val, **bench.heldout}.items():
         per_line = out / "runs" / tag / f"eval-{name.replace(' ', '_')}.jsonl"
         result = subprocess.run([sys.executable, "-m", "ctctool", "eval", str(model), str(ROOT / manifest), "--beam",
                                  "1", "--json", "--per-line", str(per_line), "--device", "cpu",
                                  "--threads", str(threads)],
-                                check=True, capture_output=True, text=True, cwd=ROOT,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
+            return {"set": bench.name, "variant": variant, "seed": seed, "steps": bench.steps,
+                    "error": f"eval on {name} exited {result.returncode}: {last}"}
         summary = json.loads(result.stdout)
         scores[name] = {"cer": summary["cer"], "wer": summary["wer"]}
         families = cer_by_font(ROOT / manifest, per_line) if name != "val" else {}
@@ -182,6 +192,10 @@ def spread(values: list[float]) -> str:
 
 
 def table(rows: list[dict]) -> str:
+    """The markdown tables of every scored run; rows without scores (a failed run, a hand-made
+    placeholder) are left out and counted at the end, never a reason to lose the table."""
+    unscored = [row for row in rows if not isinstance(row.get("scores"), dict) or not row["scores"]]
+    rows = [row for row in rows if row not in unscored]
     lines = ["# Training recipe ablation (make bench-recipe)", "",
              "Greedy decoding. CER (WER for speech) in %, median over seeds with (min-max); n = seeds;",
              "time = training wall time per run, median. `before` is the recipe before issue 8.", ""]
@@ -209,6 +223,9 @@ def table(rows: list[dict]) -> str:
                 cells = [f"{100 * statistics.median(run.get(f, float('nan')) for run in runs):.1f}" for f in families]
                 lines.append(f"| {variant} | " + " | ".join(cells) + " |")
             lines.append("")
+    if unscored:
+        lines.append(f"Left out: {len(unscored)} run(s) without scores: " + "; ".join(
+            f"{row.get('set')} {row.get('variant')} seed {row.get('seed')}" for row in unscored) + ".")
     return "\n".join(lines)
 
 
@@ -233,7 +250,8 @@ def main() -> int:
     log = out / "runs.jsonl"
     if not args.resume and not args.table_only and log.exists():
         log.unlink()
-    done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    done = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    failed: list[dict] = []
     if not args.table_only:
         wanted = set(args.variants.split(";")) if args.variants else None
         jobs = []
@@ -260,14 +278,21 @@ def main() -> int:
                        for bench, variant, seed, extra, baseline in jobs]
             for future in as_completed(futures):
                 row = future.result()
+                print(json.dumps(row), file=sys.stderr, flush=True)
+                if "error" in row:  # kept out of runs.jsonl, so --resume runs it again
+                    failed.append(row)
+                    with open(out / "failed.jsonl", "a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(row) + "\n")
+                    continue
                 done.append(row)
                 with open(log, "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(row) + "\n")
-                print(json.dumps(row), file=sys.stderr, flush=True)
                 (out / "recipe.md").write_text(table(done) + "\n", encoding="utf-8")
     (out / "recipe.md").write_text(table(done) + "\n", encoding="utf-8")
     print(table(done))
-    return 0
+    for row in failed:
+        print(f"failed: {row['set']} {row['variant']} seed {row['seed']}: {row['error']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,66 @@
+"""The recipe bench's bookkeeping (tests/bench/recipe.py): the README's ablation tables are its
+output, so a failed run or a malformed row must cost only that run, never the table or the
+runs that finished."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+_SPEC = importlib.util.spec_from_file_location("bench_recipe", Path(__file__).parent / "bench" / "recipe.py")
+bench = importlib.util.module_from_spec(_SPEC)
+sys.modules[_SPEC.name] = bench  # its dataclasses look their module up while the class is built
+_SPEC.loader.exec_module(bench)
+
+
+def scored(variant: str, seed: int, cer: float) -> dict:
+    return {"set": "ocr", "variant": variant, "seed": seed, "steps": 10, "seconds": 5.0,
+            "scores": {"val": {"cer": cer, "wer": 2 * cer}, "unseen fonts": {"cer": 3 * cer, "wer": 0.5}}}
+
+
+def test_table_gives_median_and_range_over_seeds_and_counts_rows_without_scores():
+    rows = [scored("default", 0, 0.010), scored("default", 1, 0.030), scored("default", 2, 0.020),
+            {"set": "ocr", "variant": "default", "seed": 3},  # a placeholder row: no scores
+            {"set": "ocr", "variant": "-ema", "seed": 0, "scores": None}]
+    text = bench.table(rows)
+    line = next(row for row in text.splitlines() if row.startswith("| default |"))
+    assert line == "| default | 3 | 2.00 (1.00-3.00) | 6.00 (3.00-9.00) | 5 |"
+    assert "-ema |" not in text
+    assert "Left out: 2 run(s) without scores: ocr default seed 3; ocr -ema seed 0." in text
+
+
+def test_a_failed_training_run_is_reported_kept_out_of_the_runs_and_retried_on_resume(tmp_path, monkeypatch):
+    failing = bench.BenchSet("ocr", "missing-train.jsonl", "missing-val.jsonl", {}, steps=2, ablations={})
+    row = bench.run_train(failing, "default", 0, [], tmp_path, None, 1)
+    assert row["error"].startswith("train exited ") and "missing-train.jsonl" in row["error"]
+    assert "scores" not in row
+
+    # main(): the failure goes to failed.jsonl, not runs.jsonl, and the exit code says so
+    calls = []
+
+    def fake_run(bench_set, variant, seed, extra, out, baseline, threads):
+        calls.append((variant, seed))
+        if seed == 1:
+            return {"set": bench_set.name, "variant": variant, "seed": seed, "steps": 2, "error": "train exited 1: boom"}
+        return scored(variant, seed, 0.01)
+
+    monkeypatch.setattr(bench, "run_train", fake_run)
+    monkeypatch.setattr(sys, "argv", ["recipe.py", "--out", str(tmp_path / "out"), "--sets", "ocr",
+                                      "--variants", "default", "--seeds", "2"])
+    assert bench.main() == 1
+    logged = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    assert [(r["variant"], r["seed"]) for r in logged] == [("default", 0)]
+    assert "boom" in (tmp_path / "out" / "failed.jsonl").read_text()
+    assert "| default | 1 |" in (tmp_path / "out" / "recipe.md").read_text()
+
+    # --resume runs only what has no scored row yet
+    calls.clear()
+    monkeypatch.setattr(sys, "argv", sys.argv + ["--resume"])
+    bench.main()
+    assert calls == [("default", 1)]
+
+
+def test_the_bench_script_runs_as_a_program():
+    result = subprocess.run([sys.executable, str(Path(bench.__file__)), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--resume" in result.stdout
