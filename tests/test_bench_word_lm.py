@@ -37,3 +37,24 @@ def test_paired_difference_counts_lines_and_brackets_the_difference():
     assert result["ours_better"] == 2 and result["peer_better"] == 1
     assert result["low"] <= result["wer_diff"] <= result["high"]
     assert bench.paired_difference(ours, peers, references, resamples=500, seed=1) == result  # seeded
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data(), st.sets(st.one_of(st.text("ab ", min_size=1, max_size=24), st.text("ab ", min_size=15, max_size=16)),
+                          max_size=6))
+def test_lm_text_leaves_out_test_transcripts_and_lines_holding_a_long_one(tmp_path_factory, data, tests):
+    """The LM never reads a test line: the indexed search leaves out exactly what a plain
+    substring search over every test transcript would. Lines are built around test
+    transcripts, so lines holding one (at its start, middle or end) are common."""
+    piece = st.one_of(st.just(""), st.text("ab ", max_size=8))
+    inner = st.sampled_from(sorted(tests)) if tests else piece
+    lines = data.draw(st.lists(st.builds(lambda a, b, c: a + b + c, piece, st.one_of(piece, inner), piece),
+                               max_size=12))
+    folder = tmp_path_factory.mktemp("lm")
+    source = folder / "corpus.txt"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    kept = bench._lm_text([(source, "text")], set(tests), folder / "lm.txt").read_text(encoding="utf-8")
+    long_tests = [test for test in tests if len(test) >= 15]
+    expected = [t for t in source.read_text(encoding="utf-8").splitlines()
+                if t.strip() and t not in tests and not any(test in t for test in long_tests)]
+    assert kept == "\n".join(expected) + "\n"

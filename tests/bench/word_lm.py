@@ -78,17 +78,31 @@ def _degrade_lines(manifests: list[Path], out: Path, level_name: str = "scan") -
     return path
 
 
+_HEAD = 15  # characters: a test transcript this long or longer is also kept out where it is part of a line
+
+
 def _lm_text(sources: list[tuple[Path, str]], tests: set[str], out: Path) -> Path:
     """LM training text: manifest transcripts and text files, without any line that is a test
     transcript or holds one of 15 characters or more."""
     lines = []
+    # A long test transcript inside a line starts with one of the line's 15-character windows:
+    # index the transcripts by their first 15 characters, so each line costs one dictionary
+    # lookup per window instead of a substring search per test transcript.
+    by_head: dict[str, list[str]] = {}
+    for test in tests:
+        if len(test) >= _HEAD:
+            by_head.setdefault(test[:_HEAD], []).append(test)
+
+    def holds_test(text: str) -> bool:
+        return any(test in text for start in range(len(text) - _HEAD + 1)
+                   for test in by_head.get(text[start:start + _HEAD], ()))
+
     for path, kind in sources:
         if kind == "manifest":
             texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
         else:
             texts = path.read_text(encoding="utf-8").splitlines()
-        long_tests = [test for test in tests if len(test) >= 15]
-        lines += [t for t in texts if t.strip() and t not in tests and not any(test in t for test in long_tests)]
+        lines += [t for t in texts if t.strip() and t not in tests and not holds_test(t)]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
 
