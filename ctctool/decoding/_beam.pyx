@@ -618,7 +618,7 @@ cdef struct Work:
     int64_t* order
     Scored* ranked
     int64_t* kept
-    Scored* scratch
+    Scored* kept_heap  # heap room for kept_symbols, one item per symbol
 
 
 cdef void work_free(Work* w) noexcept nogil:
@@ -626,7 +626,7 @@ cdef void work_free(Work* w) noexcept nogil:
     free(w.beam_node); free(w.beam_pb); free(w.beam_pnb); free(w.beam_tot); free(w.c_node); free(w.c_parent); free(w.c_label)
     free(w.c_pb); free(w.c_pnb); free(w.c_extra); free(w.c_lm); free(w.c_lex); free(w.c_hot); free(w.c_acc)
     free(w.c_wctx); free(w.c_wnode); free(w.c_wahead)
-    free(w.total); free(w.order); free(w.ranked); free(w.kept); free(w.scratch)
+    free(w.total); free(w.order); free(w.ranked); free(w.kept); free(w.kept_heap)
 
 
 cdef int run_search(const float* lp, int64_t frames, int64_t num, int64_t beam_width, int64_t nbest,
@@ -665,14 +665,14 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
     w.order = <int64_t*>malloc((beam_width if beam_width > nbest else nbest) * sizeof(int64_t))
     w.ranked = <Scored*>malloc((beam_width if beam_width > nbest else nbest) * sizeof(Scored))
     w.kept = <int64_t*>malloc(num * sizeof(int64_t))
-    w.scratch = <Scored*>malloc(num * sizeof(Scored))
+    w.kept_heap = <Scored*>malloc(num * sizeof(Scored))
     if not trie_init(&w.trie, num, 1024):
         return 1
     if (w.beam_node == NULL or w.beam_pb == NULL or w.beam_pnb == NULL or w.beam_tot == NULL or w.c_node == NULL or w.c_parent == NULL
             or w.c_label == NULL or w.c_pb == NULL or w.c_pnb == NULL or w.c_extra == NULL or w.c_lm == NULL
             or w.c_lex == NULL or w.c_hot == NULL or w.c_acc == NULL or w.c_wctx == NULL or w.c_wnode == NULL
             or w.c_wahead == NULL or w.total == NULL or w.order == NULL or w.ranked == NULL
-            or w.kept == NULL or w.scratch == NULL):
+            or w.kept == NULL or w.kept_heap == NULL):
         return 1
     cdef Trie* trie = &w.trie
     cdef int64_t* beam_node = w.beam_node
@@ -707,7 +707,7 @@ cdef int search_body(const float* lp, int64_t frames, int64_t num, int64_t beam_
     for t in range(frames):
         frame = lp + t * num
         y_blank = <double>frame[0]
-        n_kept = kept_symbols(frame, num, threshold, top_k, w.kept, w.scratch)
+        n_kept = kept_symbols(frame, num, threshold, top_k, w.kept, w.kept_heap)
         for i in range(beam_size):
             trie.stamp[beam_node[i]] = <int32_t>(t + 1)
             trie.slot[beam_node[i]] = <int32_t>i
