@@ -39,8 +39,8 @@ def test_a_failed_training_run_is_reported_kept_out_of_the_runs_and_retried_on_r
     # main(): the failure goes to failed.jsonl, not runs.jsonl, and the exit code says so
     calls = []
 
-    def fake_run(bench_set, variant, seed, extra, out, baseline, threads):
-        calls.append((variant, seed))
+    def fake_run(bench_set, variant, seed, extra, out, baseline, threads, continue_run):
+        calls.append((variant, seed, continue_run))
         if seed == 1:
             return {"set": bench_set.name, "variant": variant, "seed": seed, "steps": 2, "error": "train exited 1: boom"}
         return scored(variant, seed, 0.01)
@@ -49,6 +49,7 @@ def test_a_failed_training_run_is_reported_kept_out_of_the_runs_and_retried_on_r
     monkeypatch.setattr(sys, "argv", ["recipe.py", "--out", str(tmp_path / "out"), "--sets", "ocr",
                                       "--variants", "default", "--seeds", "2"])
     assert bench.main() == 1
+    assert calls == [("default", 0, False), ("default", 1, False)]
     logged = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
     assert [(r["variant"], r["seed"]) for r in logged] == [("default", 0)]
     assert "boom" in (tmp_path / "out" / "failed.jsonl").read_text()
@@ -58,7 +59,29 @@ def test_a_failed_training_run_is_reported_kept_out_of_the_runs_and_retried_on_r
     calls.clear()
     monkeypatch.setattr(sys, "argv", sys.argv + ["--resume"])
     bench.main()
-    assert calls == [("default", 1)]
+    assert calls == [("default", 1, True)]
+
+
+def test_a_run_stopped_mid_training_continues_from_its_resume_state_only_under_resume(tmp_path, monkeypatch):
+    commands = []
+
+    def fake_subprocess_run(command, **kwargs):
+        commands.append(command)
+        if command[3] == "eval":
+            return subprocess.CompletedProcess(command, 0, stdout=json.dumps({"cer": 0.1, "wer": 0.2}), stderr="")
+        return subprocess.CompletedProcess(command, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_subprocess_run)
+    one = bench.BenchSet("ocr", "train.jsonl", "val.jsonl", {}, steps=2, ablations={})
+    (tmp_path / "runs" / "ocr-default-s0").mkdir(parents=True)
+    (tmp_path / "runs" / "ocr-default-s0" / "resume.pt").write_bytes(b"state")
+    fresh = bench.run_train(one, "default", 0, [], tmp_path, None, 1, continue_run=False)
+    assert "--resume" not in commands[0] and "resumed" not in fresh
+    commands.clear()
+    continued = bench.run_train(one, "default", 0, [], tmp_path, None, 1, continue_run=True)
+    assert "--resume" in commands[0] and continued["resumed"] is True
+    text = bench.table([continued])
+    assert "| default | 1 | 10.00 | - |" in text  # scored, but its partial time is not shown
 
 
 def test_the_bench_script_runs_as_a_program():
