@@ -87,3 +87,19 @@ def test_a_run_stopped_mid_training_continues_from_its_resume_state_only_under_r
 def test_the_bench_script_runs_as_a_program():
     result = subprocess.run([sys.executable, str(Path(bench.__file__)), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--resume" in result.stdout
+
+
+def test_new_text_subset_leaves_out_lines_sharing_a_long_run_with_the_corpus(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("Once upon a midnight dreary, while I pondered, weak and weary\nshort\n", encoding="utf-8")
+    rows = [{"path": "lines/a.png", "text": "WHILE I PONDERED, weak"},         # a 15+ run, other case: out
+            {"path": "lines/b.png", "text": "a line the corpus never saw"},    # kept
+            {"path": "lines/c.png", "text": "short"},                          # shorter than the window, inside: out
+            {"path": "lines/d.png", "text": "dreary, while"},                  # 13 chars, inside: out
+            {"path": "lines/e.png", "text": "upon a midnight"}]                # exactly 15, inside: out
+    manifest = tmp_path / "test.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    kept = [json.loads(line) for line in
+            bench.new_text_subset(manifest, corpus, tmp_path / "new.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [row["text"] for row in kept] == ["a line the corpus never saw"]
+    assert kept[0]["path"] == str((tmp_path / "lines" / "b.png").resolve())

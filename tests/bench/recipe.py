@@ -98,7 +98,10 @@ SETS = {
     # Rendered into OUT/handwriting by handwriting_set.py (script and handwriting fonts, split by
     # family); {hw} stands for that folder.
     "handwriting": BenchSet(
-        "handwriting", "{hw}/train.jsonl", "{hw}/val.jsonl", {"unseen hands": "{hw}/test-unseen-hands.jsonl"},
+        "handwriting", "{hw}/train.jsonl", "{hw}/val.jsonl",
+        {"unseen hands": "{hw}/test-unseen-hands.jsonl",
+         # the same lines less those whose text latin-print trained on (for the `init` variants)
+         "unseen hands, new text": "{hw}/test-unseen-hands-new-text.jsonl"},
         steps=3000,  # at 1,200 steps both recipes were still at 41-50% validation CER, far from converged
         ablations={
             **COMMON_ABLATIONS,
@@ -116,6 +119,32 @@ SETS = {
 }
 
 
+# The training text of the bundled latin-print model: the `init latin-print` variants start from a
+# network that read it many times, and it holds passages of the bundled OCR set's text.
+LATIN_PRINT_TEXT = ROOT / "data" / "latin-print" / "train.txt"
+NOVEL_WINDOW = 15  # characters: a line sharing any run this long with that text is left out
+
+
+def new_text_subset(manifest: Path, corpus: Path, out: Path, window: int = NOVEL_WINDOW) -> Path:
+    """The rows of ``manifest`` none of whose ``window``-character runs (case-folded; the whole
+    text when shorter) occurs in ``corpus``: test lines whose text a pretrained network never
+    read, so a model started from it is not credited for remembering text. Paths are made
+    absolute, so the subset can live anywhere."""
+    known = corpus.read_text(encoding="utf-8").casefold()
+    kept = []
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        text = row["text"].casefold()
+        if any(text[start:start + window] in known for start in range(max(1, len(text) - window + 1))):
+            continue
+        row["path"] = str((manifest.parent / row["path"]).resolve())
+        kept.append(json.dumps(row, ensure_ascii=False) + "\n")
+    out.write_text("".join(kept), encoding="utf-8")
+    return out
+
+
 def handwriting_bench(bench: BenchSet, folder: Path) -> BenchSet:
     """The handwriting set with its manifests rendered into ``folder`` (once; DONE marks it)."""
     if not (folder / "DONE").exists():
@@ -123,6 +152,9 @@ def handwriting_bench(bench: BenchSet, folder: Path) -> BenchSet:
         from handwriting_set import build
 
         build(folder)
+    subset = folder / "test-unseen-hands-new-text.jsonl"
+    if not subset.exists():
+        new_text_subset(folder / "test-unseen-hands.jsonl", LATIN_PRINT_TEXT, subset)
     fill = lambda path: path.replace("{hw}", str(folder))  # noqa: E731
     return BenchSet(bench.name, fill(bench.train), fill(bench.val),
                     {name: fill(path) for name, path in bench.heldout.items()}, bench.steps, bench.ablations)
