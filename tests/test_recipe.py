@@ -366,6 +366,13 @@ def test_train_defaults_onecycle_and_smoothing_from_scratch_and_not_when_fine_tu
     assert result.exit_code == 0, result.output
     config = read_model_file(str(tmp_path / "b.pt"))["training"]["train_config"]
     assert (config["schedule"], config["label_smoothing"], config["lr"]) == ("cosine", 0.0, 5e-4)
+    # README: for a long run on a new kind of line, the from-scratch recipe is passed with --init
+    result = runner.invoke(app, ["train", str(tiny_data["train"]), "-o", str(tmp_path / "d.pt"), "--init",
+                                 str(tmp_path / "a.pt"), "--run-dir", str(tmp_path / "rd"), "--lr", "2e-3",
+                                 "--schedule", "onecycle", "--label-smoothing", "0.1", *base[:-2]])
+    assert result.exit_code == 0, result.output
+    config = read_model_file(str(tmp_path / "d.pt"))["training"]["train_config"]
+    assert (config["schedule"], config["label_smoothing"], config["lr"]) == ("onecycle", 0.1, 2e-3)
     assert read_model_file(str(tmp_path / "a.pt"))["model_config"]["dropout"] == 0.2
     result = runner.invoke(app, ["train", str(tiny_data["train"]), "-o", str(tmp_path / "c.pt"), "--init",
                                  str(tmp_path / "a.pt"), "--dropout", "0.4", *base[:-2]])
