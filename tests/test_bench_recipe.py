@@ -30,6 +30,16 @@ def test_table_gives_median_and_range_over_seeds_and_counts_rows_without_scores(
     assert "Left out: 2 run(s) without scores: ocr default seed 3; ocr -ema seed 0." in text
 
 
+def test_table_keeps_runs_scored_before_a_held_out_column_was_added():
+    old = scored("default", 0, 0.010)
+    new = scored("default", 1, 0.030)
+    new["scores"]["new text"] = {"cer": 0.05, "wer": 0.1}
+    text = bench.table([old, new])
+    assert "| recipe | n | val | unseen fonts | new text | time (s) |" in text
+    assert "| default | 2 | 2.00 (1.00-3.00) | 6.00 (3.00-9.00) | 5.00 [n=1] | 5 |" in text
+    assert "| default | 1 | 1.00 | 3.00 | - | 5 |" in bench.table([old, {**new, "variant": "other"}])  # none of its runs
+
+
 def test_a_failed_training_run_is_reported_kept_out_of_the_runs_and_retried_on_resume(tmp_path, monkeypatch):
     failing = bench.BenchSet("ocr", "missing-train.jsonl", "missing-val.jsonl", {}, steps=2, ablations={})
     row = bench.run_train(failing, "default", 0, [], tmp_path, None, 1)

@@ -248,13 +248,19 @@ def table(rows: list[dict]) -> str:
     for set_name in dict.fromkeys(row["set"] for row in rows):
         mine = [row for row in rows if row["set"] == set_name]
         metric = "wer" if set_name == "speech" else "cer"
-        columns = list(mine[0]["scores"])
+        # every score any run has, in first-seen order: a set scored on a new held-out manifest
+        # keeps its older runs, which lack that column
+        columns = list(dict.fromkeys(name for row in mine for name in row["scores"]))
         lines += [f"## {set_name} ({metric.upper()}, {mine[0]['steps']} steps)", "",
                   "| recipe | n | " + " | ".join(columns) + " | time (s) |",
                   "|---|---|" + "---|" * len(columns) + "---|"]
         for variant in dict.fromkeys(row["variant"] for row in mine):
             runs = [row for row in mine if row["variant"] == variant]
-            cells = [spread([row["scores"][c][metric] for row in runs]) for c in columns]
+            cells = []
+            for column in columns:
+                values = [row["scores"][column][metric] for row in runs if column in row["scores"]]
+                cell = spread(values) if values else "-"
+                cells.append(cell if len(values) in (0, len(runs)) else f"{cell} [n={len(values)}]")
             whole = [row["seconds"] for row in runs if not row.get("resumed")]  # a resumed run's time is partial
             seconds = f"{statistics.median(whole):.0f}" if whole else "-"
             lines.append(f"| {variant} | {len(runs)} | " + " | ".join(cells) + f" | {seconds} |")
