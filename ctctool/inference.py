@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -29,9 +29,7 @@ class NetworkOutput:
 
 def output_axis(features: Features, time_stride: int) -> FrameAxis:
     """The feature axis rescaled to CTC frames."""
-    axis = features.axis
-    return FrameAxis(origin=axis.origin, step=axis.step * time_stride, unit=axis.unit, start=axis.start,
-                     extent=axis.extent)
+    return replace(features.axis, step=features.axis.step * time_stride)
 
 
 # Long inputs: windows of this many feature frames (audio: 10 ms hops, 30 s; images: pixel

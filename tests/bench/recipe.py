@@ -185,10 +185,9 @@ def run_train(bench: BenchSet, variant: str, seed: int, extra: list[str], out: P
     trained = subprocess.run(command, env=env, cwd=baseline or ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              text=True)
     seconds = time.perf_counter() - started
+    failed = {"set": bench.name, "variant": variant, "seed": seed, "steps": bench.steps}  # plus "error"
     if trained.returncode != 0:  # one failed run must not cost the others their results
-        last = (trained.stderr.strip().splitlines() or [f"exit code {trained.returncode}"])[-1]
-        return {"set": bench.name, "variant": variant, "seed": seed, "steps": bench.steps,
-                "error": f"train exited {trained.returncode}: {last}"}
+        return {**failed, "error": _failure("train", trained)}
     scores, by_font = {}, {}
     for name, manifest in {"val": bench.val, **bench.heldout}.items():
         per_line = out / "runs" / tag / f"eval-{name.replace(' ', '_')}.jsonl"
@@ -197,9 +196,7 @@ def run_train(bench: BenchSet, variant: str, seed: int, extra: list[str], out: P
                                  "--threads", str(threads)],
                                 capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
         if result.returncode != 0:
-            last = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1]
-            return {"set": bench.name, "variant": variant, "seed": seed, "steps": bench.steps,
-                    "error": f"eval on {name} exited {result.returncode}: {last}"}
+            return {**failed, "error": _failure(f"eval on {name}", result)}
         summary = json.loads(result.stdout)
         scores[name] = {"cer": summary["cer"], "wer": summary["wer"]}
         families = cer_by_font(ROOT / manifest, per_line) if name != "val" else {}
@@ -212,6 +209,12 @@ def run_train(bench: BenchSet, variant: str, seed: int, extra: list[str], out: P
     if by_font:
         row["cer_by_font"] = by_font
     return row
+
+
+def _failure(what: str, process: subprocess.CompletedProcess) -> str:
+    """One line for a failed step: its exit code and the last line it wrote to stderr."""
+    last = (process.stderr.strip().splitlines() or [f"exit code {process.returncode}"])[-1]
+    return f"{what} exited {process.returncode}: {last}"
 
 
 def cer_by_font(manifest: Path, per_line: Path) -> dict[str, float]:
@@ -240,8 +243,10 @@ def spread(values: list[float]) -> str:
 def table(rows: list[dict]) -> str:
     """The markdown tables of every scored run; rows without scores (a failed run, a hand-made
     placeholder) are left out and counted at the end, never a reason to lose the table."""
-    unscored = [row for row in rows if not isinstance(row.get("scores"), dict) or not row["scores"]]
-    rows = [row for row in rows if row not in unscored]
+    scored, unscored = [], []
+    for row in rows:
+        (scored if isinstance(row.get("scores"), dict) and row["scores"] else unscored).append(row)
+    rows = scored
     lines = ["# Training recipe ablation (make bench-recipe)", "",
              "Greedy decoding. CER (WER for speech) in %, median over seeds with (min-max); n = seeds;",
              "time = training wall time per run, median. `before` is the recipe before issue 8.", ""]
