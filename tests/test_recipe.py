@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -211,6 +212,27 @@ def test_trained_model_file_holds_the_averaged_weights(tiny_data, tmp_path):
     assert resume["ema"]["updates"] == 6
     assert all(torch.equal(saved[k], resume["ema"]["weights"][k]) for k in saved)
     assert any(not torch.equal(saved[k], resume["model"][k]) for k in saved if saved[k].is_floating_point())
+
+
+def test_the_weight_average_never_changes_the_weights_trained(tiny_data, tmp_path):
+    """README: a run with --ema 0 trains the very same weights as the default run of its seed, so
+    the bench's `-ema` rows are a paired comparison (only which weights are saved differs)."""
+    from ctctool.features import default_extractor
+    from ctctool.manifest import read_manifest
+    from ctctool.model import NetworkShape
+    from ctctool.train import train
+
+    items, val = read_manifest(tiny_data["train"]), read_manifest(tiny_data["val"])
+    live, losses = {}, {}
+    for name, ema in (("averaged", 0.9), ("last", None)):
+        train(items, output=str(tmp_path / f"{name}.pt"), run_dir=str(tmp_path / name),
+              extractor=default_extractor("image"), val_items=val,
+              config=TrainConfig(max_steps=6, batch_size=8, ema=ema, eval_every=2, seed=3),
+              shape=NetworkShape(hidden=16, channels=(8, 8, 8)))
+        live[name] = torch.load(tmp_path / name / "resume.pt", weights_only=True)["model"]
+        losses[name] = [row["loss"] for row in map(json.loads, (tmp_path / name / "log.jsonl").read_text().splitlines())]
+    assert len(losses["last"]) == 3 and losses["averaged"] == losses["last"]
+    assert all(torch.equal(live["averaged"][k], live["last"][k]) for k in live["last"])
 
 
 # ---------------------------------------------------------------- size presets
