@@ -183,6 +183,17 @@ def model_parts(path: str, fields: dict[str, Any]) -> tuple[Codec, FeatureExtrac
     if model_config.feature_dim != extractor.feature_dim:
         raise CheckpointError(f"{path}: network reads {model_config.feature_dim} feature rows but the features "
                               f"give {extractor.feature_dim}")
+    # Readers derive the stride and the modality from the network and the features; a file whose
+    # own copies disagree was edited or corrupted, and whichever a tool believed would be wrong.
+    stride = fields.get("time_stride")
+    if stride is not None:
+        stored = stride.get("input_frames_per_output") if isinstance(stride, dict) else stride
+        if isinstance(stored, bool) or stored != model_config.time_stride:
+            raise CheckpointError(f"{path}: time_stride.input_frames_per_output: {stored!r} does not match the "
+                                  f"network's stride ({model_config.time_stride} input frames per output)")
+    modality = fields.get("modality")
+    if modality is not None and modality != extractor.modality:
+        raise CheckpointError(f"{path}: modality: {modality!r} does not match the features ({extractor.modality!r})")
     return codec, extractor, model_config
 
 
@@ -200,7 +211,7 @@ def load_model(path: str, device: str | torch.device = "cpu") -> LoadedModel:
         codec=codec,
         extractor=extractor,
         model_config=model_config,
-        modality=payload.get("modality", extractor.modality),
+        modality=extractor.modality,
         metadata=dict(payload.get("training", {})),
         path=path,
     )

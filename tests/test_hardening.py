@@ -276,6 +276,23 @@ def test_model_fields_of_the_wrong_type_name_the_field(tiny_model, tmp_path, sec
         load_model(str(tmp_path / "typed.pt"))
 
 
+@pytest.mark.parametrize("key, value, message", [
+    ("time_stride", {"input_frames_per_output": 8}, r"time_stride\.input_frames_per_output: 8 does not match"),
+    ("time_stride", {"input_frames_per_output": True}, r"time_stride\.input_frames_per_output: True"),
+    ("time_stride", "4", r"time_stride\.input_frames_per_output: '4'"),
+    ("modality", "audio", r"modality: 'audio' does not match the features \('image'\)"),
+])
+def test_a_model_whose_stored_stride_or_modality_contradicts_its_network_is_refused(tiny_model, tmp_path, key,
+                                                                                    value, message):
+    payload = torch.load(tiny_model, weights_only=True)
+    assert payload["time_stride"] == {"input_frames_per_output": 4} and payload["modality"] == "image"
+    payload[key] = value
+    torch.save(payload, tmp_path / "contradicts.pt")
+    with pytest.raises(CheckpointError, match=message) as caught:
+        load_model(str(tmp_path / "contradicts.pt"))
+    assert "contradicts.pt" in str(caught.value)
+
+
 def test_a_pickle_that_runs_code_is_refused_without_torchs_advice(tmp_path):
     class Evil:
         def __reduce__(self):

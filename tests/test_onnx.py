@@ -109,6 +109,9 @@ def test_foreign_or_doctored_onnx_files_are_refused_by_name(latin_onnx, tmp_path
         _rewrite_metadata(latin_onnx, tmp_path / "newer.onnx", json.dumps(dict(metadata, format_version=99))):
             "upgrade ctctool",
         _rewrite_metadata(latin_onnx, tmp_path / "codec.onnx", json.dumps(fewer_classes)): "outputs but the codec",
+        _rewrite_metadata(latin_onnx, tmp_path / "stride.onnx",
+                          json.dumps(dict(metadata, time_stride={"input_frames_per_output": 2}))):
+            "time_stride.input_frames_per_output: 2 does not match",
         tmp_path / "missing.onnx": "no such ONNX model file",
     }
     for path, message in cases.items():
