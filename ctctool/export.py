@@ -30,6 +30,7 @@ ONNX_FORMAT = "ctctool-onnx"
 ONNX_FORMAT_VERSION = 2  # the newest this ctctool reads and writes; 2 adds image deslant
 # An older reader refuses a newer format_version: exports that need deslant say 2, every other
 # one says 1 and stays readable by format-1 readers.
+ONNX_BASE_VERSION = 1
 ONNX_DESLANT_VERSION = 2
 METADATA_KEY = "ctctool"
 INPUT_NAMES = ("features", "lengths")
@@ -47,7 +48,8 @@ def onnx_metadata(model: LoadedModel, source_sha256: str | None = None) -> dict[
     training = dict(model.metadata)
     return {
         "format": ONNX_FORMAT,
-        "format_version": ONNX_DESLANT_VERSION if model.extractor.config_dict().get("deslant") else 1,
+        "format_version": (ONNX_DESLANT_VERSION if model.extractor.config_dict().get("deslant")
+                           else ONNX_BASE_VERSION),
         "ctctool_version": __version__,
         "modality": model.modality,
         "codec": model.codec.to_dict(),
