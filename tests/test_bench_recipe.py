@@ -113,3 +113,23 @@ def test_new_text_subset_leaves_out_lines_sharing_a_long_run_with_the_corpus(tmp
             bench.new_text_subset(manifest, corpus, tmp_path / "new.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [row["text"] for row in kept] == ["a line the corpus never saw"]
     assert kept[0]["path"] == str((tmp_path / "lines" / "b.png").resolve())
+
+
+def test_a_run_cut_short_by_its_budget_says_the_step_it_reached(tmp_path, monkeypatch):
+    def fake_subprocess_run(command, **kwargs):
+        if command[3] == "eval":
+            return subprocess.CompletedProcess(command, 0, stdout=json.dumps({"cer": 0.1, "wer": 0.2}), stderr="")
+        run_dir = Path(command[command.index("--run-dir") + 1])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        stop = 7 if "--max-time" in command else 10  # what train's log holds: one line per validation
+        (run_dir / "log.jsonl").write_text("".join(json.dumps({"step": s, "cer": 0.5}) + "\n" for s in (5, stop)))
+        return subprocess.CompletedProcess(command, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_subprocess_run)
+    one = bench.BenchSet("ocr", "train.jsonl", "val.jsonl", {}, steps=10, ablations=bench.cut_short("1m"))
+    full = bench.run_train(one, "default", 0, [], tmp_path, None, 1)
+    cut = [bench.run_train(one, "cut at 1m", seed, one.ablations["cut at 1m"], tmp_path, None, 1) for seed in (0, 1)]
+    assert "steps_reached" not in full and [row["steps_reached"] for row in cut] == [7, 7]
+    assert one.ablations["cut at 1m, -ema"] == ["--max-time", "1m", "--ema", "0"]
+    text = bench.table([full, *cut])
+    assert "| default | 1 |" in text and "| cut at 1m (stopped at step 7-7) | 2 |" in text
