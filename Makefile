@@ -120,7 +120,7 @@ bench-word-lm: install $(BENCH_VENV)/.installed
 # needs the fonts listed in tests/bench/handwriting_set.py): about 6 hours on 2 cores with the
 # defaults; RECIPE_ARGS='--seeds 1 --ablation-seeds 1' for a quicker look. Table: $(BENCH_DIR)/recipe/recipe.md
 RECIPE_ARGS ?= --jobs 2 --threads 1 --seeds 3 --ablation-seeds 1 \
-	--variants 'before;default;-ema;augment none;augment strong;-elastic,-wave;no augmentation warm-up;-vtlp;-reverb;-label smoothing;cosine schedule;cosine, no label smoothing'
+	--variants 'before;default;-ema;augment none;augment strong;-elastic,-wave;no augmentation warm-up;-vtlp;-reverb;-label smoothing;cosine schedule;cosine, no label smoothing;cut at 6m;cut at 6m, -ema;cut at 5m;cut at 5m, -ema'
 bench-recipe: install
 	$(BIN)/python tests/bench/recipe.py --out $(BENCH_DIR)/recipe $(RECIPE_ARGS)
 
