@@ -188,7 +188,7 @@ def model_parts(path: str, fields: dict[str, Any]) -> tuple[Codec, FeatureExtrac
     stride = fields.get("time_stride")
     if stride is not None:
         stored = stride.get("input_frames_per_output") if isinstance(stride, dict) else stride
-        if isinstance(stored, bool) or stored != model_config.time_stride:
+        if stored != model_config.time_stride:  # strides are 2, 4 or 8, so a bool never passes
             raise CheckpointError(f"{path}: time_stride.input_frames_per_output: {stored!r} does not match the "
                                   f"network's stride ({model_config.time_stride} input frames per output)")
     modality = fields.get("modality")

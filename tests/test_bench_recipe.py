@@ -72,16 +72,19 @@ def test_a_failed_training_run_is_reported_kept_out_of_the_runs_and_retried_on_r
     assert calls == [("default", 1, True)]
 
 
+def fake_ctctool(on_command):
+    """A stand-in for subprocess.run of ctctool: every command succeeds, eval prints a summary;
+    ``on_command`` sees each command first (to record it, or to write what train would)."""
+    def run(command, **kwargs):
+        on_command(command)
+        stdout = json.dumps({"cer": 0.1, "wer": 0.2}) if command[3] == "eval" else ""
+        return subprocess.CompletedProcess(command, 0, stdout=stdout, stderr="")
+    return run
+
+
 def test_a_run_stopped_mid_training_continues_from_its_resume_state_only_under_resume(tmp_path, monkeypatch):
     commands = []
-
-    def fake_subprocess_run(command, **kwargs):
-        commands.append(command)
-        if command[3] == "eval":
-            return subprocess.CompletedProcess(command, 0, stdout=json.dumps({"cer": 0.1, "wer": 0.2}), stderr="")
-        return subprocess.CompletedProcess(command, 0, stdout="", stderr="")
-
-    monkeypatch.setattr(bench.subprocess, "run", fake_subprocess_run)
+    monkeypatch.setattr(bench.subprocess, "run", fake_ctctool(commands.append))
     one = bench.BenchSet("ocr", "train.jsonl", "val.jsonl", {}, steps=2, ablations={})
     (tmp_path / "runs" / "ocr-default-s0").mkdir(parents=True)
     (tmp_path / "runs" / "ocr-default-s0" / "resume.pt").write_bytes(b"state")
@@ -116,16 +119,15 @@ def test_new_text_subset_leaves_out_lines_sharing_a_long_run_with_the_corpus(tmp
 
 
 def test_a_run_cut_short_by_its_budget_says_the_step_it_reached(tmp_path, monkeypatch):
-    def fake_subprocess_run(command, **kwargs):
-        if command[3] == "eval":
-            return subprocess.CompletedProcess(command, 0, stdout=json.dumps({"cer": 0.1, "wer": 0.2}), stderr="")
+    def train(command):
+        if command[3] != "train":
+            return
         run_dir = Path(command[command.index("--run-dir") + 1])
         run_dir.mkdir(parents=True, exist_ok=True)
         stop = 7 if "--max-time" in command else 10  # what train's log holds: one line per validation
         (run_dir / "log.jsonl").write_text("".join(json.dumps({"step": s, "cer": 0.5}) + "\n" for s in (5, stop)))
-        return subprocess.CompletedProcess(command, 0, stdout="", stderr="")
 
-    monkeypatch.setattr(bench.subprocess, "run", fake_subprocess_run)
+    monkeypatch.setattr(bench.subprocess, "run", fake_ctctool(train))
     one = bench.BenchSet("ocr", "train.jsonl", "val.jsonl", {}, steps=10, ablations=bench.cut_short("1m"))
     full = bench.run_train(one, "default", 0, [], tmp_path, None, 1)
     cut = [bench.run_train(one, "cut at 1m", seed, one.ablations["cut at 1m"], tmp_path, None, 1) for seed in (0, 1)]
