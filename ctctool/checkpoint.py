@@ -218,10 +218,13 @@ def load_model(path: str, device: str | torch.device = "cpu") -> LoadedModel:
 
 
 def describe_model(path: str) -> dict[str, Any]:
-    """What ``ctctool info`` shows: everything but the weights, plus their size."""
+    """What ``ctctool info`` shows: everything but the weights, plus their size. The file gets
+    the checks every loader makes, so ``info`` never shows a model that ``decode`` would refuse."""
     path = resolve_model(path)
     payload = read_model_file(path)
+    codec, extractor, model_config = model_parts(path, payload)
     weights = payload["state_dict"]
+    check_weights(path, model_config, weights)
     parameters = sum(t.numel() for k, t in weights.items()
                      if isinstance(t, torch.Tensor) and "running_" not in k and "num_batches" not in k)
     return {
@@ -229,13 +232,13 @@ def describe_model(path: str) -> dict[str, Any]:
         "file_bytes": os.path.getsize(path),
         "format_version": payload.get("format_version"),
         "ctctool_version": payload.get("ctctool_version"),
-        "modality": payload.get("modality"),
-        "alphabet_size": len(payload["codec"]["labels"]),
-        "alphabet": "".join(payload["codec"]["labels"]),
-        "normalization": payload["codec"].get("normalization"),
+        "modality": extractor.modality,
+        "alphabet_size": len(codec.labels),
+        "alphabet": "".join(codec.labels),
+        "normalization": codec.normalization,
         "features": payload["features"],
         "model_config": payload["model_config"],
-        "time_stride": payload.get("time_stride"),
+        "time_stride": {"input_frames_per_output": model_config.time_stride},
         "parameters": parameters,
         "training": payload.get("training", {}),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -291,6 +292,25 @@ def test_a_model_whose_stored_stride_or_modality_contradicts_its_network_is_refu
     with pytest.raises(CheckpointError, match=message) as caught:
         load_model(str(tmp_path / "contradicts.pt"))
     assert "contradicts.pt" in str(caught.value)
+    # `info` makes the loaders' checks: it never shows a stored field that decode would refuse
+    result = invoke("info", tmp_path / "contradicts.pt", "--json")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert re.search(message, one_line(result.stderr)) and "contradicts.pt" in result.stderr
+
+
+def test_info_shows_the_stride_and_modality_the_loaders_derive(tiny_model, tmp_path):
+    payload = torch.load(tiny_model, weights_only=True)
+    del payload["time_stride"], payload["modality"]  # optional copies: a file may lack them
+    torch.save(payload, tmp_path / "bare.pt")
+    result = invoke("info", tmp_path / "bare.pt", "--json")
+    assert result.exit_code == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["time_stride"] == {"input_frames_per_output": 4} and shown["modality"] == "image"
+    assert shown["alphabet_size"] == len(payload["codec"]["labels"])
+    payload["model_config"]["lstm_hidden"] += 8  # in range, but the weights do not match
+    torch.save(payload, tmp_path / "mismatched.pt")
+    result = invoke("info", tmp_path / "mismatched.pt")
+    assert result.exit_code == 1 and "state_dict.lstm" in one_line(result.stderr)
 
 
 def test_a_pickle_that_runs_code_is_refused_without_torchs_advice(tmp_path):
