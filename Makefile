@@ -117,10 +117,12 @@ bench-word-lm: install $(BENCH_VENV)/.installed
 	$(BIN)/python tests/bench/word_lm.py --out $(BENCH_DIR) --peer-python $(BENCH_VENV)/bin/python
 
 # Ablation of the training recipe on unseen fonts, unseen hands and voices (the handwriting set
-# needs the fonts listed in tests/bench/handwriting_set.py): about 6 hours on 2 cores with the
-# defaults; RECIPE_ARGS='--seeds 1 --ablation-seeds 1' for a quicker look. Table: $(BENCH_DIR)/recipe/recipe.md
+# needs the fonts listed in tests/bench/handwriting_set.py): 54 runs, about 9 hours on a quiet
+# 2-core machine with the defaults (two at a time, each about 7 min OCR, 6 min speech, 17 min
+# handwriting); RECIPE_ARGS='--seeds 1 --variants "before;default"' for a 30-minute look. After an
+# interruption, the same RECIPE_ARGS plus --resume skip the finished runs. Table: $(BENCH_DIR)/recipe/recipe.md
 RECIPE_ARGS ?= --jobs 2 --threads 1 --seeds 3 --ablation-seeds 1 \
-	--variants 'before;default;-ema;augment none;augment strong;-elastic,-wave;no augmentation warm-up;-vtlp;-reverb;-label smoothing;cosine schedule;cosine, no label smoothing;cut at 6m;cut at 6m, -ema;cut at 5m;cut at 5m, -ema'
+	--variants 'before;default;-ema;augment none;augment strong;-elastic,-wave;no augmentation warm-up;-vtlp;-reverb;-label smoothing;cosine schedule;cosine, no label smoothing;cut at 6m;cut at 6m, -ema;cut at 5m;cut at 5m, -ema;-dropout;dropout 0.4;-weight decay'
 bench-recipe: install
 	$(BIN)/python tests/bench/recipe.py --out $(BENCH_DIR)/recipe $(RECIPE_ARGS)
 
