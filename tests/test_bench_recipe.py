@@ -4,9 +4,12 @@ runs that finished."""
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 _SPEC = importlib.util.spec_from_file_location("bench_recipe", Path(__file__).parent / "bench" / "recipe.py")
 bench = importlib.util.module_from_spec(_SPEC)
@@ -135,3 +138,26 @@ def test_a_run_cut_short_by_its_budget_says_the_step_it_reached(tmp_path, monkey
     assert one.ablations["cut at 1m, -ema"] == ["--max-time", "1m", "--ema", "0"]
     text = bench.table([full, *cut])
     assert "| default | 1 |" in text and "| cut at 1m (stopped at step 7-7) | 2 |" in text
+
+
+def test_a_misspelt_set_or_variant_is_refused_before_anything_runs(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(bench, "run_train", lambda *args: calls.append(args))
+    for sets, variants, message in [("ocr", "-dropuot", "'-dropuot' names no variant of the sets ocr"),
+                                    ("ocr", "speech:-reverb", "'speech:-reverb' names no variant of the sets speech"),
+                                    ("ocr,speech", "ocr:-reverb", "'ocr:-reverb' names no variant of the sets ocr"),
+                                    ("ocr,speach", "default", "no set 'speach'")]:
+        monkeypatch.setattr(sys, "argv", ["recipe.py", "--out", str(tmp_path / "out"), "--sets", sets,
+                                          f"--variants={variants}"])
+        with pytest.raises(SystemExit) as stopped:
+            bench.main()
+        assert stopped.value.code == 2
+        assert message in capsys.readouterr().err
+    assert calls == [] and not (tmp_path / "out").exists()
+
+
+def test_every_variant_make_bench_recipe_names_exists():
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    variants = re.search(r"--variants '([^']*)'", makefile.split("RECIPE_ARGS ?=")[1]).group(1).split(";")
+    known = {"before", "default"}.union(*(s.ablations for s in bench.SETS.values()))
+    assert len(variants) > 10 and set(variants) <= known, set(variants) - known

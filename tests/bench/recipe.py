@@ -327,6 +327,17 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true", help="keep runs.jsonl and skip finished runs")
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
+    set_names = args.sets.split(",")
+    for set_name in set_names:
+        if set_name not in SETS:
+            parser.error(f"--sets: no set {set_name!r}; the sets are {', '.join(SETS)}")
+    for name in args.variants.split(";") if args.variants else []:
+        # a misspelt name would match nothing and silently run nothing
+        prefix, _, variant = name.partition(":") if ":" in name else ("", "", name)
+        scope = [prefix] if prefix else set_names
+        if prefix not in ("", *set_names) or not any(variant in ("before", "default", *SETS[s].ablations)
+                                                      for s in scope):
+            parser.error(f"--variants: {name!r} names no variant of the sets {', '.join(scope)}")
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
