@@ -11,6 +11,7 @@ from .common import (
     Backend,
     DecodeFlags,
     Limits,
+    ModelArgument,
     Runtime,
     checked_results,
     decode_options,
@@ -25,7 +26,7 @@ from .common import (
 
 @shared_options("decode", "limits", "runtime", "backend")
 def align_command(
-    model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
+    model: ModelArgument,
     manifest: Annotated[str, typer.Argument(help="Manifest (items with text are force-aligned to it; "
                                             "items without are aligned to the decoded text), or -.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="jsonl, tsv, hocr, page or alto (images), ctm "

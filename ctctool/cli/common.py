@@ -40,6 +40,10 @@ def echo_err(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+# The MODEL argument of decode, eval, align, info and export.
+ModelArgument = Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")]
+
+
 # ---------------------------------------------------------------- option groups
 
 

@@ -11,6 +11,7 @@ from .common import (
     Counted,
     DecodeFlags,
     Limits,
+    ModelArgument,
     Runtime,
     checked_results,
     decode_options,
@@ -26,7 +27,7 @@ from .common import (
 
 @shared_options("decode", "limits", "runtime", "backend")
 def decode_command(
-    model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
+    model: ModelArgument,
     inputs: Annotated[list[str], typer.Argument(help="Images / clips, manifests (.jsonl), or - for paths "
                                                 "(or a manifest) on stdin.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, tsv, jsonl, ctm (audio: word times), or page / "

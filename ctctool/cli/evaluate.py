@@ -11,6 +11,7 @@ from .common import (
     Backend,
     DecodeFlags,
     Limits,
+    ModelArgument,
     Runtime,
     decode_options,
     echo_err,
@@ -22,7 +23,7 @@ from .common import (
 
 @shared_options("decode", "limits", "runtime", "backend")
 def eval_command(
-    model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
+    model: ModelArgument,
     manifest: Annotated[str, typer.Argument(help="Manifest with transcripts (or - for one on stdin).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary object instead of tables.")] = False,
     per_line: Annotated[str | None, typer.Option("--per-line", help="Write line-level results (JSONL) here.")] = None,

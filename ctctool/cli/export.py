@@ -4,12 +4,12 @@ from typing import Annotated
 
 import typer
 
-from .common import Verbosity, echo_err, shared_options
+from .common import ModelArgument, Verbosity, echo_err, shared_options
 
 
 @shared_options("verbosity")
 def export_command(
-    model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
+    model: ModelArgument,
     output: Annotated[str, typer.Option("--output", "-o", help="The .onnx file to write.")],
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset version (11..21).")] = 17,
     check: Annotated[bool, typer.Option("--check/--no-check", help="Run the graph with onnxruntime on a padded "

@@ -5,12 +5,12 @@ from typing import Annotated
 
 import typer
 
-from .common import Verbosity, shared_options
+from .common import ModelArgument, Verbosity, shared_options
 
 
 @shared_options("verbosity")
 def info_command(
-    model: Annotated[str, typer.Argument(help="Model file, or a bundled model's name (ctctool models).")],
+    model: ModelArgument,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     *,
     verbosity: Verbosity,

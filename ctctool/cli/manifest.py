@@ -12,6 +12,8 @@ import_app = typer.Typer(help="Make a manifest from another tool's layout.", no_
 app.add_typer(import_app, name="import")
 
 OutputOption = Annotated[str, typer.Option("--output", "-o", help="Manifest to write (- for stdout).")]
+LinePaddingOption = Annotated[int, typer.Option("--line-padding", min=0, max=100, help="Pixels of room around "
+                                                "each line's outline (its box, and its polygon mask).")]
 
 
 @app.command("validate")
@@ -117,8 +119,7 @@ def _write_documents(result, output: str, what: str) -> None:
 def import_page_command(
     sources: Annotated[list[str], typer.Argument(help="PAGE XML files, or folders of them.")],
     output: OutputOption,
-    line_padding: Annotated[int, typer.Option("--line-padding", min=0, max=100, help="Pixels of room around "
-                                              "each line's outline (its box, and its polygon mask).")] = 0,
+    line_padding: LinePaddingOption = 0,
     *,
     verbosity: Verbosity,
 ) -> None:
@@ -134,8 +135,7 @@ def import_page_command(
 def import_alto_command(
     sources: Annotated[list[str], typer.Argument(help="ALTO XML files, or folders of them.")],
     output: OutputOption,
-    line_padding: Annotated[int, typer.Option("--line-padding", min=0, max=100, help="Pixels of room around "
-                                              "each line's outline (its box, and its polygon mask).")] = 0,
+    line_padding: LinePaddingOption = 0,
     *,
     verbosity: Verbosity,
 ) -> None:
