@@ -14,11 +14,12 @@ and a transcript column (``--text-column``; by default the first of ``text``,
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 
 from .errors import ManifestError
-from .manifest import ImportResult, ManifestItem, _assign_ids, guess_kind
+from .manifest import ImportResult, ManifestItem, _assign_ids, guess_kind, read_utf8_lines
 
 TEXT_COLUMNS = ("text", "transcription", "sentence", "label")
 
@@ -28,23 +29,17 @@ def _table(path: str, fields: int, *, rest: bool = False, empty_ok: bool = False
     rest of the line (a transcript or a path with spaces), which only ``empty_ok`` allows to be
     empty (an empty transcript)."""
     table: dict[str, tuple[list[str], int]] = {}
-    try:
-        handle = open(path, encoding="utf-8")  # noqa: SIM115
-    except FileNotFoundError:
-        raise ManifestError(path, None, None, "no such file") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                continue
-            parts = line.split(maxsplit=1) if rest else line.split()
-            if rest and empty_ok and len(parts) == 1:
-                parts.append("")
-            if len(parts) != fields:
-                raise ManifestError(path, number, None, f"expected {fields} fields, found {len(parts)}")
-            if parts[0] in table:
-                raise ManifestError(path, number, "id", f"{parts[0]!r} already listed at line {table[parts[0]][1]}")
-            table[parts[0]] = (parts[1:], number)
+    for number, line in enumerate(read_utf8_lines(path, "a Kaldi table"), start=1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1) if rest else line.split()
+        if rest and empty_ok and len(parts) == 1:
+            parts.append("")
+        if len(parts) != fields:
+            raise ManifestError(path, number, None, f"expected {fields} fields, found {len(parts)}")
+        if parts[0] in table:
+            raise ManifestError(path, number, "id", f"{parts[0]!r} already listed at line {table[parts[0]][1]}")
+        table[parts[0]] = (parts[1:], number)
     return table
 
 
@@ -122,21 +117,25 @@ def _hf_rows(folder: str) -> tuple[list[tuple[dict, int]], str]:
     jsonl, table = os.path.join(folder, "metadata.jsonl"), os.path.join(folder, "metadata.csv")
     if os.path.exists(jsonl):
         rows = []
-        with open(jsonl, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ManifestError(jsonl, number, None, f"not valid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise ManifestError(jsonl, number, None, "expected a JSON object")
-                rows.append((row, number))
+        for number, line in enumerate(read_utf8_lines(jsonl, "metadata.jsonl"), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ManifestError(jsonl, number, None, f"not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ManifestError(jsonl, number, None, "expected a JSON object")
+            rows.append((row, number))
         return rows, jsonl
     if os.path.exists(table):
-        with open(table, encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            rows = [(dict(row), number) for number, row in enumerate(reader, start=2)]
+        # Spreadsheets save CSV with a byte-order mark and CRLF ends; quoted fields may span lines
+        reader = csv.DictReader(io.StringIO("\n".join(read_utf8_lines(table, "metadata.csv")), newline=""))
+        rows = []
+        try:
+            for row in reader:
+                rows.append((dict(row), reader.line_num))
+        except csv.Error as exc:
+            raise ManifestError(table, reader.line_num, None, f"not valid CSV ({exc})") from None
         return rows, table
     raise ManifestError(folder, None, None, "no metadata.jsonl or metadata.csv (an imagefolder / audiofolder layout)")

@@ -176,6 +176,28 @@ def _open_text(path: str) -> TextIO:
     return open(path, encoding="utf-8-sig")  # a byte-order mark (Notepad) is dropped
 
 
+def read_utf8_lines(path: str, what: str) -> list[str]:
+    """The lines of a UTF-8 text file (a byte-order mark is dropped, LF or CRLF ends; only those
+    end a line: a transcript may hold U+2028 and the like); errors name the file, and the line of
+    a byte that is not UTF-8."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise ManifestError(path, None, None, "no such file") from None
+    except IsADirectoryError:
+        raise ManifestError(path, None, None, f"is a folder, expected {what}") from None
+    except OSError as exc:
+        raise ManifestError(path, None, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ManifestError(path, line, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def _default_id(path: str) -> str:
     name = Path(path).name
     for suffix in (".gt", ".bin", ".nrm"):  # ocropus-style double extensions
@@ -437,14 +459,10 @@ def import_gt_txt(folder: str, *, recursive: bool = True) -> ImportResult:
         if not sidecar.exists():
             skipped.append(f"{image}: no {sidecar.name} beside it")
             continue
-        try:
-            text = sidecar.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise ManifestError(str(sidecar), None, "text", f"not UTF-8 ({exc.reason})") from None
-        lines = text.splitlines()
+        lines = read_utf8_lines(str(sidecar), "a transcript file")
         if len([line for line in lines if line.strip()]) > 1:
             raise ManifestError(str(sidecar), 2, "text", "holds more than one line; a line image needs one transcript")
-        text = lines[0].rstrip("\r") if lines else ""
+        text = lines[0] if lines else ""
         items.append(ManifestItem(path=str(image.resolve()), text=text, kind="image", source=str(sidecar)))
     return ImportResult(_assign_ids(items), tuple(skipped))
 
@@ -453,22 +471,14 @@ def import_tsv(path: str) -> ImportResult:
     """``path<TAB>label`` lines (PaddleOCR's recognition lists); paths resolve against the list's folder."""
     root = os.path.dirname(os.path.abspath(path))
     items = []
-    try:
-        handle = open(path, encoding="utf-8-sig")  # a byte-order mark (Notepad) is dropped
-    except FileNotFoundError:
-        raise ManifestError(path, None, None, "no such file") from None
-    except IsADirectoryError:
-        raise ManifestError(path, None, None, "is a folder, expected a path<TAB>label list") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                continue
-            if "\t" not in line:
-                raise ManifestError(path, number, "text", "expected 'path<TAB>label', found no tab")
-            file_part, text = line.split("\t", 1)
-            if not file_part.strip():
-                raise ManifestError(path, number, "path", "empty")
-            items.append(ManifestItem(path=file_part, root=root, text=text, kind=guess_kind(file_part),
-                                      source=f"{path}:{number}"))
+    for number, line in enumerate(read_utf8_lines(path, "a path<TAB>label list"), start=1):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise ManifestError(path, number, "text", "expected 'path<TAB>label', found no tab")
+        file_part, text = line.split("\t", 1)
+        if not file_part.strip():
+            raise ManifestError(path, number, "path", "empty")
+        items.append(ManifestItem(path=file_part, root=root, text=text, kind=guess_kind(file_part),
+                                  source=f"{path}:{number}"))
     return ImportResult(_assign_ids(items), ())

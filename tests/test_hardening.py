@@ -26,6 +26,7 @@ from ctctool.errors import (
     CheckpointError,
     FeatureError,
     InputFileError,
+    ManifestError,
     OptionError,
     OutputError,
     TrainingError,
@@ -33,9 +34,11 @@ from ctctool.errors import (
 from ctctool.features import default_extractor
 from ctctool.features.image import ImageFeatures
 from ctctool.fileio import TEMP_PREFIX, atomic_write, remove_stale_temp_files
-from ctctool.manifest import ManifestItem, import_tsv, read_manifest
+from ctctool.layouts import import_hf, import_kaldi
+from ctctool.manifest import ManifestItem, import_gt_txt, import_tsv, read_manifest
 from ctctool.model import NetworkShape
 from ctctool.recognition import build_decode_options
+from ctctool.synth.fonts import font_files
 from ctctool.train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -506,6 +509,58 @@ def test_byte_order_marks_and_crlf_are_accepted_everywhere(tmp_path, tiny_model,
     from ctctool.fileio import read_text
 
     assert Codec.from_alphabet_text(read_text(str(alphabet), "alphabet")).labels == ("a", "b")
+
+
+def _spreadsheet_text(lines: list[str]) -> bytes:
+    """What Excel and Notepad save: a byte-order mark, CRLF ends."""
+    return ("\ufeff" + "".join(line + "\r\n" for line in lines)).encode("utf-8")
+
+
+def test_every_importer_reads_byte_order_marks_and_crlf_and_names_a_byte_that_is_not_utf8(tmp_path, tiny_data):
+    """Kaldi tables, Hugging Face metadata, gt.txt sidecars, TSV lists and font lists. A mark
+    read as text became part of the first id (Kaldi), hid the file_name column (a CSV saved by
+    Excel), or became a character of a transcript (gt.txt), silently."""
+    image = tiny_data["root"] / "lines" / "val-00000.png"
+    kaldi = tmp_path / "kaldi"
+    kaldi.mkdir()
+    (kaldi / "wav.scp").write_bytes(_spreadsheet_text(["u1 a.wav", "u2 b.wav"]))
+    (kaldi / "text").write_bytes(_spreadsheet_text(["u1 one two", "u2 three"]))
+    (kaldi / "segments").write_bytes(_spreadsheet_text(["u1 u1 0 1", "u2 u2 0.5 1"]))
+    items = import_kaldi(str(kaldi)).items
+    assert [(item.id, item.text, item.offset) for item in items] == [("u1", "one two", 0.0), ("u2", "three", 0.5)]
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "metadata.csv").write_bytes(_spreadsheet_text(["file_name,text", 'a.png,"two', 'lines"', "b.png,x"]))
+    rows = import_hf(str(hf)).items
+    assert [(item.path, item.text, item.source) for item in rows] == [
+        ("a.png", "two\nlines", f"{hf / 'metadata.csv'}:3"), ("b.png", "x", f"{hf / 'metadata.csv'}:4")]
+    (hf / "metadata.csv").unlink()
+    (hf / "metadata.jsonl").write_bytes(_spreadsheet_text([json.dumps({"file_name": "a.png", "text": "x"})]))
+    assert import_hf(str(hf)).items[0].text == "x"
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    (gt / "line.png").write_bytes(image.read_bytes())
+    (gt / "line.gt.txt").write_bytes(_spreadsheet_text(["hello\u2028there"]))  # U+2028 is text, not a line end
+    assert [item.text for item in import_gt_txt(str(gt)).items] == ["hello\u2028there"]
+    fonts = tmp_path / "fonts.txt"
+    (tmp_path / "face.ttf").write_bytes(b"not read here")
+    fonts.write_bytes(_spreadsheet_text(["face.ttf"]))
+    assert font_files(str(fonts)) == [str(tmp_path / "face.ttf")]
+
+    latin1 = "caf\xe9".encode("latin-1")
+    for path, read, where in [(kaldi / "text", lambda: import_kaldi(str(kaldi)), "text:2"),
+                              (hf / "metadata.jsonl", lambda: import_hf(str(hf)), "metadata.jsonl:2"),
+                              (gt / "line.gt.txt", lambda: import_gt_txt(str(gt)), "line.gt.txt:1"),
+                              (tmp_path / "list.tsv", lambda: import_tsv(str(tmp_path / "list.tsv")), "list.tsv:2")]:
+        path.write_bytes(b"u1 a\n" + latin1 if path.name != "line.gt.txt" else latin1)
+        with pytest.raises(ManifestError, match=rf"{where}: not UTF-8 text") as caught:
+            read()
+        assert str(path) in str(caught.value)
+    (kaldi / "text").write_bytes(b"u1 a\nu2 " + latin1)
+    result = invoke("manifest", "import", "kaldi", kaldi, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 1 and one_line(result.stderr).endswith("text:2: not UTF-8 text (unexpected "
+                                                                      "end of data at byte 11)")
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 # ---------------------------------------------------------------- 14. unique ids from stdin

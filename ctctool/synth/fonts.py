@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputFileError
+from ..fileio import read_text
 
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc", ".otc")
 MAX_FACES_PER_FILE = 64  # a collection claiming more is treated as broken
@@ -62,7 +63,7 @@ def font_files(spec: str) -> list[str]:
             files.append(str(path.resolve()))
         elif path.is_file():
             base = path.parent
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for number, line in enumerate(read_text(part, "font list").splitlines(), 1):
                 line = line.split("#", 1)[0].strip()
                 if not line:
                     continue
