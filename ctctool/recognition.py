@@ -17,6 +17,7 @@ from .decoding.constants import (
     DEFAULT_PRUNE_LOG_PROB,
     DEFAULT_TOP_K,
     DEFAULT_UNK_OFFSET,
+    MAX_BEAM_WIDTH,
 )
 from .decoding.kenlm_binary import is_kenlm_binary
 from .errors import OptionError
@@ -35,10 +36,10 @@ class DecodeOptions:
     scorers: CompiledScorers | Scorer | None = None  # LM / lexicon / hotwords bound to the model's codec
 
     def __post_init__(self) -> None:
-        if isinstance(self.beam, bool) or not isinstance(self.beam, int) or self.beam < 1:
-            raise OptionError(f"--beam must be at least 1, got {self.beam!r}")
-        if isinstance(self.nbest, bool) or not isinstance(self.nbest, int) or self.nbest < 1:
-            raise OptionError(f"--nbest must be at least 1, got {self.nbest!r}")
+        if isinstance(self.beam, bool) or not isinstance(self.beam, int) or not 1 <= self.beam <= MAX_BEAM_WIDTH:
+            raise OptionError(f"--beam must be 1 to {MAX_BEAM_WIDTH}, got {self.beam!r}")
+        if isinstance(self.nbest, bool) or not isinstance(self.nbest, int) or not 1 <= self.nbest <= MAX_BEAM_WIDTH:
+            raise OptionError(f"--nbest must be 1 to {MAX_BEAM_WIDTH}, got {self.nbest!r}")
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
             raise OptionError(f"--top-k must be 0 or more, got {self.top_k!r}")
         if isinstance(self.beam_prune, bool) or not isinstance(self.beam_prune, (int, float)) \

@@ -373,6 +373,31 @@ def test_non_finite_decoding_options_are_usage_errors(flags, tiny_model, tiny_da
         compile_scorers(codec.labels, hotwords=[("the", math.inf)])
 
 
+def test_a_beam_too_wide_to_allocate_is_refused_at_every_entry(tiny_model, tiny_data):
+    """The search's work arrays hold beam x alphabet candidates; --beam 100000000 asked for
+    terabytes and failed as "out of memory; try a smaller --batch-size"."""
+    from ctctool.decoding.constants import MAX_BEAM_WIDTH
+    from ctctool.errors import ConfigError
+    from ctctool.recognition import DecodeOptions
+
+    image = tiny_data["root"] / "lines" / "val-00000.png"
+    for flags in (["--beam", "100000000"], ["--nbest", str(MAX_BEAM_WIDTH + 1)]):
+        result = invoke("decode", tiny_model, image, *flags)
+        assert result.exit_code == 2 and f"'{flags[0]}'" in result.stderr and "less than or equal to 4096" in result.stderr
+    log_probs = np.log(np.full((4, 3), 1 / 3, dtype=np.float32))
+    widest = prefix_beam_search(log_probs, MAX_BEAM_WIDTH, MAX_BEAM_WIDTH, prune_log_prob=-math.inf)
+    # every labelling 4 frames over 2 labels can spell (a repeat needs a blank between): 1 empty,
+    # 2 of length 1, 4 of 2, 6 of 3 (not aaa, bbb), 2 of 4 (abab, baba)
+    assert len(widest) == 15 and len({tuple(h.labels) for h in widest}) == 15
+    for backend in ("cython", "python"):
+        with pytest.raises(ConfigError, match=f"beam width must be 1 to {MAX_BEAM_WIDTH}"):
+            prefix_beam_search(log_probs, 10**8, backend=backend)
+        with pytest.raises(ConfigError, match="nbest must be 1 to"):
+            prefix_beam_search(log_probs, 4, MAX_BEAM_WIDTH + 1, backend=backend)
+    with pytest.raises(OptionError, match="--beam must be 1 to"):
+        DecodeOptions(beam=MAX_BEAM_WIDTH + 1)
+
+
 # ---------------------------------------------------------------- 8. no score for nothing
 
 

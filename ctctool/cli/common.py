@@ -27,6 +27,7 @@ from ..decoding.constants import (
     DEFAULT_LM_BETA,
     DEFAULT_PRUNE_LOG_PROB,
     DEFAULT_UNK_OFFSET,
+    MAX_BEAM_WIDTH,
 )
 from ..errors import ConfigError, CtcToolError, OptionError
 
@@ -127,10 +128,11 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
                 None),
     ]),
     "decode": (DecodeFlags, [
-        _option("beam", Annotated[int, typer.Option("--beam", min=1, envvar="CTCTOOL_BEAM",
+        _option("beam", Annotated[int, typer.Option("--beam", min=1, max=MAX_BEAM_WIDTH,
+                                                    envvar="CTCTOOL_BEAM",
                                                     help="Prefix beam width; 1 = greedy best path.")],
                 DEFAULT_BEAM_WIDTH),
-        _option("nbest", Annotated[int, typer.Option("--nbest", min=1, help="Alternatives to report per input "
+        _option("nbest", Annotated[int, typer.Option("--nbest", min=1, max=MAX_BEAM_WIDTH, help="Alternatives to report per input "
                                                      "(decode jsonl).")], 1),
         _option("lm", Annotated[list[str] | None, typer.Option(
             "--lm", help="Character LM from `ctctool lm build` (.npz), or a word n-gram LM in ARPA format (.arpa, "

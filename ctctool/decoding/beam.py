@@ -22,6 +22,7 @@ from .constants import (
     DEFAULT_NBEST,
     DEFAULT_PRUNE_LOG_PROB,
     DEFAULT_TOP_K,
+    MAX_BEAM_WIDTH,
 )
 from .greedy import greedy_decode
 from .hypothesis import Hypothesis
@@ -74,10 +75,10 @@ def _search_one(log_probs: np.ndarray, beam_width: int, nbest: int, prune_log_pr
 
 
 def _check_options(beam_width: int, nbest: int, top_k: int, prune_log_prob: float, beam_prune: float) -> None:
-    if beam_width < 1:
-        raise ConfigError(f"beam width must be at least 1, got {beam_width}")
-    if nbest < 1:
-        raise ConfigError(f"nbest must be at least 1, got {nbest}")
+    if not 1 <= beam_width <= MAX_BEAM_WIDTH:
+        raise ConfigError(f"beam width must be 1 to {MAX_BEAM_WIDTH}, got {beam_width}")
+    if not 1 <= nbest <= MAX_BEAM_WIDTH:
+        raise ConfigError(f"nbest must be 1 to {MAX_BEAM_WIDTH}, got {nbest}")
     if top_k < 0:
         raise ConfigError(f"top_k must be >= 0 (0 = no cap), got {top_k}")
     if np.isnan(prune_log_prob):

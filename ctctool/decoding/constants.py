@@ -4,6 +4,10 @@ import math
 
 DEFAULT_BEAM_WIDTH = 16
 DEFAULT_NBEST = 1
+# The widest beam (and the most alternatives) a search takes. Its work arrays hold beam x
+# alphabet candidates per thread (about 84 bytes each): 4096 x 5,000 symbols is 1.7 GB, and a
+# beam of 10^8 asked for terabytes. Peers' widest settings are in the hundreds to low thousands.
+MAX_BEAM_WIDTH = 4096
 # Per-frame pruning: symbols whose probability at a frame is below 1e-3 do not extend prefixes
 # at that frame (blank and repeats always count). Measured with `make bench` (T=500, V=100,
 # beam 32): top-1 identical to the unpruned search on 100/100 peaky and 100/100 hard
