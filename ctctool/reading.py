@@ -12,9 +12,10 @@ import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 
-from .errors import ItemError
+from .errors import ConfigError, ItemError
 from .features import FeatureExtractor, Features
 from .manifest import ManifestItem
+from .threads import MAX_WORKERS
 
 _extractor: FeatureExtractor | None = None  # in each worker process
 
@@ -83,6 +84,8 @@ def default_workers() -> int:
 def feature_windows(extractor: FeatureExtractor, items: Iterable[ManifestItem], size: int,
                     workers: int = 0) -> Iterator[tuple[list[ManifestItem], list[Features | ItemError]]]:
     """(window of items, their features or errors) in input order, ``size`` items a window."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers > MAX_WORKERS:
+        raise ConfigError(f"workers must be 0 to {MAX_WORKERS} processes, got {workers!r}")
     windows = chunks(items, size)
     if workers <= 0:
         for window in windows:

@@ -23,6 +23,9 @@ import os
 import resource
 import time
 
+# The most processes any --workers may start (reading, training's data loading, synth): each
+# imports the toolkit (about 200 MB), so a typo of 1000 would ask for hundreds of GB.
+MAX_WORKERS = 256
 DEFAULT_THREADS = 2  # 2 beat 1 on a quiet 2-core machine (1.2-1.4x); more than the cores only adds contention
 
 

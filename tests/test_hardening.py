@@ -398,6 +398,26 @@ def test_a_beam_too_wide_to_allocate_is_refused_at_every_entry(tiny_model, tiny_
         DecodeOptions(beam=MAX_BEAM_WIDTH + 1)
 
 
+def test_too_many_worker_processes_are_refused_before_any_start(tiny_data, tmp_path):
+    """Each worker imports the toolkit (about 200 MB): a --workers typo of 1000 trained on, with
+    1,000 processes, on this 2-core machine."""
+    from ctctool.errors import ConfigError
+    from ctctool.reading import feature_windows
+    from ctctool.threads import MAX_WORKERS
+
+    too_many = str(MAX_WORKERS + 1)
+    for command in (["train", tiny_data["train"], "-o", tmp_path / "m.pt", "--max-steps", "1"],
+                    ["decode", "latin-print", tiny_data["root"] / "lines" / "val-00000.png"],
+                    ["synth", "corpus.txt", "--fonts", "f.ttf", "-o", tmp_path / "synth"]):
+        result = invoke(*command, "--workers", too_many)
+        assert result.exit_code == 2 and "'--workers'" in result.stderr, (command, result.stderr)
+    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "synth").exists()
+    with pytest.raises(OptionError, match=f"--workers must be 0 to {MAX_WORKERS}"):
+        TrainConfig(num_workers=MAX_WORKERS + 1)
+    with pytest.raises(ConfigError, match=f"workers must be 0 to {MAX_WORKERS}"):
+        next(feature_windows(default_extractor("image"), [], 4, workers=10**6))
+
+
 # ---------------------------------------------------------------- 8. no score for nothing
 
 

@@ -30,6 +30,7 @@ from ..decoding.constants import (
     MAX_BEAM_WIDTH,
 )
 from ..errors import ConfigError, CtcToolError, OptionError
+from ..threads import MAX_WORKERS
 
 # Exit codes (see the README): 0 ok, 1 error, 2 usage error, 3 partial failure under --keep-going.
 EXIT_ERROR = 1
@@ -122,7 +123,7 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
             "at the model's height) run in overlapping windows, stitched before the search; 0 = never "
             "[default: 3000 for audio (30 s), 4000 for images].")], None),
         _option("workers", Annotated[int | None, typer.Option(
-            "--workers", min=0, max=256, envvar="CTCTOOL_WORKERS",
+            "--workers", min=0, max=MAX_WORKERS, envvar="CTCTOOL_WORKERS",
             help="Processes that read inputs and compute features while the network runs; results stay "
             "in input order [default: 0 on 2 cores or fewer, else a quarter of the cores, at most 4].")],
                 None),

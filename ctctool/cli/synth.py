@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from ..threads import MAX_WORKERS
 from .common import Verbosity, echo_err, shared_options
 
 
@@ -32,7 +33,7 @@ def synth_command(
     cut: Annotated[str | None, typer.Option("--cut", help="MIN-MAX: re-flow plain text into pieces of MIN-MAX "
                                             "characters instead of one sample per line.")] = None,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Same seed, same images.")] = 0,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes [default: the cores "
+    workers: Annotated[int | None, typer.Option("--workers", min=1, max=MAX_WORKERS, help="Processes [default: the cores "
                                                 "available].")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing manifest in the "
                                             "folder.")] = False,

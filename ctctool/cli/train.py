@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..threads import MAX_WORKERS
 from .common import Limits, Runtime, shared_options
 
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", envvar="CTCTOOL_QUIET",
@@ -98,7 +99,7 @@ def train_command(
                                                   "and between LSTM layers, in [0, 1) [default: 0.2].")] = None,
     weight_decay: Annotated[float | None, typer.Option("--weight-decay", help="AdamW weight decay, 0 or more "
                                                        "[default: 0.01].")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="Data loading processes.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", min=0, max=MAX_WORKERS, help="Data loading processes.")] = 0,
     quiet: QuietOption = False,
     *,
     limits: Limits,
