@@ -88,6 +88,8 @@ def test_shear_keeps_all_the_ink(layout, slant):
     out, pad = shear_upright(values, slant)
     assert out.shape == (32, 200 + 2 * pad)
     assert out.sum() == pytest.approx(values.sum(), rel=0.02)
+    steepest, steep_pad = shear_upright(values, 1.0)  # 45 degrees, the widest shear tried
+    assert steepest.shape[1] - 200 == 2 * steep_pad <= 32  # --max-width grows by at most the height
 
 
 def italic_line(path, width=300, lean=0.35):

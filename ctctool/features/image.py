@@ -25,7 +25,9 @@ MAX_SOURCE_PIXELS = 64_000_000
 class ImageFeatureConfig:
     height: int = 32  # pixels; every line is scaled to this height, keeping its aspect ratio
     polarity: str = "auto"  # "auto": make ink bright whatever the page; "dark-ink"; "light-ink"
-    max_width: int = 12000  # pixels after scaling to ``height``; wider lines are refused (--max-width)
+    # pixels after scaling to ``height``; wider lines are refused (--max-width). --deslant then
+    # adds at most ``height`` blank columns (the shear's margins), so the bound stays linear.
+    max_width: int = 12000
     deslant: bool = False  # shear each line upright before the network (train --deslant; see slant.py)
     type: str = "image"
 
