@@ -7,6 +7,7 @@ nothing is dropped silently.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import json
@@ -17,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from .errors import ManifestError
 
@@ -170,10 +171,20 @@ def parse_record(record: Any, *, source: str, line: int, root: str) -> ManifestI
     )
 
 
-def _open_text(path: str) -> TextIO:
-    if path.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
-    return open(path, encoding="utf-8-sig")  # a byte-order mark (Notepad) is dropped
+def _raw_lines(path: str) -> Iterator[bytes]:
+    """A manifest's lines as bytes (``.gz`` or plain), split at LF only: a transcript may hold
+    U+2028 or NEL, which our writer leaves unescaped; a byte-order mark (Notepad) is dropped."""
+    with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as handle:
+        for number, raw in enumerate(handle, start=1):
+            yield raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw
+
+
+def _decoded(raw: bytes, source: str, number: int) -> str:
+    """One line as text; decoded alone, so a byte that is not UTF-8 names its line and column."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(source, number, None, f"not UTF-8 text ({exc.reason} at column {exc.start + 1})") from None
 
 
 def read_utf8_lines(path: str, what: str) -> list[str]:
@@ -246,21 +257,19 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestItem]:
     path = os.fspath(path)
     source = path
     try:
-        with _open_text(path) as handle:
-            items = list(iter_lines(handle, source=source, root=os.path.dirname(os.path.abspath(path))))
+        lines = (_decoded(raw, source, number) for number, raw in enumerate(_raw_lines(path), start=1))
+        items = list(iter_lines(lines, source=source, root=os.path.dirname(os.path.abspath(path))))
     except FileNotFoundError:
         raise ManifestError(source, None, None, "no such file") from None
     except IsADirectoryError:
         raise ManifestError(source, None, None, "is a folder, expected a .jsonl manifest") from None
-    except UnicodeDecodeError as exc:
-        raise ManifestError(source, None, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except (OSError, EOFError) as exc:  # truncated or corrupt gzip
         raise ManifestError(source, None, None, f"cannot read: {exc}") from None
     return _assign_ids(items)
 
 
 def read_manifest_text(text: str, *, source: str = "<stdin>", root: str = ".") -> list[ManifestItem]:
-    return _assign_ids(list(iter_lines(text.removeprefix("\ufeff").splitlines(), source=source, root=root)))
+    return _assign_ids(list(iter_lines(text.removeprefix("\ufeff").split("\n"), source=source, root=root)))
 
 
 def items_from_paths(paths: Iterable[tuple[str, str]], *, root: str) -> list[ManifestItem]:
@@ -350,26 +359,28 @@ def validate_manifest(path: str, *, check_files: bool = True, need_text: bool = 
     items: list[ManifestItem] = []
     root = os.path.dirname(os.path.abspath(path))
     try:
-        with _open_text(path) as handle:
-            for number, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    errors.append(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})")
-                    continue
-                try:
-                    item = parse_record(record, source=path, line=number, root=root)
-                except ManifestError as exc:
-                    errors.append(str(exc))
-                    continue
-                if need_text and item.text is None:
-                    errors.append(f"{item.source}: text: missing (needed for training and evaluation)")
-                items.append(item)
+        for number, raw in enumerate(_raw_lines(path), start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(_decoded(raw, path, number))
+            except ManifestError as exc:
+                errors.append(str(exc))
+                continue
+            except json.JSONDecodeError as exc:
+                errors.append(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            try:
+                item = parse_record(record, source=path, line=number, root=root)
+            except ManifestError as exc:
+                errors.append(str(exc))
+                continue
+            if need_text and item.text is None:
+                errors.append(f"{item.source}: text: missing (needed for training and evaluation)")
+            items.append(item)
     except FileNotFoundError:
         return ValidationReport(0, (f"{path}: no such file",))
-    except (UnicodeDecodeError, OSError, EOFError) as exc:
+    except (OSError, EOFError) as exc:
         return ValidationReport(len(items), (*errors, f"{path}: cannot read: {exc}"))
     seen: dict[str, str] = {}
     for item in items:

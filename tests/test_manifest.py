@@ -5,7 +5,7 @@ import json
 import os
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ctctool.errors import ManifestError
@@ -16,6 +16,7 @@ from ctctool.manifest import (
     import_tsv,
     manifest_stats,
     read_manifest,
+    read_manifest_text,
     validate_manifest,
     write_manifest,
 )
@@ -87,8 +88,15 @@ def test_file_level_errors(tmp_path):
         read_manifest(tmp_path / "missing.jsonl")
     bad = tmp_path / "latin1.jsonl"
     bad.write_bytes('{"path": "a.png", "text": "caf\xe9"}\n'.encode("latin-1"))
-    with pytest.raises(ManifestError, match="not UTF-8"):
+    with pytest.raises(ManifestError, match=r"latin1\.jsonl:1: not UTF-8 text \(invalid continuation byte at column 31\)"):
         read_manifest(bad)
+    # a bad byte deep in a big file names its line: the decoder once counted bytes per 8 KB chunk
+    bad.write_bytes(b'{"path": "a.png", "text": "ok"}\n' * 5000 + '{"path": "b.png", "text": "caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(ManifestError, match=r"latin1\.jsonl:5001: not UTF-8 text"):
+        read_manifest(bad)
+    report = validate_manifest(str(bad), check_files=False)  # one bad line, every other line still checked
+    assert report.items == 5000 and report.errors == (f"{bad}:5001: not UTF-8 text (invalid continuation byte "
+                                                        "at column 31)",)
     broken = tmp_path / "broken.jsonl.gz"
     broken.write_bytes(gzip.compress(b'{"path": "a.png"}\n' * 50)[:30])
     with pytest.raises(ManifestError, match="cannot read"):
@@ -118,14 +126,19 @@ records = st.fixed_dictionaries(
 
 @settings(max_examples=50, deadline=None)
 @given(st.lists(records, max_size=8))
+@example([{"path": "a.png", "text": "line\u2028separator"}, {"path": "b.wav", "text": "next\x85line\u2029end\r"}])
 def test_round_trip_property(tmp_path_factory, recs):
+    """Through a file and through stdin: our writer leaves U+2028, U+2029 and NEL unescaped
+    (valid JSON), so only LF may end a manifest line (stdin split at them and broke lines)."""
     folder = tmp_path_factory.mktemp("rt")
     m = write_lines(folder / "m.jsonl", [json.dumps(r) for r in recs])
     items = read_manifest(m)
     write_manifest(items, folder / "out.jsonl")
     again = read_manifest(folder / "out.jsonl")
-    assert [(i.path, i.text, i.id, i.duration, i.bbox, i.extra) for i in again] == \
-           [(i.path, i.text, i.id, i.duration, i.bbox, i.extra) for i in items]
+    from_stdin = read_manifest_text((folder / "out.jsonl").read_text(encoding="utf-8"), root=str(folder))
+    for copy in (again, from_stdin):
+        assert [(i.path, i.text, i.id, i.duration, i.bbox, i.extra) for i in copy] == \
+               [(i.path, i.text, i.id, i.duration, i.bbox, i.extra) for i in items]
 
 
 def test_validate_reports_every_problem_with_lines(tmp_path):
