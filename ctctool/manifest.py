@@ -188,25 +188,17 @@ def _decoded(raw: bytes, source: str, number: int) -> str:
 
 
 def read_utf8_lines(path: str, what: str) -> list[str]:
-    """The lines of a UTF-8 text file (a byte-order mark is dropped, LF or CRLF ends; only those
-    end a line: a transcript may hold U+2028 and the like); errors name the file, and the line of
-    a byte that is not UTF-8."""
+    """The lines of a UTF-8 text file, ends removed (LF or CRLF; a byte-order mark is dropped);
+    errors name the file, and the line of a byte that is not UTF-8."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        return [_decoded(raw.removesuffix(b"\n").removesuffix(b"\r"), path, number)
+                for number, raw in enumerate(_raw_lines(path), start=1)]
     except FileNotFoundError:
         raise ManifestError(path, None, None, "no such file") from None
     except IsADirectoryError:
         raise ManifestError(path, None, None, f"is a folder, expected {what}") from None
-    except OSError as exc:
-        raise ManifestError(path, None, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ManifestError(path, line, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
-    return lines[:-1] if lines and lines[-1] == "" else lines
+    except (OSError, EOFError) as exc:
+        raise ManifestError(path, None, None, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _default_id(path: str) -> str:

@@ -604,7 +604,7 @@ def test_every_importer_reads_byte_order_marks_and_crlf_and_names_a_byte_that_is
     (kaldi / "text").write_bytes(b"u1 a\nu2 " + latin1)
     result = invoke("manifest", "import", "kaldi", kaldi, "-o", tmp_path / "out.jsonl")
     assert result.exit_code == 1 and one_line(result.stderr).endswith("text:2: not UTF-8 text (unexpected "
-                                                                      "end of data at byte 11)")
+                                                                      "end of data at column 7)")
     assert not (tmp_path / "out.jsonl").exists()
 
 
