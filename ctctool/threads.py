@@ -26,6 +26,14 @@ import time
 # The most processes any --workers may start (reading, training's data loading, synth): each
 # imports the toolkit (about 200 MB), so a typo of 1000 would ask for hundreds of GB.
 MAX_WORKERS = 256
+
+
+def check_workers(workers: object, *, least: int = 0) -> None:
+    """Raise OptionError unless ``workers`` is a whole number of processes in least..MAX_WORKERS."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or not least <= workers <= MAX_WORKERS:
+        from .errors import OptionError
+
+        raise OptionError(f"--workers must be {least} to {MAX_WORKERS} processes, got {workers!r}")
 DEFAULT_THREADS = 2  # 2 beat 1 on a quiet 2-core machine (1.2-1.4x); more than the cores only adds contention
 
 

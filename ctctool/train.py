@@ -53,7 +53,7 @@ from .fileio import atomic_write, check_writable, remove_stale_temp_files
 from .finetune import FineTuneStart
 from .manifest import ManifestItem
 from .model import CTCRecognizer, ModelConfig, NetworkShape, count_parameters
-from .threads import MAX_WORKERS
+from .threads import check_workers
 from .version import __version__
 
 RESUME_FILE = "resume.pt"
@@ -92,9 +92,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError("--batch-size must be at least 1")
-        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) \
-                or not 0 <= self.num_workers <= MAX_WORKERS:
-            raise OptionError(f"--workers must be 0 to {MAX_WORKERS} processes, got {self.num_workers!r}")
+        check_workers(self.num_workers)
         if self.epochs < 1 and self.max_steps is None:
             raise ConfigError("--epochs must be at least 1")
         if self.max_steps is not None and self.max_steps < 1:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, OptionError, OutputError
-from ..threads import MAX_WORKERS
+from ..threads import check_workers
 from .corpus import Corpus
 from .degrade import LEVELS
 from .fonts import Coverage, FontFace
@@ -155,8 +155,7 @@ def _chunks(total: int) -> Iterator[range]:
 def synthesize(corpus: Corpus, faces: list[FontFace], out_dir: str, config: SynthConfig, *, workers: int = 1,
                overwrite: bool = False, progress: Callable[[int], None] | None = None) -> SynthReport:
     """Render the samples into ``out_dir``; returns what was written and what was skipped."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
-        raise OptionError(f"--workers must be 1 to {MAX_WORKERS} processes, got {workers!r}")
+    check_workers(workers, least=1)
     if not corpus.texts:
         raise ConfigError("the corpus has no text to draw (every line was empty)")
     if not faces:
