@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
@@ -36,6 +36,10 @@ strokes = st.lists(st.tuples(st.integers(0, 9).map(lambda i: 30 + 16 * i), st.in
 
 
 @given(strokes, st.sampled_from([-0.6, -0.45, -0.3, -0.15, 0.15, 0.3, 0.45, 0.6]))
+# Found by another hypothesis version on a GPU machine: the estimate said -0.4, since rounding
+# half to even put two pixels of one row in one column and marked each stroke broken.
+@example(layout=[(30, 4), (46, 4), (62, 4)], slant=-0.6)
+@example(layout=[(30, 4), (46, 4), (62, 4)], slant=0.6)
 def test_estimate_recovers_the_lean_of_sheared_strokes(layout, slant):
     values = upright_strokes([s for s, _ in layout], [t for _, t in layout])
     leaning, _ = shear_upright(values, -slant)  # the strokes now lean by ``slant``

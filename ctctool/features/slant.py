@@ -49,7 +49,9 @@ def _unbroken_scores(rows: np.ndarray, columns: np.ndarray, centred: np.ndarray,
     # Where each ink pixel lands under each candidate, as one array over all of them:
     # bin = candidate * span + column. Pixels of one row keep their distinct columns under a
     # shear, so a bin's count equals its row range exactly when its ink is unbroken.
-    landed = np.rint(columns[None, :] - candidates[:, None] * centred[None, :]).astype(np.int64)
+    # Rounded half up, not half to even: np.rint sends x.5 and x+1.5 of one row (two adjacent
+    # columns) to the same even bin, and that one doubled pixel marked a whole stroke as broken.
+    landed = np.floor(columns[None, :] - candidates[:, None] * centred[None, :] + 0.5).astype(np.int64)
     low = int(landed.min())
     span = int(landed.max()) - low + 1
     bins = (landed - low + np.arange(candidates.size, dtype=np.int64)[:, None] * span).ravel()
