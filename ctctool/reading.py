@@ -3,15 +3,18 @@
 ``feature_windows`` cuts the items into windows (bounded read-ahead: a million paths on stdin
 are never all held) and gives each window's features in input order. With ``workers > 0`` a
 process pool reads the next window while the caller runs the network on the current one, so
-decoding, reading and feature extraction overlap; at most two windows are in flight.
+decoding, reading and feature extraction overlap; at most two windows are in flight. A window
+read is decoded without waiting for the source's next one (a pipe that stays open).
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import os
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 
+from . import threads
 from .errors import ConfigError, ItemError
 from .features import FeatureExtractor, Features
 from .manifest import ManifestItem
@@ -21,12 +24,19 @@ _extractor: FeatureExtractor | None = None  # in each worker process
 
 
 def chunks(items: Iterable[ManifestItem], size: int) -> Iterator[list[ManifestItem]]:
+    """``size`` items at a time. Where the source fails, the items it gave before are given
+    first, then its error: a bad line loses nothing read before it."""
     chunk: list[ManifestItem] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
+    try:
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    except Exception:
+        if chunk:
             yield chunk
-            chunk = []
+        raise
     if chunk:
         yield chunk
 
@@ -74,11 +84,8 @@ def _checked(read: list) -> list[Features | ItemError]:
 
 
 def default_workers() -> int:
-    """Reader processes when the user gives none: none on a machine of 2 cores or fewer (there
-    the network's threads need them; measured in the README), else a quarter of the cores, at
-    most 4."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 0 if cores <= 2 else min(4, cores // 4) or 1
+    """Reader processes when the user gives none (``threads.default_workers``, on the CPU)."""
+    return threads.default_workers(gpu=False)
 
 
 def feature_windows(extractor: FeatureExtractor, items: Iterable[ManifestItem], size: int,
@@ -94,11 +101,50 @@ def feature_windows(extractor: FeatureExtractor, items: Iterable[ManifestItem], 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with context.Pool(workers, initializer=_init_worker, initargs=(extractor,)) as pool:
-        pending = None
-        for window in windows:
-            job = pool.map_async(_read_in_worker, window, chunksize=max(1, len(window) // (4 * workers)))
-            if pending is not None:
-                yield pending[0], _checked(pending[1].get())
-            pending = (window, job)
-        if pending is not None:
-            yield pending[0], _checked(pending[1].get())
+        yield from _pooled(pool, windows, workers)
+
+
+_END = object()
+
+
+def _pooled(pool, windows: Iterator[list[ManifestItem]], workers: int
+            ) -> Iterator[tuple[list[ManifestItem], list[Features | ItemError]]]:
+    """The windows' features from the pool, in order. A thread pulls the windows and hands them
+    to the pool, so that a source that waits (a pipe still open after its last full window) never
+    holds back windows already read: pulling the next window in this thread kept the previous
+    one's results until more lines came. Two windows in flight at most (``slots``)."""
+    slots = threading.Semaphore(2)
+    submitted: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def submit() -> None:
+        try:
+            while True:
+                slots.acquire()
+                if stop.is_set():
+                    return
+                window = next(windows, None)
+                if window is None:
+                    break
+                chunksize = max(1, len(window) // (4 * workers))
+                submitted.put((window, pool.map_async(_read_in_worker, window, chunksize=chunksize)))
+            submitted.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - the source's error, raised in order by the caller
+            submitted.put(exc)
+
+    thread = threading.Thread(target=submit, name="ctctool-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            entry = submitted.get()
+            if entry is _END:
+                return
+            if isinstance(entry, BaseException):
+                raise entry
+            window, job = entry
+            read = _checked(job.get())
+            yield window, read
+            slots.release()  # the caller is done with this window: read one more
+    finally:
+        stop.set()
+        slots.release()  # wakes the thread if it waits for a slot; one blocked on its source stays (daemon)

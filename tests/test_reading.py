@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ctctool.features import default_extractor
@@ -50,6 +51,51 @@ def test_reader_processes_read_at_most_two_windows_ahead():
     assert len(first_features) == 10 and len(taken) <= 20  # the current window and the next one
     rest = list(windows)
     assert sum(len(window) for window, _ in rest) == len(items) - 10 and len(taken) == len(items)
+
+
+def test_a_window_read_is_given_while_the_source_still_waits():
+    """A pipe that stays open after a full window: the window's features come at once. Pulling
+    the next window before giving the last one held them back until more lines came (seen on a
+    16-core machine, where decode starts reader processes by default: no output in 120 s)."""
+    import threading
+    import time
+
+    items = read_manifest(str(REPO / "data/ocr/test.jsonl"))[:8]
+    more = threading.Event()
+    threading.Timer(30, more.set).start()  # a broken reader still ends the test, after 30 s
+
+    def source():
+        yield from items[:4]
+        more.wait()  # the writer has not sent the next lines yet
+        yield from items[4:]
+
+    started = time.perf_counter()
+    windows = feature_windows(default_extractor("image"), source(), 4, workers=2)
+    first_items, first_features = next(windows)
+    assert time.perf_counter() - started < 20 and not more.is_set()
+    assert [item.id for item in first_items] == [item.id for item in items[:4]] and len(first_features) == 4
+    more.set()
+    assert [item.id for window, _ in windows for item in window] == [item.id for item in items[4:]]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_source_error_comes_after_the_windows_read_before_it(workers):
+    """Nothing already read is lost: the windows before a failing source line are given first."""
+    items = read_manifest(str(REPO / "data/ocr/test.jsonl"))[:6]
+
+    def source():
+        yield from items
+        raise ValueError("manifest.jsonl:7: bad line")
+
+    given = []
+    try:
+        for window, _ in feature_windows(default_extractor("image"), source(), 4, workers=workers):
+            given.extend(item.id for item in window)
+    except ValueError as exc:
+        assert "manifest.jsonl:7" in str(exc)
+    else:
+        raise AssertionError("the source's error was swallowed")
+    assert given == [item.id for item in items]
 
 
 def test_errors_cross_process_boundaries_intact():
