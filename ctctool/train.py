@@ -14,6 +14,7 @@ checkpoint trains bit for bit as the uninterrupted run did.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -53,7 +54,7 @@ from .fileio import atomic_write, check_writable, remove_stale_temp_files
 from .finetune import FineTuneStart
 from .manifest import ManifestItem
 from .model import CTCRecognizer, ModelConfig, NetworkShape, count_parameters
-from .threads import check_workers
+from .threads import check_workers, default_workers
 from .version import __version__
 
 RESUME_FILE = "resume.pt"
@@ -80,7 +81,7 @@ class TrainConfig:
     ema: float | None = 0.999  # decay per step of the weight average validated and saved; None = off
     lenient: bool = False  # skip (and count) transcript characters outside the alphabet
     skip_bad: bool = False  # skip (and count) unreadable inputs and non-finite batches instead of stopping
-    num_workers: int = 0  # DataLoader worker processes
+    num_workers: int | None = None  # DataLoader worker processes; None = threads.default_workers for the device
     amp: bool = True  # mixed precision (bf16 autocast) on CUDA; ignored on CPU
     select_by: str | None = None  # the validation set whose CER picks the best model; None = the first
     max_time: float | None = None  # seconds of wall clock for this invocation's training loop; None = no limit
@@ -92,7 +93,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError("--batch-size must be at least 1")
-        check_workers(self.num_workers)
+        if self.num_workers is not None:
+            check_workers(self.num_workers)
         if self.epochs < 1 and self.max_steps is None:
             raise ConfigError("--epochs must be at least 1")
         if self.max_steps is not None and self.max_steps < 1:
@@ -263,13 +265,32 @@ def evaluate(model: LoadedModel, items: Sequence[ManifestItem], *, batch_size: i
 # ---------------------------------------------------------------- distributed helpers
 
 
-def _distributed() -> tuple[int, int]:
+def _distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size) under torchrun, the process group started: NCCL when the run trains
+    on GPUs, gloo on the CPU. The backend follows the device asked for, not what the machine
+    has: --device cpu on a GPU machine handed CPU tensors to NCCL, and every rank failed."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend=backend)
+        torch.distributed.init_process_group(backend=distributed_backend(device))
     rank = torch.distributed.get_rank() if world > 1 else 0
     return rank, world
+
+
+def distributed_backend(device: torch.device) -> str:
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def _rank_device(device: torch.device, world: int) -> torch.device:
+    """Under torchrun each process trains on the GPU of its local rank (one GPU per process)."""
+    if world <= 1 or device.type != "cuda":
+        return device
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    visible = torch.cuda.device_count()
+    if local_rank >= visible:
+        raise ConfigError(f"torchrun started process {local_rank} on a node where only {visible} GPU(s) "
+                          f"are visible: use --nproc_per_node {visible} or fewer (one process per GPU), "
+                          "or --device cpu")
+    return torch.device("cuda", local_rank)
 
 
 def _any_rank(flag: bool, world: int, device: torch.device) -> bool:
@@ -574,11 +595,14 @@ def train(
     """
     monitor = monitor or SilentMonitor()
     started = time.perf_counter()
-    rank, world = _distributed()
     device = torch.device(device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = _rank_device(device, world)  # before the process group: NCCL binds to it
     if world > 1 and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
+    rank, world = _distributed(device)
+    if config.num_workers is None:  # resolved here: the recorded config says what ran
+        config = dataclasses.replace(config, num_workers=default_workers(gpu=device.type == "cuda"))
     check_writable(output, "model")
     check_writable(os.path.join(run_dir, RESUME_FILE), "resume state")
     if rank == 0:

@@ -383,7 +383,8 @@ def test_a_beam_too_wide_to_allocate_is_refused_at_every_entry(tiny_model, tiny_
     image = tiny_data["root"] / "lines" / "val-00000.png"
     for flags in (["--beam", "100000000"], ["--nbest", str(MAX_BEAM_WIDTH + 1)]):
         result = invoke("decode", tiny_model, image, *flags)
-        assert result.exit_code == 2 and f"'{flags[0]}'" in result.stderr and "less than or equal to 4096" in result.stderr
+        # click words the range its own way ("less than or equal to 4096", "1<=x<=4096")
+        assert result.exit_code == 2 and f"'{flags[0]}'" in result.stderr and "4096" in result.stderr
     log_probs = np.log(np.full((4, 3), 1 / 3, dtype=np.float32))
     widest = prefix_beam_search(log_probs, MAX_BEAM_WIDTH, MAX_BEAM_WIDTH, prune_log_prob=-math.inf)
     # every labelling 4 frames over 2 labels can spell (a repeat needs a blank between): 1 empty,
@@ -621,6 +622,26 @@ def test_the_same_path_twice_on_stdin_gets_two_ids(tiny_model, tiny_data):
 
 
 # ---------------------------------------------------------------- 15. early stopping under torchrun
+
+
+def test_torchrun_backend_follows_the_device_asked_for(monkeypatch):
+    """On a GPU machine, `torchrun ... train --device cpu` chose NCCL because CUDA was there, and
+    every rank failed on CPU tensors (seen on an H200, 2026-12-04); more processes than GPUs
+    asked for a GPU that is not there."""
+    from ctctool.errors import ConfigError
+    from ctctool.train import _rank_device, distributed_backend
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert distributed_backend(torch.device("cpu")) == "gloo"
+    assert distributed_backend(torch.device("cuda", 0)) == "nccl"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert _rank_device(torch.device("cuda"), 2) == torch.device("cuda", 0)
+    assert _rank_device(torch.device("cpu"), 2) == torch.device("cpu")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(ConfigError, match="only 1 GPU.*--nproc_per_node 1"):
+        _rank_device(torch.device("cuda"), 2)
+    assert _rank_device(torch.device("cuda", 0), 1) == torch.device("cuda", 0)  # one process: as asked
 
 
 def test_patience_under_torchrun_stops_every_rank(tiny_data, tmp_path):

@@ -90,6 +90,40 @@ def test_resume_after_a_kill_between_checkpoints_is_bit_exact(tiny_data, tmp_pat
     assert not [p for p in os.listdir(tmp_path / "c" / "run") if p.startswith(".ctctool-tmp-")]
 
 
+def test_loader_workers_do_not_change_what_is_trained(tiny_data, tmp_path):
+    """--workers defaults to DataLoader workers on a GPU and on larger CPUs: safe only because
+    each item's augmentation comes from its own seed, not from the process that loads it. The
+    same run with 0 and 2 workers ends on the same weights, bit for bit, and records its count."""
+    def weights(workers):
+        config = TrainConfig(max_steps=6, batch_size=8, seed=7, eval_every=6, num_workers=workers)
+        run(tiny_data, tmp_path / str(workers) / "m.pt", config)
+        state = torch.load(tmp_path / str(workers) / "run" / "resume.pt", weights_only=True)
+        assert state["train_config"]["num_workers"] == workers
+        return state["model"]
+
+    inline, loaded = weights(0), weights(2)
+    assert all(torch.equal(inline[key], loaded[key]) for key in inline)
+
+
+def test_an_unset_worker_count_is_resolved_for_the_device_and_recorded(tiny_data, tmp_path, monkeypatch):
+    import ctctool.threads as threads
+
+    monkeypatch.setattr(threads, "usable_cores", lambda: 16)
+    assert (threads.default_workers(gpu=True), threads.default_workers(gpu=False)) == (4, 4)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    assert (threads.default_workers(gpu=True), threads.default_workers(gpu=False)) == (1, 0)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # torchrun: 8 processes share the node's 16 cores
+    monkeypatch.setattr(threads, "usable_cores", lambda: 16)
+    assert (threads.default_workers(gpu=True), threads.default_workers(gpu=False)) == (1, 0)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    config = TrainConfig(max_steps=2, batch_size=8, seed=7, eval_every=2)
+    assert config.num_workers is None
+    run(tiny_data, tmp_path / "m.pt", config)  # on the CPU with "2 cores": no workers
+    state = torch.load(tmp_path / "run" / "resume.pt", weights_only=True)
+    assert state["train_config"]["num_workers"] == 0
+
+
 def test_accumulated_small_batches_train_like_one_large_batch(tiny_data, tmp_path):
     """Batches of 4 with --accumulate 4 against batches of 16: the same items per step, so the
     same loss curve within noise (BatchNorm statistics and the bucketing of items into batches

@@ -99,7 +99,9 @@ def train_command(
                                                   "and between LSTM layers, in [0, 1) [default: 0.2].")] = None,
     weight_decay: Annotated[float | None, typer.Option("--weight-decay", help="AdamW weight decay, 0 or more "
                                                        "[default: 0.01].")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=0, max=MAX_WORKERS, help="Data loading processes.")] = 0,
+    workers: Annotated[int | None, typer.Option("--workers", min=0, max=MAX_WORKERS, help="Data loading processes "
+                                                "[default: on a GPU up to 4; on the CPU none with 2 cores or "
+                                                "fewer, else a quarter of the cores, at most 4].")] = None,
     quiet: QuietOption = False,
     *,
     limits: Limits,
