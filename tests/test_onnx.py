@@ -152,3 +152,26 @@ def test_a_graph_that_disagrees_with_pytorch_is_not_written(monkeypatch, tmp_pat
     with pytest.raises(ConfigError, match="differ from the PyTorch network's by 0.003"):
         export_onnx(load_model("latin-print"), str(tmp_path / "m.onnx"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_gpu_machine_with_the_cpu_onnxruntime_runs_onnx_models_on_the_cpu(latin_onnx, monkeypatch):
+    """On an H200 with the plain onnxruntime, --device auto chose cuda and every .onnx model was
+    refused ("this onnxruntime build has no CUDA provider"). auto now falls back to the CPU;
+    an explicit --device cuda still says why it cannot."""
+    import torch
+    from typer.testing import CliRunner
+
+    from ctctool.cli import app
+
+    ort = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime build has a CUDA provider")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, as torch sees it
+    line = str(REPO / "data/ocr/lines/test-00000.png")
+    runner = CliRunner()
+    for args in ([str(latin_onnx)], ["latin-print", "--runtime", "onnx"]):
+        result = runner.invoke(app, ["decode", *args, line, "--format", "tsv"])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines()[1].split("\t")[2] == "while l pondered, weak and"
+    refused = runner.invoke(app, ["decode", str(latin_onnx), line, "--device", "cuda"])
+    assert refused.exit_code != 0 and "no CUDA provider" in refused.stderr

@@ -310,11 +310,12 @@ def load_for_inference(model_path: str, runtime: Runtime, limits: Limits | None 
     is_onnx_file = model_path.lower().endswith(".onnx")
     loaded = None
     if not is_onnx_file and engine != "torch":  # a bundled model's shipped export, where it applies
-        loaded = _bundled_export(model_path, engine, torch_device)
+        loaded = _bundled_export(model_path, engine, torch_device, _onnx_device(runtime, torch_device))
     if loaded is None and (engine == "onnx" or (engine == "auto" and is_onnx_file)):
         from ..onnx_network import load_onnx_model
 
-        loaded = load_onnx_model(model_path, threads=torch.get_num_threads(), device=str(torch_device))
+        loaded = load_onnx_model(model_path, threads=torch.get_num_threads(),
+                                 device=_onnx_device(runtime, torch_device))
     if loaded is None:
         from ..checkpoint import load_model
 
@@ -333,7 +334,23 @@ def load_for_inference(model_path: str, runtime: Runtime, limits: Limits | None 
     return loaded, torch_device
 
 
-def _bundled_export(model_path: str, engine: str, torch_device):
+def _onnx_device(runtime: Runtime, torch_device) -> str:
+    """Where onnxruntime runs: the GPU when one was chosen and this onnxruntime build has a CUDA
+    provider. With --device auto a CPU-only build runs on the CPU (a GPU machine with the plain
+    onnxruntime refused every .onnx model); an explicit --device cuda still says it cannot."""
+    if torch_device.type != "cuda":
+        return "cpu"
+    if runtime.device.strip().lower() == "auto":
+        try:
+            import onnxruntime
+        except ImportError:
+            return "cpu"  # loading says what is missing, where ONNX is needed at all
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            return "cpu"
+    return str(torch_device)
+
+
+def _bundled_export(model_path: str, engine: str, torch_device, onnx_device: str):
     """A bundled model's shipped ONNX export, run by onnxruntime, where that is the runtime to
     use: asked for (--runtime onnx), or by default on the CPU (about twice PyTorch's speed on
     one thread; ``--runtime torch`` keeps PyTorch). None where the package has no current export
@@ -352,7 +369,7 @@ def _bundled_export(model_path: str, engine: str, torch_device):
 
     export, model_file = found
     try:
-        return load_onnx_model(str(export), threads=torch.get_num_threads(), device=str(torch_device),
+        return load_onnx_model(str(export), threads=torch.get_num_threads(), device=onnx_device,
                                source_sha256=file_sha256(str(model_file)))
     except StaleExportError:
         return None
