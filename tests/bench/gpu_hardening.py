@@ -54,8 +54,8 @@ class _StopAt:
 
 
 class _Overflowing(ImageFeatures):
-    def load(self, item, rng=None):
-        features = super().load(item, rng)
+    def load(self, item, rng=None, policy=None):
+        features = super().load(item, rng, policy)
         return type(features)(features.values * np.float32(3e38), features.axis, features.source_height)
 
 
