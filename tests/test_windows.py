@@ -96,3 +96,23 @@ def test_inputs_within_the_window_are_untouched(tmp_path):
     default = next(run_network(model, [item])).log_probs
     never = next(run_network(replace(model, window_frames=0), [item])).log_probs
     assert np.array_equal(default, never)
+
+
+@given(seconds=st.floats(0.01, 4.0), chunk=st.integers(1, 500), seed=st.integers(0, 2**16))
+def test_log_mel_a_chunk_of_frames_at_a_time_is_the_whole_clips(seconds, chunk, seed):
+    """Clips longer than CHUNK_FRAMES are transformed in chunks (an hour's spectrum took 1.5 GB):
+    the features equal the whole-clip STFT's, the reflection at both ends included."""
+    import ctctool.features.audio as audio
+
+    samples = (np.random.default_rng(seed).standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
+    features = audio.AudioFeatures()
+    saved = audio.CHUNK_FRAMES
+    try:
+        audio.CHUNK_FRAMES = 10**9
+        whole = features.log_mel(samples, normalize=False)
+        audio.CHUNK_FRAMES = chunk
+        chunked = features.log_mel(samples, normalize=False)
+    finally:
+        audio.CHUNK_FRAMES = saved
+    assert chunked.shape == whole.shape == (features.config.n_mels, features.frames_for(len(samples)))
+    assert np.abs(chunked - whole).max() <= 1e-5  # the mel product's blocking moves the last bits

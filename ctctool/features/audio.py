@@ -263,22 +263,54 @@ class AudioFeatures:
         return Features(values, axis)
 
     def log_mel(self, samples: np.ndarray, normalize: bool = True, warp: float = 1.0) -> np.ndarray:
-        """[n_mels, frames] log-mel energies, normalized per band over the utterance."""
+        """[n_mels, frames] log-mel energies, normalized per band over the utterance. A clip of
+        more than CHUNK_FRAMES frames is transformed a chunk of frames at a time: the complex
+        spectrum of a whole hour (201 bins x 360,000 frames) took about 1.5 GB with its power."""
         import torch
 
         c = self.config
         wave = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
         if wave.numel() < c.n_fft // 2 + 1:  # reflect padding needs a little signal
             wave = torch.nn.functional.pad(wave, (0, c.n_fft // 2 + 1 - wave.numel()))
-        spectrum = torch.stft(wave, n_fft=c.n_fft, hop_length=c.hop_samples, win_length=c.win_samples,
-                              window=torch.hann_window(c.win_samples), center=True, return_complex=True)
-        power = spectrum.abs().pow(2)  # [freq, frames]
         bank = torch.from_numpy(mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.f_min, c.f_max, warp))
-        mel = torch.log(bank @ power + 1e-6)
+        window = torch.hann_window(c.win_samples)
         frames = self.frames_for(len(samples))
-        mel = mel[:, :frames]
+        if frames <= CHUNK_FRAMES:
+            spectrum = torch.stft(wave, n_fft=c.n_fft, hop_length=c.hop_samples, win_length=c.win_samples,
+                                  window=window, center=True, return_complex=True)
+            mel = torch.log(bank @ spectrum.abs().pow(2) + 1e-6)[:, :frames]
+        else:
+            mel = torch.empty((c.n_mels, frames), dtype=torch.float32)
+            for first in range(0, frames, CHUNK_FRAMES):
+                last = min(frames, first + CHUNK_FRAMES)
+                # Frame t covers padded samples [t * hop, t * hop + n_fft), the padding being the
+                # centred STFT's reflection of n_fft / 2 samples at each end.
+                piece = _reflect_padded(wave, first * c.hop_samples, (last - 1) * c.hop_samples + c.n_fft,
+                                        c.n_fft // 2)
+                spectrum = torch.stft(piece, n_fft=c.n_fft, hop_length=c.hop_samples, win_length=c.win_samples,
+                                      window=window, center=False, return_complex=True)
+                mel[:, first:last] = torch.log(bank @ spectrum.abs().pow(2) + 1e-6)
         if not normalize:
             return mel.numpy().astype(np.float32)
         mean = mel.mean(dim=1, keepdim=True)
         std = mel.std(dim=1, keepdim=True) if mel.shape[1] > 1 else torch.ones_like(mean)
         return ((mel - mean) / (std + 1e-5)).numpy().astype(np.float32)
+
+
+CHUNK_FRAMES = 6000  # STFT frames transformed at once: 60 s at 10 ms hops, about 10 MB of spectrum
+
+
+def _reflect_padded(wave, start: int, stop: int, pad: int):
+    """Samples ``start:stop`` of ``wave`` reflect-padded by ``pad`` at both ends (as a centred
+    STFT pads it), without building the padded copy of the whole wave."""
+    import torch
+
+    n = wave.numel()
+    low, high = start - pad, stop - pad  # in the wave's own indices
+    parts = []
+    if low < 0:  # index -k reflects to k
+        parts.append(wave[1:1 - low].flip(0))
+    parts.append(wave[max(low, 0):min(high, n)])
+    if high > n:  # index n - 1 + k reflects to n - 1 - k
+        parts.append(wave[2 * n - 1 - high:n - 1].flip(0))
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
