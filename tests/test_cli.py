@@ -376,3 +376,18 @@ def test_decode_streams_paths_from_a_pipe_that_stays_open(tmp_path, workers):
         process.stdin.close()
         process.wait(timeout=120)
     assert process.returncode == 0
+
+
+def test_a_path_list_on_stdin_splits_at_line_feeds_only(tiny_model, tiny_data, tmp_path):
+    """A file name may hold U+2028 (a line separator to str.splitlines): the list read whole
+    (here with --shard) split it into two paths that did not exist."""
+    import shutil
+
+    odd = tmp_path / "line\u2028sep.png"
+    shutil.copy(tiny_data["root"] / "lines" / "val-00000.png", odd)
+    plain = tiny_data["root"] / "lines" / "val-00001.png"
+    result = invoke("decode", tiny_model, "-", "--shard", "1/1", "--format", "jsonl", "--device", "cpu",
+                    input=f"{odd}\r\n{plain}\n")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.split("\n") if line]  # jsonl keeps U+2028 raw
+    assert [row["path"] for row in rows] == [str(odd), str(plain)] and all("text" in row for row in rows)

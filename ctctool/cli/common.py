@@ -405,11 +405,12 @@ def read_inputs(inputs: list[str]):
     for argument in inputs:
         if argument == "-":
             text = sys.stdin.read().removeprefix("\ufeff")
-            first = next((line for line in text.splitlines() if line.strip()), "")
+            lines = text.split("\n")  # LF only, as manifests: a file name may hold U+2028 or NEL
+            first = next((line for line in lines if line.strip()), "")
             if first.lstrip().startswith("{"):
                 entries += read_manifest_text(text, source="<stdin>", root=os.getcwd())
             else:
-                entries += [(line.strip(), f"<stdin>:{number}") for number, line in enumerate(text.splitlines(), 1)
+                entries += [(line.strip(), f"<stdin>:{number}") for number, line in enumerate(lines, 1)
                             if line.strip()]
         elif argument.endswith((".jsonl", ".jsonl.gz")):
             entries += read_manifest(argument)
