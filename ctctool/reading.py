@@ -14,7 +14,6 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 
-from . import threads
 from .errors import ConfigError, ItemError
 from .features import FeatureExtractor, Features
 from .manifest import ManifestItem
@@ -81,11 +80,6 @@ def _checked(read: list) -> list[Features | ItemError]:
     if failure is not None:
         raise RuntimeError(f"a reader process failed: {failure.text}")
     return read
-
-
-def default_workers() -> int:
-    """Reader processes when the user gives none (``threads.default_workers``, on the CPU)."""
-    return threads.default_workers(gpu=False)
 
 
 def feature_windows(extractor: FeatureExtractor, items: Iterable[ManifestItem], size: int,

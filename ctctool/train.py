@@ -265,15 +265,20 @@ def evaluate(model: LoadedModel, items: Sequence[ManifestItem], *, batch_size: i
 # ---------------------------------------------------------------- distributed helpers
 
 
-def _distributed(device: torch.device) -> tuple[int, int]:
-    """(rank, world size) under torchrun, the process group started: NCCL when the run trains
-    on GPUs, gloo on the CPU. The backend follows the device asked for, not what the machine
-    has: --device cpu on a GPU machine handed CPU tensors to NCCL, and every rank failed."""
+def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, this rank's device) under torchrun, the process group started: NCCL
+    when the run trains on GPUs, gloo on the CPU. The backend follows the device asked for, not
+    what the machine has: --device cpu on a GPU machine handed CPU tensors to NCCL, and every
+    rank failed."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
+    if world <= 1:
+        return 0, 1, device
+    device = _rank_device(device, world)  # before the process group: NCCL binds to it
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if not torch.distributed.is_initialized():
         torch.distributed.init_process_group(backend=distributed_backend(device))
-    rank = torch.distributed.get_rank() if world > 1 else 0
-    return rank, world
+    return torch.distributed.get_rank(), world, device
 
 
 def distributed_backend(device: torch.device) -> str:
@@ -595,12 +600,7 @@ def train(
     """
     monitor = monitor or SilentMonitor()
     started = time.perf_counter()
-    device = torch.device(device)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = _rank_device(device, world)  # before the process group: NCCL binds to it
-    if world > 1 and device.type == "cuda":
-        torch.cuda.set_device(device)
-    rank, world = _distributed(device)
+    rank, world, device = _distributed(torch.device(device))
     if config.num_workers is None:  # resolved here: the recorded config says what ran
         config = dataclasses.replace(config, num_workers=default_workers(gpu=device.type == "cuda"))
     check_writable(output, "model")

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from ctctool.features import default_extractor
 from ctctool.manifest import read_manifest
-from ctctool.reading import default_workers, feature_windows
+from ctctool.reading import feature_windows
+from ctctool.threads import default_workers
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()

@@ -62,7 +62,7 @@ class Backend:
 
     runtime: str = "auto"  # torch, onnx, or auto: onnx for a .onnx file or (CPU) a bundled model's export
     window: int | None = None  # feature frames per window for long inputs; None = the modality's default
-    workers: int | None = None  # reader processes; None = reading.default_workers()
+    workers: int | None = None  # reader processes; None = threads.default_workers()
 
 
 @dataclass(frozen=True)
@@ -309,13 +309,13 @@ def load_for_inference(model_path: str, runtime: Runtime, limits: Limits | None 
 
     is_onnx_file = model_path.lower().endswith(".onnx")
     loaded = None
+    onnx_device = _onnx_device(runtime, torch_device) if engine != "torch" else "cpu"
     if not is_onnx_file and engine != "torch":  # a bundled model's shipped export, where it applies
-        loaded = _bundled_export(model_path, engine, torch_device, _onnx_device(runtime, torch_device))
+        loaded = _bundled_export(model_path, engine, torch_device, onnx_device)
     if loaded is None and (engine == "onnx" or (engine == "auto" and is_onnx_file)):
         from ..onnx_network import load_onnx_model
 
-        loaded = load_onnx_model(model_path, threads=torch.get_num_threads(),
-                                 device=_onnx_device(runtime, torch_device))
+        loaded = load_onnx_model(model_path, threads=torch.get_num_threads(), device=onnx_device)
     if loaded is None:
         from ..checkpoint import load_model
 
@@ -325,7 +325,7 @@ def load_for_inference(model_path: str, runtime: Runtime, limits: Limits | None 
     if backend is not None and backend.window is not None:
         loaded = replace(loaded, window_frames=backend.window)
     if backend is not None:
-        from ..reading import default_workers
+        from ..threads import default_workers
 
         loaded = replace(loaded, read_workers=backend.workers if backend.workers is not None else default_workers())
     if limits is not None:

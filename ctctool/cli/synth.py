@@ -1,20 +1,12 @@
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated
 
 import typer
 
-from ..threads import MAX_WORKERS
+from ..threads import MAX_WORKERS, usable_cores
 from .common import Verbosity, echo_err, shared_options
-
-
-def _default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @shared_options("verbosity")
@@ -54,7 +46,7 @@ def synth_command(
     text = read_corpus(corpus, cut=pieces, seed=seed)
     total = samples or len(text.texts)
     with _progress(total, quiet) as advance:
-        report = synthesize(text, faces, output, config, workers=workers or _default_workers(), overwrite=overwrite,
+        report = synthesize(text, faces, output, config, workers=workers or usable_cores(), overwrite=overwrite,
                             progress=advance)
     if not quiet:
         echo_err(f"{report.manifest}: {report.written} lines in {len(report.faces_used)} of {report.faces} "

@@ -275,10 +275,14 @@ class AudioFeatures:
         bank = torch.from_numpy(mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.f_min, c.f_max, warp))
         window = torch.hann_window(c.win_samples)
         frames = self.frames_for(len(samples))
+
+        def log_energies(piece, center: bool):
+            spectrum = torch.stft(piece, n_fft=c.n_fft, hop_length=c.hop_samples, win_length=c.win_samples,
+                                  window=window, center=center, return_complex=True)
+            return torch.log(bank @ spectrum.abs().pow(2) + 1e-6)
+
         if frames <= CHUNK_FRAMES:
-            spectrum = torch.stft(wave, n_fft=c.n_fft, hop_length=c.hop_samples, win_length=c.win_samples,
-                                  window=window, center=True, return_complex=True)
-            mel = torch.log(bank @ spectrum.abs().pow(2) + 1e-6)[:, :frames]
+            mel = log_energies(wave, center=True)[:, :frames]
         else:
             mel = torch.empty((c.n_mels, frames), dtype=torch.float32)
             for first in range(0, frames, CHUNK_FRAMES):
@@ -287,9 +291,7 @@ class AudioFeatures:
                 # centred STFT's reflection of n_fft / 2 samples at each end.
                 piece = _reflect_padded(wave, first * c.hop_samples, (last - 1) * c.hop_samples + c.n_fft,
                                         c.n_fft // 2)
-                spectrum = torch.stft(piece, n_fft=c.n_fft, hop_length=c.hop_samples, win_length=c.win_samples,
-                                      window=window, center=False, return_complex=True)
-                mel[:, first:last] = torch.log(bank @ spectrum.abs().pow(2) + 1e-6)
+                mel[:, first:last] = log_energies(piece, center=False)
         if not normalize:
             return mel.numpy().astype(np.float32)
         mean = mel.mean(dim=1, keepdim=True)
