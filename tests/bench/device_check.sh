@@ -9,8 +9,9 @@
 #     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform any -d .whl \
 #       soundfile editdistance defusedxml xmlschema elementpath cffi pycparser
-# Env: SKIP_HARDENING=1, SKIP_SPLIT=1, SPLIT_WORKERS=0,2, LINES=2000, DECODE_SPECS='onnx,cpu,0 torch,cuda,4',
-# PYTEST_SECONDS=150, PYTEST_JOBS=14 (the last two need pytest-xdist and pytest-timeout).
+# Env: SKIP_HARDENING=1, SKIP_SPLIT=1, SPLIT_WORKERS=0,2, LINES=2000,
+# DECODE_SPECS='onnx,cpu,0 torch,cuda,4 torch,cpu,4,8' (runtime,device,workers[,threads]),
+# CPU_THREADS='2 4 8', CPU_STEPS=20, CPU_WORKERS=2, PYTEST_SECONDS=150, PYTEST_JOBS=14 (the last two need pytest-xdist and pytest-timeout).
 #     OUT=/tmp/device-out bash tests/bench/device_check.sh [DEVICE]   # DEVICE cuda (default) or cpu
 set -u
 DEVICE=${1:-cuda}
@@ -44,23 +45,32 @@ stamp step_split
 [ -n "${SKIP_SPLIT:-}" ] || timeout 170 $PY tests/bench/step_split.py --out "$OUT" --steps 60 --threads 4 --device "$DEVICE" \
   --workers "${SPLIT_WORKERS:-0,2,4,8}" 2>&1 | tail -14
 
+# Training threads on this machine's CPU (CPU_THREADS='2 4 8'): does a step gain from more cores?
+for threads in ${CPU_THREADS:-}; do
+  stamp "step_split cpu, $threads threads"
+  timeout 120 $PY tests/bench/step_split.py --out "$OUT/split-cpu-t$threads" --steps "${CPU_STEPS:-20}" --threads "$threads" \
+    --device cpu --workers "${CPU_WORKERS:-2}" 2>&1 | grep -E '^[|] (OCR|speech)'
+done
+
 stamp decode throughput
 LINES=${LINES:-2000}
 ls data/ocr/lines/*.png | head -n "$LINES" > /tmp/lines.txt
 {
-  echo "| command | --workers | seconds | lines/s | same text as the first row |"
-  echo "|---|---|---|---|---|"
+  echo "| command | --workers | --threads | seconds | lines/s | same text as the first row |"
+  echo "|---|---|---|---|---|---|"
   for spec in ${DECODE_SPECS:-"onnx,cpu,0" "onnx,cpu,4" "onnx,cpu,12" "torch,cpu,12" "torch,$DEVICE,4" "torch,$DEVICE,12"}; do
     IFS=, read -r -a spec <<< "$spec"
     set -- "${spec[@]}"
+    threads=${4:-}
+    result="/tmp/decode-$1-$2-$3${threads:+-t$threads}.tsv"
     start=$(date +%s.%N)
-    timeout 45 "$CTCTOOL" decode latin-print - --runtime "$1" --device "$2" --workers "$3" --format tsv \
-      < /tmp/lines.txt > "/tmp/decode-$1-$2-$3.tsv" 2>/tmp/decode.err || tail -2 /tmp/decode.err
+    timeout 45 "$CTCTOOL" decode latin-print - --runtime "$1" --device "$2" --workers "$3" ${threads:+--threads "$threads"} \
+      --format tsv < /tmp/lines.txt > "$result" 2>/tmp/decode.err || tail -2 /tmp/decode.err
     end=$(date +%s.%N)
-    [ -z "${FIRST:-}" ] && FIRST="/tmp/decode-$1-$2-$3.tsv"
-    same=$(cmp -s "$FIRST" "/tmp/decode-$1-$2-$3.tsv" && echo yes || echo "no ($(diff "$FIRST" "/tmp/decode-$1-$2-$3.tsv" | grep -c '^>') lines differ)")
-    awk -v a="$start" -v b="$end" -v r="$1 $2" -v w="$3" -v s="$same" \
-      -v n="$LINES" 'BEGIN { printf "| decode latin-print, %s | %s | %.1f | %.0f | %s |\n", r, w, b - a, n / (b - a), s }'
+    [ -z "${FIRST:-}" ] && FIRST="$result"
+    same=$(cmp -s "$FIRST" "$result" && echo yes || echo "no ($(diff "$FIRST" "$result" | grep -c '^>') lines differ)")
+    awk -v a="$start" -v b="$end" -v r="$1 $2" -v w="$3" -v t="${threads:-default}" -v s="$same" \
+      -v n="$LINES" 'BEGIN { printf "| decode latin-print, %s | %s | %s | %.1f | %.0f | %s |\n", r, w, t, b - a, n / (b - a), s }'
   done
 } | tee "$OUT/decode.md"
 # Text alone (the tsv's third column), CPU ONNX against CUDA PyTorch: scores may differ in the last digits.
