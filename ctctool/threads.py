@@ -9,7 +9,8 @@ threads against 21 s with 1, and a demo beside two jobs ran about 20x slower tha
 So the count comes from the cores other processes left free, measured from ``/proc/stat``
 over the command's own start-up (imports take about a second, so the sample costs no extra
 time): machine CPU time in that window, less this process's own, per second of wall time.
-One thread where a core is taken, two on a quiet machine (2 beat 1 by 1.2-1.4x there).
+On a quiet machine half its cores (2 to 8; see MAX_DEFAULT_THREADS), fewer where cores are
+taken: one thread on a 2-core machine beside one busy process.
 Making idle threads sleep at once (``OMP_WAIT_POLICY=PASSIVE``) was tried and dropped: it
 made 2 threads on a quiet machine 2.6x slower (41-45 s against 15-18 s for the same 40
 steps, ``tests/bench/threads.py``). It is decided once per command; a training run keeps its
@@ -51,7 +52,14 @@ def default_workers(gpu: bool = False) -> int:
     return 0 if cores <= 2 else min(4, cores // 4) or 1
 
 
-DEFAULT_THREADS = 2  # 2 beat 1 on a quiet 2-core machine (1.2-1.4x); more than the cores only adds contention
+DEFAULT_THREADS = 2  # the fewest on a quiet machine of 2+ cores: 2 beat 1 on a quiet 2-core machine (1.2-1.4x)
+# More cores: half of them, at most 8. On a quiet 16-core machine (the H200 host, 2026-12-04) 8
+# threads made an OCR training step 1.4-1.7x and a speech step 1.5-1.8x faster than 2, and
+# decode (4 reader processes) 1.5x; 14 threads gained nothing on OCR steps and made decode
+# without readers slower than 8. Half, not all: the other half is headroom for the reader or
+# DataLoader processes and for jobs that start after this command sampled the load, since an
+# over-subscribed OpenMP team collapses (the module docstring).
+MAX_DEFAULT_THREADS = 8
 
 
 MIN_SAMPLE_S = 0.1  # a shorter window is topped up by sleeping: /proc/stat counts in 10 ms ticks
@@ -110,12 +118,15 @@ def busy_cores_elsewhere() -> float | None:
 
 
 def default_threads() -> int:
-    """Torch threads when the user gives none: DEFAULT_THREADS, fewer if this process may use
-    fewer cores, and fewer again if other processes keep cores busy (the cores they left free,
-    rounded to the nearest: 0.6 cores used elsewhere on 2 cores leaves 1 thread, 0.4 leaves 2)."""
-    limit = max(1, min(DEFAULT_THREADS, usable_cores()))
+    """Torch threads when the user gives none: half the cores this process may use (under
+    torchrun, its share of the node's), at least DEFAULT_THREADS and at most
+    MAX_DEFAULT_THREADS, and never more than the cores other processes leave free (rounded to
+    the nearest: 0.6 cores used elsewhere on a 2-core machine leaves 1 thread, 0.4 leaves 2)."""
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or "1")
+    cores = max(1, usable_cores() // max(1, processes))
+    limit = min(cores, max(DEFAULT_THREADS, min(MAX_DEFAULT_THREADS, cores // 2)))
     busy = busy_cores_elsewhere()
     if busy is None or limit == 1:
         return limit
-    free = (os.cpu_count() or limit) - busy
+    free = (os.cpu_count() or cores) / max(1, processes) - busy
     return max(1, min(limit, int(free + 0.5)))

@@ -25,6 +25,27 @@ def test_default_threads_leave_the_cores_others_use(monkeypatch, busy, expected)
     assert threads.default_threads() == expected
 
 
+@pytest.mark.parametrize(("cores", "busy", "processes", "expected"), [
+    (3, 0.0, 1, 2), (4, 0.0, 1, 2), (8, 0.0, 1, 4), (16, 0.0, 1, 8), (64, 0.0, 1, 8),
+    (16, 10.0, 1, 6), (16, 15.2, 1, 1), (16, None, 1, 8), (16, 0.0, 2, 4), (16, 0.0, 8, 2), (16, 0.0, 16, 1)])
+def test_many_cores_give_half_of_them_at_most_8(monkeypatch, cores, busy, processes, expected):
+    """Half the cores (2-8) on a quiet machine, the free cores when others are busy, and under
+    torchrun the node's cores shared among its processes."""
+    monkeypatch.setattr(threads, "usable_cores", lambda: cores)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(threads, "busy_cores_elsewhere", lambda: busy)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(processes))
+    assert threads.default_threads() == expected
+
+
+def test_a_cpu_set_smaller_than_the_machine_bounds_the_threads(monkeypatch):
+    """taskset or a container's cpuset: the cores this process may use, not the machine's."""
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(threads, "busy_cores_elsewhere", lambda: 0.0)
+    assert threads.default_threads() == 2
+
+
 def test_one_usable_core_means_one_thread(monkeypatch):
     monkeypatch.setattr(threads, "usable_cores", lambda: 1)
     monkeypatch.setattr(threads, "busy_cores_elsewhere", lambda: 0.0)
