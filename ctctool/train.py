@@ -659,41 +659,11 @@ def train(
     run = _Run(config, network, train_network, optimizer, scheduler, codec, extractor, model_config, modality,
                device, rank, world, output, run_dir, val_sets, batches_per_epoch, total_steps, data_info, monitor)
 
-    state = TrainState()
-    if resumed is not None:
-        try:
-            network.load_state_dict(resumed["model"])
-            optimizer.load_state_dict(resumed["optimizer"])
-            scheduler.load_state_dict(resumed["scheduler"])
-        except Exception as exc:  # noqa: BLE001
-            raise CheckpointError(f"{run.resume_path}: weights or optimizer state do not fit the network ({exc})") \
-                from None
-        state = resumed["state"]
-        rank_rng = resumed.get("rank_rng")
-        if world > 1 and (rank_rng is None or len(rank_rng) != world):
-            monitor.message(f"warning: the resume state holds no RNG state for each of {world} processes (it was "
-                            f"written by {len(rank_rng) if rank_rng else 'another number of'} processes): dropout "
-                            "draws will differ from the uninterrupted run's")
-        _restore_rng(rank_rng[rank] if rank_rng and len(rank_rng) == world else resumed["rng"], device)
-        if config.ema is not None:
-            run.average = WeightAverage(network, config.ema)
-            if resumed.get("ema") is not None:
-                run.average.load_state_dict(resumed["ema"], run.resume_path)
-            else:
-                monitor.message("warning: the interrupted run kept no weight average; --ema starts one now")
-        if state.best_step is not None and not os.path.exists(output):
-            monitor.message(f"warning: the best model of this run ({output}, step {state.best_step}) is gone; "
-                            "the next validation writes a new one")
-            state.best_cer, state.best_step, state.stale_evals = None, None, 0
-        write_log(run, state.history)  # drops rows of steps after the checkpoint
-        monitor.message(f"resuming at step {state.step} (epoch {state.epoch + 1}, batch {state.batch_in_epoch})")
-    elif config.ema is not None:
+    state = _restored_state(run, resumed) if resumed is not None else TrainState()
+    if resumed is None and config.ema is not None:
         run.average = WeightAverage(network, config.ema)
     if resumed is None and rank == 0:
-        with atomic_write(os.path.join(run_dir, "config.json"), "w", encoding="utf-8") as handle:
-            json.dump({"command": sys.argv, "train_config": asdict(config), "model_config": model_config.to_dict(),
-                       "features": extractor.config_dict(), "codec": codec.to_dict(), "device": str(device),
-                       "torch_threads": torch.get_num_threads(), "parameters": count_parameters(network), **data_info}, handle, indent=2)
+        _write_run_config(run, count_parameters(network))
 
     stopped_by = _loop(run, TrainingDataset(prepared, extractor, augment=config.augment), state, lengths)
 
@@ -713,6 +683,48 @@ def train(
     return TrainResult(state.step, round(state.step / batches_per_epoch, 3), state.best_cer, state.best_step,
                        stopped_by is not None, report, time.perf_counter() - started, state.history,
                        out_of_time=stopped_by == "time")
+
+
+
+def _restored_state(run: _Run, resumed: dict[str, Any]) -> TrainState:
+    """Put an interrupted run's weights, optimizer, schedule, RNG and weight average back, and
+    return its loop state (a best model that has since gone is forgotten, with a warning)."""
+    try:
+        run.network.load_state_dict(resumed["model"])
+        run.optimizer.load_state_dict(resumed["optimizer"])
+        run.scheduler.load_state_dict(resumed["scheduler"])
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"{run.resume_path}: weights or optimizer state do not fit the network ({exc})") \
+            from None
+    state: TrainState = resumed["state"]
+    rank_rng = resumed.get("rank_rng")
+    if run.world > 1 and (rank_rng is None or len(rank_rng) != run.world):
+        run.monitor.message(f"warning: the resume state holds no RNG state for each of {run.world} processes (it was "
+                            f"written by {len(rank_rng) if rank_rng else 'another number of'} processes): dropout "
+                            "draws will differ from the uninterrupted run's")
+    _restore_rng(rank_rng[run.rank] if rank_rng and len(rank_rng) == run.world else resumed["rng"], run.device)
+    if run.config.ema is not None:
+        run.average = WeightAverage(run.network, run.config.ema)
+        if resumed.get("ema") is not None:
+            run.average.load_state_dict(resumed["ema"], run.resume_path)
+        else:
+            run.monitor.message("warning: the interrupted run kept no weight average; --ema starts one now")
+    if state.best_step is not None and not os.path.exists(run.output):
+        run.monitor.message(f"warning: the best model of this run ({run.output}, step {state.best_step}) is gone; "
+                            "the next validation writes a new one")
+        state.best_cer, state.best_step, state.stale_evals = None, None, 0
+    write_log(run, state.history)  # drops rows of steps after the checkpoint
+    run.monitor.message(f"resuming at step {state.step} (epoch {state.epoch + 1}, batch {state.batch_in_epoch})")
+    return state
+
+
+def _write_run_config(run: _Run, parameters: int) -> None:
+    """config.json in the run folder: what was asked for and what ran (threads, device, sizes)."""
+    with atomic_write(os.path.join(run.run_dir, "config.json"), "w", encoding="utf-8") as handle:
+        json.dump({"command": sys.argv, "train_config": asdict(run.config), "model_config": run.model_config.to_dict(),
+                   "features": run.extractor.config_dict(), "codec": run.codec.to_dict(), "device": str(run.device),
+                   "torch_threads": torch.get_num_threads(), "parameters": parameters, **run.data_info}, handle,
+                  indent=2)
 
 
 def _loop(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[int]) -> str | None:
