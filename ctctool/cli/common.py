@@ -108,8 +108,8 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
         _option("device", Annotated[str, typer.Option("--device", "-d", envvar="CTCTOOL_DEVICE",
                                                       help="auto, cpu, cuda or cuda:N.")], "auto"),
         _option("threads", Annotated[int | None, typer.Option(
-            "--threads", envvar="CTCTOOL_THREADS", min=1, help="CPU threads for torch (default: 2, or fewer "
-            "cores; use 1 on a busy machine).")], None),
+            "--threads", envvar="CTCTOOL_THREADS", min=1, help="CPU threads for torch (default: half the "
+            "cores, 2 to 8, fewer where other processes keep cores busy).")], None),
         _VERBOSE,
     ]),
     "backend": (Backend, [
