@@ -37,6 +37,16 @@ def check_workers(workers: object, *, least: int = 0) -> None:
         raise OptionError(f"--workers must be {least} to {MAX_WORKERS} processes, got {workers!r}")
 
 
+def _node_processes() -> int:
+    """ctctool processes sharing this machine under torchrun (``LOCAL_WORLD_SIZE``), else 1."""
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or "1"))
+
+
+def _cores_per_process() -> int:
+    """This process's share of the cores it may use (0 when there are more processes than cores)."""
+    return usable_cores() // _node_processes()
+
+
 def default_workers(gpu: bool = False) -> int:
     """Worker processes when --workers is not given: readers for decode, eval and align,
     DataLoader workers for train. On the CPU, none on a machine of 2 cores or fewer (the
@@ -45,8 +55,7 @@ def default_workers(gpu: bool = False) -> int:
     process took 29-36% of a step on an H200 (bundled OCR and speech sets), 2 workers 1.4-2.7%
     (README, "Training step split"). Then up to 4, leaving the training process one core. Under
     torchrun the node's cores are shared among its processes (``LOCAL_WORLD_SIZE``)."""
-    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or "1")
-    cores = usable_cores() // max(1, processes)
+    cores = _cores_per_process()
     if gpu:
         return max(1, min(4, cores - 1))
     return 0 if cores <= 2 else min(4, cores // 4) or 1
@@ -122,11 +131,11 @@ def default_threads() -> int:
     torchrun, its share of the node's), at least DEFAULT_THREADS and at most
     MAX_DEFAULT_THREADS, and never more than the cores other processes leave free (rounded to
     the nearest: 0.6 cores used elsewhere on a 2-core machine leaves 1 thread, 0.4 leaves 2)."""
-    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or "1")
-    cores = max(1, usable_cores() // max(1, processes))
+    processes = _node_processes()
+    cores = max(1, _cores_per_process())
     limit = min(cores, max(DEFAULT_THREADS, min(MAX_DEFAULT_THREADS, cores // 2)))
     busy = busy_cores_elsewhere()
     if busy is None or limit == 1:
         return limit
-    free = (os.cpu_count() or cores) / max(1, processes) - busy
+    free = (os.cpu_count() or cores) / processes - busy
     return max(1, min(limit, int(free + 0.5)))

@@ -685,7 +685,6 @@ def train(
                        out_of_time=stopped_by == "time")
 
 
-
 def _restored_state(run: _Run, resumed: dict[str, Any]) -> TrainState:
     """Put an interrupted run's weights, optimizer, schedule, RNG and weight average back, and
     return its loop state (a best model that has since gone is forgotten, with a warning)."""
