@@ -22,15 +22,19 @@ from .models import resolve_model
 from .version import __version__
 
 FORMAT_NAME = "ctctool-model"
-FORMAT_VERSION = 2  # bump when the layout changes; readers refuse files newer than they know
+FORMAT_VERSION = 3  # bump when the layout changes; readers refuse files newer than they know
 MIN_READER_VERSION = 1  # oldest reader format version that can use files written now...
 # ...unless the file needs something a format-1 reader would silently ignore: image features
 # with ``deslant`` (format 2). Such files ask for a format-2 reader, so an older ctctool refuses
 # them instead of reading every line unsheared.
 DESLANT_READER_VERSION = 2
+# Likewise ``center_normalize`` (format 3): a format-2 reader would read every line un-normalized.
+CENTER_READER_VERSION = 3
 
 
 def min_reader_version(features: dict[str, Any]) -> int:
+    if features.get("center_normalize"):
+        return CENTER_READER_VERSION
     return DESLANT_READER_VERSION if features.get("deslant") else MIN_READER_VERSION
 
 

@@ -27,11 +27,19 @@ from .fileio import atomic_write, file_sha256
 from .version import __version__
 
 ONNX_FORMAT = "ctctool-onnx"
-ONNX_FORMAT_VERSION = 2  # the newest this ctctool reads and writes; 2 adds image deslant
-# An older reader refuses a newer format_version: exports that need deslant say 2, every other
-# one says 1 and stays readable by format-1 readers.
+ONNX_FORMAT_VERSION = 3  # the newest this ctctool reads and writes; 2 adds image deslant, 3 centre normalization
+# An older reader refuses a newer format_version: exports that need deslant say 2, those that
+# need centre normalization 3, every other one says 1 and stays readable by format-1 readers.
 ONNX_BASE_VERSION = 1
 ONNX_DESLANT_VERSION = 2
+ONNX_CENTER_VERSION = 3
+
+
+def onnx_format_version(features: dict[str, Any]) -> int:
+    """The oldest ONNX metadata format whose readers apply every step these features ask for."""
+    if features.get("center_normalize"):
+        return ONNX_CENTER_VERSION
+    return ONNX_DESLANT_VERSION if features.get("deslant") else ONNX_BASE_VERSION
 METADATA_KEY = "ctctool"
 INPUT_NAMES = ("features", "lengths")
 OUTPUT_NAMES = ("log_probs", "out_lengths")
@@ -48,8 +56,7 @@ def onnx_metadata(model: LoadedModel, source_sha256: str | None = None) -> dict[
     training = dict(model.metadata)
     return {
         "format": ONNX_FORMAT,
-        "format_version": (ONNX_DESLANT_VERSION if model.extractor.config_dict().get("deslant")
-                           else ONNX_BASE_VERSION),
+        "format_version": onnx_format_version(model.extractor.config_dict()),
         "ctctool_version": __version__,
         "modality": model.modality,
         "codec": model.codec.to_dict(),

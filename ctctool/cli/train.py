@@ -79,6 +79,10 @@ def train_command(
     deslant: Annotated[bool, typer.Option("--deslant", help="Image lines: shear each line upright (its slant "
                                           "estimated from the ink) before the network, in training and "
                                           "whenever the model reads a line.")] = False,
+    center_normalize: Annotated[bool, typer.Option("--center-normalize", help="Image lines: straighten each "
+                                                   "line along its centre and scale it by its ink's height, "
+                                                   "not its crop's, in training and whenever the model reads "
+                                                   "a line.")] = False,
     sample_rate: Annotated[int | None, typer.Option("--sample-rate", help="Audio: clips are resampled to this "
                                                     "rate (Hz) [default: 16000].")] = None,
     n_mels: Annotated[int | None, typer.Option("--n-mels", min=8, help="Audio: mel bands [default: 64].")] = None,
@@ -133,6 +137,7 @@ def train_command(
         raise OptionError(f"--channels: expected numbers like 32,64,128,128, got {channels!r}") from None
     if init is not None:
         given = [flag for flag, value in (("--height", height), ("--deslant", deslant or None),
+                                          ("--center-normalize", center_normalize or None),
                                           ("--sample-rate", sample_rate), ("--n-mels", n_mels),
                                           ("--stride", stride), ("--preset", preset), ("--hidden", hidden),
                                           ("--layers", layers), ("--channels", channels),
@@ -174,7 +179,10 @@ def train_command(
     else:
         if deslant and modality != "image":
             raise OptionError("--deslant: only image lines have a slant; leave it out for audio")
-        features = ({"height": height or 32, "deslant": deslant} if modality == "image"
+        if center_normalize and modality != "image":
+            raise OptionError("--center-normalize: only image lines have a centre line; leave it out for audio")
+        features = ({"height": height or 32, "deslant": deslant, "center_normalize": center_normalize}
+                    if modality == "image"
                     else {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64})
         extractor = default_extractor(modality, **features)
         codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None

@@ -14,11 +14,13 @@ from ..augmentation.image import augment_line
 from ..errors import ConfigError, FeatureError
 from ..manifest import ManifestItem
 from . import Features, FrameAxis, check_config_types, short_reason
+from .center import centre_normalize
 from .slant import deslant
 
 # Source images larger than this many pixels are refused before they are decoded: a small
 # compressed file can ask for gigabytes (a 1.6 KB PNG of 200000x8 asked for 9.8 GB downstream).
 MAX_SOURCE_PIXELS = 64_000_000
+CENTER_WORK_SCALE = 2  # --center-normalize works at this multiple of the model's line height
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class ImageFeatureConfig:
     # adds at most ``height`` blank columns (the shear's margins), so the bound stays linear.
     max_width: int = 12000
     deslant: bool = False  # shear each line upright before the network (train --deslant; see slant.py)
+    # straighten each line along its centre and scale it by its ink's spread, not its crop
+    # (train --center-normalize; see center.py)
+    center_normalize: bool = False
     type: str = "image"
 
     def __post_init__(self) -> None:
@@ -256,11 +261,17 @@ class ImageFeatures:
 
         gray, page_size = _decode_line(item, self.config.max_width, self.config.height)
         source_width, source_height = gray.width, gray.height
-        width = min(scaled_width(gray.width, gray.height, self.config.height), self.config.max_width)
-        gray = gray.resize((width, self.config.height), Image.Resampling.BILINEAR)
+        # Centre normalization measures the line at twice the model's height (a 32 px line's
+        # strokes are too few rows to place its centre well), then scales the band it cuts.
+        scale = CENTER_WORK_SCALE if self.config.center_normalize else 1
+        width = min(scaled_width(gray.width, gray.height, scale * self.config.height), scale * self.config.max_width)
+        gray = gray.resize((width, scale * self.config.height), Image.Resampling.BILINEAR)
         values = np.asarray(gray, dtype=np.float32) / 255.0
         if self._ink_is_dark(values):
             values = 1.0 - values
+        if self.config.center_normalize:
+            values = centre_normalize(values, self.config.height, self.config.max_width)
+            width = values.shape[1]
         pad = 0
         if self.config.deslant:  # before augmentation: training jitters the slant around upright
             values, pad = deslant(values)

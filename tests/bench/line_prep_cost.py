@@ -1,0 +1,57 @@
+"""What the per-line image steps cost: a line's features loaded plain, with --deslant and with
+--center-normalize, in ms per line (one thread, the rounds alternated in one run, medians).
+
+Training loads 16 lines a step (the default batch), so 16 x the difference is what a step pays
+when the batches are loaded in the training process (the default on 2 cores).
+
+    python tests/bench/line_prep_cost.py [--manifest data/ocr/val.jsonl] [--lines 200] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+VARIANTS = {"plain": {}, "deslant": {"deslant": True}, "center-normalize": {"center_normalize": True},
+            "center-normalize + deslant": {"center_normalize": True, "deslant": True}}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--manifest", default=str(REPO / "data" / "ocr" / "val.jsonl"))
+    parser.add_argument("--lines", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    from ctctool.features.image import ImageFeatureConfig, ImageFeatures
+    from ctctool.manifest import read_manifest
+
+    items = read_manifest(args.manifest)[:args.lines]
+    extractors = {name: ImageFeatures(ImageFeatureConfig(**options)) for name, options in VARIANTS.items()}
+    for extractor in extractors.values():  # warm the imports and caches once
+        extractor.load(items[0])
+    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(args.rounds):
+        for name, extractor in extractors.items():
+            started = time.perf_counter()
+            for item in items:
+                extractor.load(item)
+            times[name].append((time.perf_counter() - started) / len(items) * 1000.0)
+    plain = statistics.median(times["plain"])
+    print(f"{len(items)} lines of {args.manifest}, {args.rounds} rounds, medians")
+    print("| line preparation | ms per line | rounds | added per training step (16 lines), ms |")
+    print("|---|---|---|---|")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"| {name} | {median:.2f} | {', '.join(f'{v:.2f}' for v in values)} | {16 * (median - plain):+.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,169 @@
+"""Centre-line normalization (train --center-normalize): the centre line, the band, and a model
+that carries the step into every command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image
+from typer.testing import CliRunner
+
+from ctctool.cli import app
+from ctctool.errors import ConfigError
+from ctctool.features.center import band_height, centre_line, centre_normalize
+from ctctool.features.image import ImageFeatureConfig, ImageFeatures
+from ctctool.manifest import read_manifest
+
+runner = CliRunner()
+
+
+def letters(height: int, width: int, rows_of, letter_height: float) -> np.ndarray:
+    """Ink blobs 6 px wide every 10 px, each ``letter_height`` rows tall and centred on
+    ``rows_of(column)``: a line of small letters whose centre may wander."""
+    values = np.zeros((height, width), dtype=np.float32)
+    for start in range(8, width - 14, 10):
+        centre = rows_of(start + 3)
+        top, bottom = int(round(centre - letter_height / 2)), int(round(centre + letter_height / 2))
+        values[max(0, top):max(0, bottom), start:start + 6] = 1.0
+    return values
+
+
+def ink_centres(values: np.ndarray) -> np.ndarray:
+    """Per inked column, the mean row of its ink."""
+    rows = np.arange(values.shape[0], dtype=np.float64)[:, None]
+    inked = values.sum(axis=0) > 0.5
+    return ((values * rows).sum(axis=0)[inked] / values.sum(axis=0)[inked])
+
+
+def test_centre_line_follows_a_wavy_line_and_the_result_is_straight():
+    # A baseline that rises and falls 10 rows of 64 over about 15 line heights, as a hand's does
+    wave = lambda x: 32 + 10 * np.sin(x / 150.0)  # noqa: E731 -- rows of a 64-row working image
+    values = letters(64, 1200, wave, 16)
+    centre = centre_line(values)
+    inner = slice(100, 1100)  # away from the ends, where the smoothing sees past the line
+    assert np.abs(centre[inner] - wave(np.arange(1200))[inner]).max() < 3.0
+    out = centre_normalize(values, 32, 12000)
+    assert out.shape[0] == 32
+    # Before: the ink's centre wanders over 20 rows of 64; after, a few rows of 32 at most.
+    assert np.ptp(ink_centres(values)) > 18
+    centres = ink_centres(out)
+    assert np.ptp(centres[centres.size // 10:-(centres.size // 10)]) < 3
+
+
+def test_loose_and_tight_crops_of_one_line_come_out_alike():
+    tight = letters(64, 400, lambda x: 32, 40)  # letters fill most of the crop
+    loose = letters(64, 400, lambda x: 32, 20)  # the same letters half as tall in a loose crop
+    # Scaled to the height the crop sets, the two differ 2-fold in letter height...
+    assert ((tight.sum(axis=1) > 0).sum()) >= 2 * ((loose.sum(axis=1) > 0).sum())
+    a, b = centre_normalize(tight, 32, 12000), centre_normalize(loose, 32, 12000)
+    # ...normalized, their letters are about as tall (the band follows the ink, not the crop).
+    tall = lambda v: int((v.max(axis=1) > 0.5).sum())  # noqa: E731
+    assert abs(tall(a) - tall(b)) <= 2
+    assert 0.35 < (tall(a) / 32) < 0.65  # about half the band: room above and below for ascenders
+
+
+def test_blank_and_one_dash_lines_stay_bounded():
+    blank = np.zeros((64, 300), dtype=np.float32)
+    out = centre_normalize(blank, 32, 12000)
+    assert out.shape == (32, 150) and not out.any()
+    assert band_height(blank, centre_line(blank)) is None
+    dash = np.zeros((64, 300), dtype=np.float32)
+    dash[31:33, 100:200] = 1.0  # no spread at all: the band is still at least half the height
+    out = centre_normalize(dash, 32, 12000)
+    assert out.shape[0] == 32 and out.shape[1] <= 300
+
+
+def test_the_result_never_passes_max_width():
+    values = letters(64, 2000, lambda x: 32, 8)  # small letters would be blown up 4-fold
+    out = centre_normalize(values, 32, 600)
+    assert out.shape[0] == 32 and 590 <= out.shape[1] <= 600
+    assert out.max() > 0.5  # the ink is still there, at a smaller scale
+
+
+@settings(max_examples=40, deadline=None)
+@given(hnp.arrays(np.float32, st.tuples(st.integers(16, 80), st.integers(1, 300)),
+                  elements=st.floats(0.0, 1.0, width=32)),
+       st.integers(8, 48))
+def test_any_line_gives_a_finite_bounded_deterministic_result(values, height):
+    out = centre_normalize(values, height, 1000)
+    assert out.shape[0] == height and 1 <= out.shape[1] <= 1000
+    assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0
+    assert np.array_equal(out, centre_normalize(values.copy(), height, 1000))
+
+
+def wavy_line_png(path: Path, width: int = 1000) -> None:
+    values = letters(80, width, lambda x: 40 + 14 * np.sin(x / 180.0), 18)
+    Image.fromarray(np.uint8(255 - 255 * values)).save(path)
+
+
+def test_features_center_normalize_and_keep_page_positions(tmp_path):
+    wavy_line_png(tmp_path / "line.png")
+    (tmp_path / "m.jsonl").write_text(json.dumps({"path": "line.png", "text": "x"}) + "\n")
+    item = read_manifest(tmp_path / "m.jsonl")[0]
+    plain = ImageFeatures(ImageFeatureConfig()).load(item)
+    normal = ImageFeatures(ImageFeatureConfig(center_normalize=True)).load(item)
+    assert normal.values.shape[0] == 32 and normal.values.dtype == np.float32
+    # The wave, in letter heights: most of one before, a small part of one after.
+    tall = lambda v: int((v.max(axis=1) > 0.5).sum())  # noqa: E731
+    wander = lambda v: np.ptp(np.sort(ink_centres(v))[v.shape[1] // 20:-(v.shape[1] // 20)]) / tall(v)  # noqa: E731
+    assert wander(plain.values) > 0.5 and wander(normal.values) < 0.25
+    # Columns are scaled, never moved: the first and last frames map to the line's ends.
+    assert normal.axis.start == 0.0 and normal.axis.extent == 1000
+    assert normal.axis.position(0) == 0.0
+    assert abs(normal.axis.position(normal.values.shape[1]) - 1000) < 1e-6
+    with pytest.raises(ConfigError):
+        ImageFeatureConfig(center_normalize="yes")
+
+
+@pytest.fixture(scope="module")
+def centred_model(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("center") / "m.pt"
+    result = runner.invoke(app, [str(a) for a in (
+        "train", tiny_data["train"], "--val", tiny_data["val"], "-o", out, "--run-dir", out.parent / "run",
+        "--max-steps", 2, "--batch-size", 8, "--hidden", 16, "--quiet", "--center-normalize")])
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_train_center_normalize_records_it_and_aligns_inside_each_line(centred_model, tiny_data, tmp_path):
+    from ctctool.checkpoint import load_model, read_model_file
+
+    assert load_model(str(centred_model)).extractor.config.center_normalize is True
+    # A format-2 ctctool would read the lines un-normalized: the file asks for a format-3 reader.
+    assert read_model_file(str(centred_model))["min_reader_version"] == 3
+    aligned = runner.invoke(app, ["align", str(centred_model), str(tiny_data["train"]), "--format", "jsonl"])
+    assert aligned.exit_code == 0, aligned.stderr
+    rows = [json.loads(line) for line in aligned.stdout.splitlines()]
+    assert len(rows) == 48
+    for row in rows:
+        width = Image.open(tiny_data["root"] / row["path"]).width
+        assert all(0 <= c["start"] <= c["end"] <= width for c in row["chars"]), row["path"]
+    again = runner.invoke(app, [str(a) for a in (
+        "train", tiny_data["train"], "--init", centred_model, "--center-normalize", "-o", tmp_path / "n.pt")])
+    assert again.exit_code == 2 and "--center-normalize" in again.stderr
+    speech = Path(__file__).resolve().parent.parent / "data" / "speech" / "train.jsonl"
+    audio = runner.invoke(app, [str(a) for a in ("train", speech, "--center-normalize", "-o", tmp_path / "a.pt")])
+    assert audio.exit_code == 2 and "--center-normalize: only image lines" in audio.stderr
+
+
+def test_onnx_export_carries_center_normalize(centred_model, tiny_data, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from ctctool.checkpoint import load_model
+    from ctctool.export import export_onnx
+    from ctctool.inference import run_network
+    from ctctool.onnx_network import describe_onnx_model, load_onnx_model
+
+    export_onnx(load_model(str(centred_model)), str(tmp_path / "m.onnx"))
+    assert describe_onnx_model(str(tmp_path / "m.onnx"))["format"].endswith(" 3")  # older readers refuse it
+    onnx_model = load_onnx_model(str(tmp_path / "m.onnx"))
+    assert onnx_model.extractor.config.center_normalize is True
+    items = read_manifest(tiny_data["train"])[:16]
+    want = [out.log_probs for out in run_network(load_model(str(centred_model)), items, batch_size=8)]
+    got = [out.log_probs for out in run_network(onnx_model, items, batch_size=8)]
+    assert all(g.shape == w.shape and np.abs(g - w).max() < 1e-4 for g, w in zip(got, want))
