@@ -167,3 +167,27 @@ def test_onnx_export_carries_center_normalize(centred_model, tiny_data, tmp_path
     want = [out.log_probs for out in run_network(load_model(str(centred_model)), items, batch_size=8)]
     got = [out.log_probs for out in run_network(onnx_model, items, batch_size=8)]
     assert all(g.shape == w.shape and np.abs(g - w).max() < 1e-4 for g, w in zip(got, want))
+
+
+def test_hostile_and_extreme_images_give_error_rows_or_text(centred_model, tiny_data, tmp_path):
+    """Every hostile image becomes one error row; odd but valid lines (all ink, no ink, one
+    pixel tall, very wide and thin) are read without a crash; the good lines are all read."""
+    from hostile import write_corpus
+
+    cases = [case for case in write_corpus(tmp_path / "hostile") if case.modality == "image"]
+    extremes = {"all-ink": np.zeros((40, 300)), "blank": np.full((40, 300), 255), "one-row": np.zeros((1, 300)),
+                "thin-wide": np.zeros((8, 2400))}  # 9,600 columns at 32 px: under --max-width
+    for name, pixels in extremes.items():
+        Image.fromarray(np.uint8(pixels)).save(tmp_path / f"{name}.png")
+    good = [json.loads(line) for line in tiny_data["val"].read_text().splitlines()[:2]]
+    records = [dict(good[0], path=str(tiny_data["val"].parent / good[0]["path"]))]
+    records += [dict(case.record, path=str(tmp_path / "hostile" / case.record["path"])) for case in cases]
+    records += [{"path": str(tmp_path / f"{name}.png"), "text": "x"} for name in extremes]
+    records += [dict(good[1], path=str(tiny_data["val"].parent / good[1]["path"]))]
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    result = runner.invoke(app, ["decode", str(centred_model), str(manifest), "--format", "jsonl", "--keep-going"])
+    assert result.exit_code == 3 and "Traceback" not in result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == len(records)
+    assert ["error" in row for row in rows] == [False] + [True] * len(cases) + [False] * (len(extremes) + 1)
