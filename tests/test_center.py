@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from ctctool.cli import app
 from ctctool.errors import ConfigError
-from ctctool.features.center import band_height, centre_line, centre_normalize
+from ctctool.features.center import _shift_columns, band_height, centre_line, centre_normalize
 from ctctool.features.image import ImageFeatureConfig, ImageFeatures
 from ctctool.manifest import read_manifest
 
@@ -95,6 +95,23 @@ def test_any_line_gives_a_finite_bounded_deterministic_result(values, height):
     assert out.shape[0] == height and 1 <= out.shape[1] <= 1000
     assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0
     assert np.array_equal(out, centre_normalize(values.copy(), height, 1000))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(4, 40), st.integers(1, 60), st.integers(4, 90), st.integers(0, 2 ** 32 - 1))
+def test_shift_columns_reads_each_column_from_its_own_row(height, width, rows, seed):
+    """The run-by-run slice copies give what reading every column on its own gives."""
+    rng = np.random.default_rng(seed)
+    values = rng.random((height, width), dtype=np.float32)
+    tops = np.cumsum(rng.normal(0.0, 1.5, width)).astype(np.float32) + rng.uniform(-rows, height)
+    got = _shift_columns(values, tops, rows)
+    want = np.zeros((rows, width), dtype=np.float32)
+    for column in range(width):
+        for row in range(rows):
+            source = int(np.floor(tops[column] + 0.5)) + row
+            if 0 <= source < height:
+                want[row, column] = values[source, column]
+    assert np.array_equal(got, want)
 
 
 def wavy_line_png(path: Path, width: int = 1000) -> None:

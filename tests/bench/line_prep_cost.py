@@ -4,7 +4,9 @@
 Training loads 16 lines a step (the default batch), so 16 x the difference is what a step pays
 when the batches are loaded in the training process (the default on 2 cores).
 
-    python tests/bench/line_prep_cost.py [--manifest data/ocr/val.jsonl] [--lines 200] [--rounds 3]
+    python tests/bench/line_prep_cost.py --out bench-out [--manifest data/ocr/val.jsonl] [--lines 200] [--rounds 3]
+
+The table goes to OUT/line_prep/line_prep.md (part of ``make bench``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ VARIANTS = {"plain": {}, "deslant": {"deslant": True}, "center-normalize": {"cen
 
 def main() -> int:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="bench-out")
     parser.add_argument("--manifest", default=str(REPO / "data" / "ocr" / "val.jsonl"))
     parser.add_argument("--lines", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
@@ -44,12 +47,16 @@ def main() -> int:
                 extractor.load(item)
             times[name].append((time.perf_counter() - started) / len(items) * 1000.0)
     plain = statistics.median(times["plain"])
-    print(f"{len(items)} lines of {args.manifest}, {args.rounds} rounds, medians")
-    print("| line preparation | ms per line | rounds | added per training step (16 lines), ms |")
-    print("|---|---|---|---|")
+    lines = [f"# Line preparation cost (1 thread; {len(items)} lines of {args.manifest}, {args.rounds} rounds "
+             "alternated, medians)", "",
+             "| line preparation | ms per line | rounds | added per training step (16 lines), ms |", "|---|---|---|---|"]
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"| {name} | {median:.2f} | {', '.join(f'{v:.2f}' for v in values)} | {16 * (median - plain):+.0f} |")
+        lines.append(f"| {name} | {median:.2f} | {', '.join(f'{v:.2f}' for v in values)} | {16 * (median - plain):+.0f} |")
+    out = Path(args.out) / "line_prep"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "line_prep.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
     return 0
 
 
