@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -64,7 +65,8 @@ def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extracto
             report.empty_text.append(item.where)
             continue
         try:
-            frames = extractor.frames_hint(item)
+            # Enough input frames for CTC: the time pools divide by their product, floored.
+            frames = extractor.frames_hint(item, at_least=min_frames(labels) * math.prod(pool_time))
         except FeatureError as exc:
             if not skip_bad:
                 raise

@@ -208,3 +208,27 @@ def test_hostile_and_extreme_images_give_error_rows_or_text(centred_model, tiny_
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == len(records)
     assert ["error" in row for row in rows] == [False] + [True] * len(cases) + [False] * (len(extremes) + 1)
+
+
+def test_training_drops_a_line_that_normalization_makes_too_narrow_for_its_transcript(tmp_path):
+    """A cheap size hint would keep it (CTC would then give it an infinite loss, zeroed): the
+    exact width is counted whenever half the plain width might not be enough."""
+    from ctctool.codec import Codec
+    from ctctool.data import prepare_training_items
+
+    pixels = np.full((40, 400), 255, dtype=np.uint8)
+    pixels[:, 8:392:6] = 0  # strokes the whole crop tall: the band is twice the line, half the width
+    Image.fromarray(pixels).save(tmp_path / "dense.png")
+    text = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[:60]
+    (tmp_path / "m.jsonl").write_text(json.dumps({"path": "dense.png", "text": text}) + "\n")
+    items = read_manifest(tmp_path / "m.jsonl")
+    codec = Codec.from_texts([text])
+    plain = ImageFeatures(ImageFeatureConfig())
+    normal = ImageFeatures(ImageFeatureConfig(center_normalize=True))
+    assert plain.frames_hint(items[0]) == 320 and normal.load(items[0]).values.shape[1] == 160
+    kept, report = prepare_training_items(items, codec, plain, (2, 2, 1, 1))  # 80 CTC frames for 60 labels
+    assert len(kept) == 1 and not report.too_short
+    kept, report = prepare_training_items(items, codec, normal, (2, 2, 1, 1))  # 40 frames: too few
+    assert not kept and report.too_short == [items[0].where]
+    # A line with room to spare is not loaded at all: the hint stands.
+    assert normal.frames_hint(items[0], at_least=100) == 320

@@ -245,7 +245,7 @@ class ImageFeatures:
     def with_limits(self, max_width: int | None = None, **_: Any) -> ImageFeatures:
         return self if max_width is None else ImageFeatures(replace(self.config, max_width=max_width))
 
-    def frames_hint(self, item: ManifestItem) -> int:
+    def frames_hint(self, item: ManifestItem, at_least: int = 0) -> int:
         with _open_checked(item) as image:  # reads the header only
             width, height = _line_size(item, *image.size)
         frames = scaled_width(width, height, self.config.height)
@@ -253,6 +253,10 @@ class ImageFeatures:
             raise FeatureError(item.where, f"path: line {item.resolved_path} is {frames} px wide at height "
                                            f"{self.config.height}, over the --max-width limit of "
                                            f"{self.config.max_width}")
+        # Centre normalization scales a line by 0.5-2x its plain width (the band's bounds); when
+        # half might not reach ``at_least`` (a transcript dense for its line), count exactly.
+        if self.config.center_normalize and frames // 2 < at_least:
+            return int(self.load(item).values.shape[1])
         return frames
 
     def load(self, item: ManifestItem, rng: random.Random | None = None,
