@@ -232,3 +232,30 @@ def test_training_drops_a_line_that_normalization_makes_too_narrow_for_its_trans
     assert not kept and report.too_short == [items[0].where]
     # A line with room to spare is not loaded at all: the hint stands.
     assert normal.frames_hint(items[0], at_least=100) == 320
+
+
+def test_new_image_models_normalize_and_a_resume_keeps_the_runs_features(tiny_data, tmp_path):
+    """Centre normalization is the default for new image models; a resumed run reads its lines as
+    it started to (config.json), whatever today's default, and refuses a flag that disagrees."""
+    from ctctool.checkpoint import load_model
+
+    def train(*extra):
+        return runner.invoke(app, [str(a) for a in (
+            "train", tiny_data["train"], "-o", tmp_path / "m.pt", "--run-dir", tmp_path / "run", "--batch-size", 8,
+            "--hidden", 16, "--quiet", *extra)])
+
+    fresh = runner.invoke(app, [str(a) for a in (
+        "train", tiny_data["train"], "-o", tmp_path / "d.pt", "--run-dir", tmp_path / "d-run", "--max-steps", 1,
+        "--batch-size", 8, "--hidden", 16, "--quiet")])
+    assert fresh.exit_code == 0, fresh.stderr
+    assert load_model(str(tmp_path / "d.pt")).extractor.config.center_normalize is True
+    first = train("--max-steps", 2, "--no-center-normalize")
+    assert first.exit_code == 0, first.stderr
+    refused = train("--max-steps", 4, "--resume", "--center-normalize")
+    assert refused.exit_code == 2 and "--center-normalize" in refused.stderr and "--resume" in refused.stderr
+    resumed = train("--max-steps", 4, "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    import torch
+
+    assert torch.load(tmp_path / "run" / "resume.pt", weights_only=True)["state"]["step"] == 4  # went on from 2
+    assert load_model(str(tmp_path / "m.pt")).extractor.config.center_normalize is False

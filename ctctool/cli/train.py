@@ -4,7 +4,7 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -79,10 +79,11 @@ def train_command(
     deslant: Annotated[bool, typer.Option("--deslant", help="Image lines: shear each line upright (its slant "
                                           "estimated from the ink) before the network, in training and "
                                           "whenever the model reads a line.")] = False,
-    center_normalize: Annotated[bool, typer.Option("--center-normalize", help="Image lines: straighten each "
-                                                   "line along its centre and scale it by its ink's height, "
-                                                   "not its crop's, in training and whenever the model reads "
-                                                   "a line.")] = False,
+    center_normalize: Annotated[bool | None, typer.Option("--center-normalize/--no-center-normalize", help="Image "
+                                                          "lines: straighten each line along its ink's centre and "
+                                                          "scale it by the ink's height, not the crop's, in "
+                                                          "training and whenever the model reads a line "
+                                                          "[default: on].")] = None,
     sample_rate: Annotated[int | None, typer.Option("--sample-rate", help="Audio: clips are resampled to this "
                                                     "rate (Hz) [default: 16000].")] = None,
     n_mels: Annotated[int | None, typer.Option("--n-mels", min=8, help="Audio: mel bands [default: 64].")] = None,
@@ -116,6 +117,7 @@ def train_command(
     from ..codec import Codec
     from ..errors import ConfigError, ManifestError, OptionError
     from ..features import default_extractor
+    from ..features.image import DEFAULT_CENTER_NORMALIZE
     from ..fileio import check_writable, file_sha256, read_text
     from ..finetune import (
         ALPHABET_MODES,
@@ -137,7 +139,7 @@ def train_command(
         raise OptionError(f"--channels: expected numbers like 32,64,128,128, got {channels!r}") from None
     if init is not None:
         given = [flag for flag, value in (("--height", height), ("--deslant", deslant or None),
-                                          ("--center-normalize", center_normalize or None),
+                                          ("--center-normalize", center_normalize),
                                           ("--sample-rate", sample_rate), ("--n-mels", n_mels),
                                           ("--stride", stride), ("--preset", preset), ("--hidden", hidden),
                                           ("--layers", layers), ("--channels", channels),
@@ -181,9 +183,23 @@ def train_command(
             raise OptionError("--deslant: only image lines have a slant; leave it out for audio")
         if center_normalize and modality != "image":
             raise OptionError("--center-normalize: only image lines have a centre line; leave it out for audio")
-        features = ({"height": height or 32, "deslant": deslant, "center_normalize": center_normalize}
+        features = ({"height": height or 32, "deslant": deslant,
+                     "center_normalize": DEFAULT_CENTER_NORMALIZE if center_normalize is None else center_normalize}
                     if modality == "image"
                     else {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64})
+        ran = _features_of_run(run_dir) if resume else None
+        if ran is not None and ran.get("type") == modality:
+            # A resume reads lines as the interrupted run did (the defaults may have changed since);
+            # a flag that asks for something else is refused, not silently dropped.
+            differ = [flag for flag, key, value in (("--height", "height", height), ("--deslant", "deslant", deslant or None),
+                                                    ("--center-normalize", "center_normalize", center_normalize),
+                                                    ("--sample-rate", "sample_rate", sample_rate),
+                                                    ("--n-mels", "n_mels", n_mels))
+                      if value is not None and ran.get(key) != value]
+            if differ:
+                raise OptionError(f"{', '.join(differ)}: the run in {run_dir} was started with other features "
+                                  f"({json.dumps(ran)}); --resume continues it as it was: leave these out")
+            features = {key: value for key, value in ran.items() if key != "type"}
         extractor = default_extractor(modality, **features)
         codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
     extractor = extractor.with_limits(max_width=limits.max_width, max_seconds=limits.max_seconds)
@@ -265,6 +281,17 @@ def named_manifests(specs: list[str]) -> dict[str, str]:
                               "name them with NAME=MANIFEST")
         named[name] = path
     return named
+
+
+def _features_of_run(run_dir: str) -> dict[str, Any] | None:
+    """The feature config the interrupted run trained with (config.json), so that a resume reads
+    its lines the same way whatever today's defaults or flags are; None if unknown."""
+    try:
+        with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as handle:
+            features = json.load(handle).get("features")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return features if isinstance(features, dict) else None
 
 
 def _threads_of_run(run_dir: str) -> int | None:
