@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from image_steps import check_onnx_carries_step, check_step_model, train_step_model
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -140,50 +141,20 @@ def test_features_center_normalize_and_keep_page_positions(tmp_path):
 
 @pytest.fixture(scope="module")
 def centred_model(tiny_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("center") / "m.pt"
-    result = runner.invoke(app, [str(a) for a in (
-        "train", tiny_data["train"], "--val", tiny_data["val"], "-o", out, "--run-dir", out.parent / "run",
-        "--max-steps", 2, "--batch-size", 8, "--hidden", 16, "--quiet", "--center-normalize")])
-    assert result.exit_code == 0, result.stderr
-    return out
+    return train_step_model(tiny_data, tmp_path_factory.mktemp("center"), "--center-normalize")
 
 
 def test_train_center_normalize_records_it_and_aligns_inside_each_line(centred_model, tiny_data, tmp_path):
-    from ctctool.checkpoint import load_model, read_model_file
+    from ctctool.checkpoint import load_model
 
     assert load_model(str(centred_model)).extractor.config.center_normalize is True
     # A format-2 ctctool would read the lines un-normalized: the file asks for a format-3 reader.
-    assert read_model_file(str(centred_model))["min_reader_version"] == 3
-    aligned = runner.invoke(app, ["align", str(centred_model), str(tiny_data["train"]), "--format", "jsonl"])
-    assert aligned.exit_code == 0, aligned.stderr
-    rows = [json.loads(line) for line in aligned.stdout.splitlines()]
-    assert len(rows) == 48
-    for row in rows:
-        width = Image.open(tiny_data["root"] / row["path"]).width
-        assert all(0 <= c["start"] <= c["end"] <= width for c in row["chars"]), row["path"]
-    again = runner.invoke(app, [str(a) for a in (
-        "train", tiny_data["train"], "--init", centred_model, "--center-normalize", "-o", tmp_path / "n.pt")])
-    assert again.exit_code == 2 and "--center-normalize" in again.stderr
-    speech = Path(__file__).resolve().parent.parent / "data" / "speech" / "train.jsonl"
-    audio = runner.invoke(app, [str(a) for a in ("train", speech, "--center-normalize", "-o", tmp_path / "a.pt")])
-    assert audio.exit_code == 2 and "--center-normalize: only image lines" in audio.stderr
+    check_step_model(centred_model, tiny_data, tmp_path, "--center-normalize", reader=3)
 
 
 def test_onnx_export_carries_center_normalize(centred_model, tiny_data, tmp_path):
     pytest.importorskip("onnxruntime")
-    from ctctool.checkpoint import load_model
-    from ctctool.export import export_onnx
-    from ctctool.inference import run_network
-    from ctctool.onnx_network import describe_onnx_model, load_onnx_model
-
-    export_onnx(load_model(str(centred_model)), str(tmp_path / "m.onnx"))
-    assert describe_onnx_model(str(tmp_path / "m.onnx"))["format"].endswith(" 3")  # older readers refuse it
-    onnx_model = load_onnx_model(str(tmp_path / "m.onnx"))
-    assert onnx_model.extractor.config.center_normalize is True
-    items = read_manifest(tiny_data["train"])[:16]
-    want = [out.log_probs for out in run_network(load_model(str(centred_model)), items, batch_size=8)]
-    got = [out.log_probs for out in run_network(onnx_model, items, batch_size=8)]
-    assert all(g.shape == w.shape and np.abs(g - w).max() < 1e-4 for g, w in zip(got, want))
+    check_onnx_carries_step(centred_model, tiny_data, tmp_path, version=3)
 
 
 def test_hostile_and_extreme_images_give_error_rows_or_text(centred_model, tiny_data, tmp_path):

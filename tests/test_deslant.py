@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from image_steps import check_onnx_carries_step, check_step_model, train_step_model
 from PIL import Image
 from typer.testing import CliRunner
 
-from ctctool.cli import app
 from ctctool.errors import ConfigError
 from ctctool.features.image import ImageFeatureConfig, ImageFeatures
 from ctctool.features.slant import deslant, estimate_slant, shear_upright
@@ -123,12 +122,7 @@ def test_features_deslant_and_keep_page_positions(tmp_path):
 
 @pytest.fixture(scope="module")
 def deslant_model(tiny_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("deslant") / "m.pt"
-    result = runner.invoke(app, [str(a) for a in (
-        "train", tiny_data["train"], "--val", tiny_data["val"], "-o", out, "--run-dir", out.parent / "run",
-        "--max-steps", 2, "--batch-size", 8, "--hidden", 16, "--quiet", "--deslant", "--no-center-normalize")])
-    assert result.exit_code == 0, result.stderr
-    return out
+    return train_step_model(tiny_data, tmp_path_factory.mktemp("deslant"), "--deslant", "--no-center-normalize")
 
 
 def test_train_deslant_model_records_it_and_aligns_inside_each_line(deslant_model, tiny_data, tmp_path):
@@ -136,42 +130,12 @@ def test_train_deslant_model_records_it_and_aligns_inside_each_line(deslant_mode
 
     assert load_model(str(deslant_model)).extractor.config.deslant is True
     # A ctctool that knows only format 1 would read the lines unsheared: the file asks for 2.
-    from ctctool.checkpoint import read_model_file
-
-    assert read_model_file(str(deslant_model))["min_reader_version"] == 2
-    aligned = runner.invoke(app, ["align", str(deslant_model), str(tiny_data["train"]), "--format", "jsonl"])
-    assert aligned.exit_code == 0, aligned.stderr
-    rows = [json.loads(line) for line in aligned.stdout.splitlines()]
-    assert len(rows) == 48
-    for row in rows:  # the padding added left and right of each line maps to no page column outside it
-        width = Image.open(tiny_data["root"] / row["path"]).width
-        assert all(0 <= c["start"] <= c["end"] <= width for c in row["chars"]), row["path"]
-    # The shape comes from the parent when fine-tuning; audio has no slant.
-    again = runner.invoke(app, [str(a) for a in (
-        "train", tiny_data["train"], "--init", deslant_model, "--deslant", "-o", tmp_path / "n.pt")])
-    assert again.exit_code == 2 and "--deslant" in again.stderr
-    speech = Path(__file__).resolve().parent.parent / "data" / "speech" / "train.jsonl"
-    audio = runner.invoke(app, [str(a) for a in ("train", speech, "--deslant", "-o", tmp_path / "a.pt")])
-    assert audio.exit_code == 2 and "--deslant: only image lines" in audio.stderr
+    check_step_model(deslant_model, tiny_data, tmp_path, "--deslant", reader=2)
 
 
 def test_onnx_export_carries_deslant(deslant_model, tiny_data, tmp_path):
     pytest.importorskip("onnxruntime")
-    from ctctool.checkpoint import load_model
-    from ctctool.export import export_onnx
-    from ctctool.inference import run_network
-    from ctctool.onnx_network import load_onnx_model
-
-    export_onnx(load_model(str(deslant_model)), str(tmp_path / "m.onnx"))
-    onnx_model = load_onnx_model(str(tmp_path / "m.onnx"))
-    from ctctool.onnx_network import describe_onnx_model
-
-    assert describe_onnx_model(str(tmp_path / "m.onnx"))["format"].endswith(" 2")  # older readers refuse it
-    assert onnx_model.extractor.config.deslant is True
-    items = read_manifest(tiny_data["train"])[:16]
-    want = [out.log_probs for out in run_network(load_model(str(deslant_model)), items, batch_size=8)]
-    got = [out.log_probs for out in run_network(onnx_model, items, batch_size=8)]
-    assert all(g.shape == w.shape and np.abs(g - w).max() < 1e-4 for g, w in zip(got, want))
+    check_onnx_carries_step(deslant_model, tiny_data, tmp_path, version=2)
 
 
 def test_models_without_deslant_stay_readable_by_format_1_readers(tiny_model, tmp_path):
