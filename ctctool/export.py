@@ -21,25 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import LoadedModel
+from .checkpoint import LoadedModel, min_reader_version
 from .errors import ConfigError, OptionError
 from .fileio import atomic_write, file_sha256
 from .version import __version__
 
 ONNX_FORMAT = "ctctool-onnx"
 ONNX_FORMAT_VERSION = 3  # the newest this ctctool reads and writes; 2 adds image deslant, 3 centre normalization
-# An older reader refuses a newer format_version: exports that need deslant say 2, those that
-# need centre normalization 3, every other one says 1 and stays readable by format-1 readers.
-ONNX_BASE_VERSION = 1
-ONNX_DESLANT_VERSION = 2
-ONNX_CENTER_VERSION = 3
-
-
-def onnx_format_version(features: dict[str, Any]) -> int:
-    """The oldest ONNX metadata format whose readers apply every step these features ask for."""
-    if features.get("center_normalize"):
-        return ONNX_CENTER_VERSION
-    return ONNX_DESLANT_VERSION if features.get("deslant") else ONNX_BASE_VERSION
+# An older reader refuses a newer format_version. The ONNX metadata gained each feature step at
+# the same version number as the model file, so an export says the model's min_reader_version
+# (checkpoint.min_reader_version): 2 for deslant, 3 for centre normalization, otherwise 1.
 METADATA_KEY = "ctctool"
 INPUT_NAMES = ("features", "lengths")
 OUTPUT_NAMES = ("log_probs", "out_lengths")
@@ -56,7 +47,7 @@ def onnx_metadata(model: LoadedModel, source_sha256: str | None = None) -> dict[
     training = dict(model.metadata)
     return {
         "format": ONNX_FORMAT,
-        "format_version": onnx_format_version(model.extractor.config_dict()),
+        "format_version": min_reader_version(model.extractor.config_dict()),
         "ctctool_version": __version__,
         "modality": model.modality,
         "codec": model.codec.to_dict(),

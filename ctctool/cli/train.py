@@ -137,13 +137,17 @@ def train_command(
         counts = tuple(int(c) for c in channels.split(",")) if channels is not None else None
     except ValueError:
         raise OptionError(f"--channels: expected numbers like 32,64,128,128, got {channels!r}") from None
+    # The feature flags given (flag, feature config key, value): --init takes the features from
+    # the parent and --resume from the run, so both check these.
+    feature_flags = [(flag, key, value) for flag, key, value in (
+        ("--height", "height", height), ("--deslant", "deslant", deslant or None),
+        ("--center-normalize", "center_normalize", center_normalize), ("--sample-rate", "sample_rate", sample_rate),
+        ("--n-mels", "n_mels", n_mels)) if value is not None]
     if init is not None:
-        given = [flag for flag, value in (("--height", height), ("--deslant", deslant or None),
-                                          ("--center-normalize", center_normalize),
-                                          ("--sample-rate", sample_rate), ("--n-mels", n_mels),
-                                          ("--stride", stride), ("--preset", preset), ("--hidden", hidden),
-                                          ("--layers", layers), ("--channels", channels),
-                                          ("--dropout", dropout)) if value is not None]
+        given = [flag for flag, _, _ in feature_flags] + [
+            flag for flag, value in (("--stride", stride), ("--preset", preset), ("--hidden", hidden),
+                                     ("--layers", layers), ("--channels", channels), ("--dropout", dropout))
+            if value is not None]
         if given:
             raise OptionError(f"{', '.join(given)}: the features and network shape come from the --init model; "
                               "leave these out")
@@ -191,11 +195,7 @@ def train_command(
         if ran is not None and ran.get("type") == modality:
             # A resume reads lines as the interrupted run did (the defaults may have changed since);
             # a flag that asks for something else is refused, not silently dropped.
-            differ = [flag for flag, key, value in (("--height", "height", height), ("--deslant", "deslant", deslant or None),
-                                                    ("--center-normalize", "center_normalize", center_normalize),
-                                                    ("--sample-rate", "sample_rate", sample_rate),
-                                                    ("--n-mels", "n_mels", n_mels))
-                      if value is not None and ran.get(key) != value]
+            differ = [flag for flag, key, value in feature_flags if ran.get(key) != value]
             if differ:
                 raise OptionError(f"{', '.join(differ)}: the run in {run_dir} was started with other features "
                                   f"({json.dumps(ran)}); --resume continues it as it was: leave these out")
@@ -283,23 +283,25 @@ def named_manifests(specs: list[str]) -> dict[str, str]:
     return named
 
 
-def _features_of_run(run_dir: str) -> dict[str, Any] | None:
-    """The feature config the interrupted run trained with (config.json), so that a resume reads
-    its lines the same way whatever today's defaults or flags are; None if unknown."""
+def _run_config(run_dir: str) -> dict[str, Any]:
+    """The interrupted run's config.json ({} when missing or unreadable)."""
     try:
         with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as handle:
-            features = json.load(handle).get("features")
-    except (OSError, ValueError, AttributeError):
-        return None
+            config = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _features_of_run(run_dir: str) -> dict[str, Any] | None:
+    """The feature config the interrupted run trained with, so that a resume reads its lines the
+    same way whatever today's defaults or flags are; None if unknown."""
+    features = _run_config(run_dir).get("features")
     return features if isinstance(features, dict) else None
 
 
 def _threads_of_run(run_dir: str) -> int | None:
-    """The torch thread count the interrupted run chose (config.json), so that a resume which
-    gives no --threads continues bit for bit whatever the machine's load is now; None if unknown."""
-    try:
-        with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as handle:
-            threads = json.load(handle).get("torch_threads")
-    except (OSError, ValueError, AttributeError):
-        return None
+    """The torch thread count the interrupted run chose, so that a resume which gives no
+    --threads continues bit for bit whatever the machine's load is now; None if unknown."""
+    threads = _run_config(run_dir).get("torch_threads")
     return threads if isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= 1024 else None
