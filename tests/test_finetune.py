@@ -101,6 +101,31 @@ def test_cli_init_union_trains_records_the_parent_and_learns_the_labels(tiny_mod
     assert config["train_config"]["lr"] == FINE_TUNE_LR < TrainConfig.lr  # the gentler default of fine-tuning
 
 
+def test_cli_init_may_change_how_lines_are_prepared_and_resume_keeps_it(tiny_model, tiny_data, tmp_path):
+    """Deslant and centre normalization are line preparation, not network shape: a fine-tune may
+    switch them on; the child records them, and a resume continues with them."""
+    parent = load_model(str(tiny_model))
+    assert not parent.extractor.config.center_normalize and not parent.extractor.config.deslant
+    out, run = tmp_path / "child.pt", tmp_path / "run"
+    args = ["train", str(tiny_data["train"]), "--val", str(tiny_data["val"]), "-o", str(out), "--init",
+            str(tiny_model), "--alphabet", "union", "--max-steps", "2", "--batch-size", "8", "--eval-every", "2",
+            "--run-dir", str(run), "--quiet", "--device", "cpu"]
+    result = runner.invoke(app, [*args, "--center-normalize", "--deslant"])
+    assert result.exit_code == 0, result.output
+    child = load_model(str(out)).extractor.config_dict()
+    assert child == {**parent.extractor.config_dict(), "center_normalize": True, "deslant": True}
+    assert json.loads((run / "config.json").read_text())["features"]["center_normalize"] is True
+    refused = runner.invoke(app, [*args, "--resume", "--max-steps", "3", "--no-center-normalize"])
+    assert refused.exit_code == 2 and "--no-center-normalize: the run in" in refused.stderr
+    resumed = runner.invoke(app, [*args, "--resume", "--max-steps", "3"])  # flags left out: the run's
+    assert resumed.exit_code == 0, resumed.output
+    assert load_model(str(out)).extractor.config_dict() == child
+    speech = Path(__file__).resolve().parents[1] / "data" / "speech" / "val.jsonl"
+    result = runner.invoke(app, ["train", str(speech), "-o", str(tmp_path / "s.pt"), "--init", "en-digits",
+                                 "--center-normalize"])
+    assert result.exit_code == 2 and "--center-normalize: only image lines" in result.stderr
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--height", "48"], "--height: the features and network shape come from the --init model"),
     (["--preset", "tiny", "--hidden", "64"], "--preset, --hidden"),

@@ -11,6 +11,10 @@ import typer
 from ..threads import MAX_WORKERS
 from .common import Limits, Runtime, shared_options
 
+# Feature config keys that say how a line is prepared, not what shape the network reads: these
+# may differ from an --init parent's.
+LINE_PREPARATION = ("deslant", "center_normalize")
+
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", envvar="CTCTOOL_QUIET",
                                            help="No progress bars or info messages on stderr.")]
 
@@ -54,7 +58,8 @@ def train_command(
     seed: Annotated[int, typer.Option("--seed", "-s", envvar="CTCTOOL_SEED")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the interrupted run in --run-dir.")] = False,
     init: Annotated[str | None, typer.Option("--init", help="Start from this model's weights (a file or a bundled name: fine-tuning); "
-                                             "its features and network shape are kept.")] = None,
+                                             "its network shape and features are kept, but --deslant and --center-normalize may "
+                                             "change how lines are prepared.")] = None,
     alphabet: Annotated[str | None, typer.Option("--alphabet", help="Text file whose characters are the "
                                                  "alphabet [default: from the training transcripts]. With "
                                                  "--init: keep (the model's labels), union (add the data's new "
@@ -141,10 +146,13 @@ def train_command(
     # the parent and --resume from the run, so both check these.
     feature_flags = [(flag, key, value) for flag, key, value in (
         ("--height", "height", height), ("--deslant", "deslant", deslant or None),
-        ("--center-normalize", "center_normalize", center_normalize), ("--sample-rate", "sample_rate", sample_rate),
+        ("--center-normalize" if center_normalize else "--no-center-normalize", "center_normalize", center_normalize), ("--sample-rate", "sample_rate", sample_rate),
         ("--n-mels", "n_mels", n_mels)) if value is not None]
     if init is not None:
-        given = [flag for flag, _, _ in feature_flags] + [
+        # How a line is prepared (deslant, centre normalization) may change when fine-tuning: the
+        # network's input keeps its shape and training adapts the weights. Height, audio features
+        # and the network's shape are the parent's.
+        given = [flag for flag, key, _ in feature_flags if key not in LINE_PREPARATION] + [
             flag for flag, value in (("--stride", stride), ("--preset", preset), ("--hidden", hidden),
                                      ("--layers", layers), ("--channels", channels), ("--dropout", dropout))
             if value is not None]
@@ -177,7 +185,12 @@ def train_command(
         parent = load_model(init)
         if parent.modality != modality:
             raise ConfigError(f"{init}: an {parent.modality} model cannot start training on {modality} items")
-        extractor = parent.extractor
+        features = {key: value for key, value in parent.extractor.config_dict().items() if key != "type"}
+        prep = {key: value for _, key, value in feature_flags if key in LINE_PREPARATION}
+        if prep and modality != "image":
+            raise OptionError(f"{', '.join(flag for flag, key, _ in feature_flags if key in prep)}: "
+                              "only image lines have these; leave them out for audio")
+        features.update(prep)
         texts = [item.text or "" for item in train_items]
         start = fine_tune_start(parent, texts, alphabet or "keep", lenient=lenient, seed=seed,
                                 parent_name=init, parent_sha256=file_sha256(parent.path))
@@ -191,17 +204,17 @@ def train_command(
                      "center_normalize": DEFAULT_CENTER_NORMALIZE if center_normalize is None else center_normalize}
                     if modality == "image"
                     else {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64})
-        ran = _features_of_run(run_dir) if resume else None
-        if ran is not None and ran.get("type") == modality:
-            # A resume reads lines as the interrupted run did (the defaults may have changed since);
-            # a flag that asks for something else is refused, not silently dropped.
-            differ = [flag for flag, key, value in feature_flags if ran.get(key) != value]
-            if differ:
-                raise OptionError(f"{', '.join(differ)}: the run in {run_dir} was started with other features "
-                                  f"({json.dumps(ran)}); --resume continues it as it was: leave these out")
-            features = {key: value for key, value in ran.items() if key != "type"}
-        extractor = default_extractor(modality, **features)
         codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
+    ran = _features_of_run(run_dir) if resume else None
+    if ran is not None and ran.get("type") == modality:
+        # A resume reads lines as the interrupted run did (the defaults may have changed since);
+        # a flag that asks for something else is refused, not silently dropped.
+        differ = [flag for flag, key, value in feature_flags if ran.get(key) != value]
+        if differ:
+            raise OptionError(f"{', '.join(differ)}: the run in {run_dir} was started with other features "
+                              f"({json.dumps(ran)}); --resume continues it as it was: leave these out")
+        features = {key: value for key, value in ran.items() if key != "type"}
+    extractor = default_extractor(modality, **features)
     extractor = extractor.with_limits(max_width=limits.max_width, max_seconds=limits.max_seconds)
     if lr is None:  # fine-tuning at the from-scratch rate undid what the parent knew of unseen voices
         lr = FINE_TUNE_LR if init is not None else TrainConfig.lr

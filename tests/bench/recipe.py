@@ -129,6 +129,10 @@ SETS = {
             "init latin-print": ["--init", "latin-print"],
             "init latin-print, onecycle": ["--init", "latin-print", "--lr", "2e-3", "--schedule", "onecycle",
                                            "--label-smoothing", "0.1"],
+            # ... and read its lines centre-normalized (latin-print was trained on plain-scaled ones)
+            "init latin-print, onecycle, center-normalize": [
+                "--init", "latin-print", "--lr", "2e-3", "--schedule", "onecycle", "--label-smoothing", "0.1",
+                "--center-normalize"],
         }),
 }
 
