@@ -42,9 +42,9 @@ demo: install
 	grep -m 6 -P '^test-00000\tword' $(DEMO_DIR)/latin-print-align.tsv
 	@echo "== the bundled OCR lines: 2,400 training lines in 8 fonts" >&2
 	$(BIN)/ctctool manifest stats data/ocr/train.jsonl | head -3
-	@echo "== fine-tune latin-print on them ($(DEMO_FINETUNE_STEPS) steps or $(DEMO_FINETUNE_TIME), whichever comes first)" >&2
+	@echo "== fine-tune latin-print on them, centre-normalizing the lines ($(DEMO_FINETUNE_STEPS) steps or $(DEMO_FINETUNE_TIME), whichever comes first)" >&2
 	$(BIN)/ctctool train data/ocr/train.jsonl --val data/ocr/val.jsonl -o $(DEMO_DIR)/ocr.pt \
-		--run-dir $(DEMO_DIR)/ocr-run --init latin-print --alphabet union --max-steps $(DEMO_FINETUNE_STEPS) \
+		--run-dir $(DEMO_DIR)/ocr-run --init latin-print --alphabet union --center-normalize --max-steps $(DEMO_FINETUNE_STEPS) \
 		--eval-every $(DEMO_FINETUNE_STEPS) --max-time $(DEMO_FINETUNE_TIME)
 	@echo "== evaluate on the held-out test lines (fonts seen in fine-tuning, text not)" >&2
 	$(BIN)/ctctool eval $(DEMO_DIR)/ocr.pt data/ocr/test.jsonl --worst 5 --confusions 5
