@@ -124,6 +124,8 @@ def test_cli_init_may_change_how_lines_are_prepared_and_resume_keeps_it(tiny_mod
     result = runner.invoke(app, ["train", str(speech), "-o", str(tmp_path / "s.pt"), "--init", "en-digits",
                                  "--center-normalize"])
     assert result.exit_code == 2 and "--center-normalize: only image lines" in result.stderr
+    result = runner.invoke(app, ["train", str(speech), "-o", str(tmp_path / "s.pt"), "--no-center-normalize"])
+    assert result.exit_code == 2 and "--no-center-normalize: only image lines" in result.stderr  # not ignored
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -180,26 +180,22 @@ def train_command(
     if missing is not None:
         raise ManifestError(missing.source, None, "text", "missing (training and validation need transcripts)")
     modality = modality_of(train_items)
+    prep = {key: value for _, key, value in feature_flags if key in LINE_PREPARATION}
+    if prep and modality != "image":
+        raise OptionError(f"{', '.join(flag for flag, key, _ in feature_flags if key in prep)}: only image lines "
+                          "have a slant or a centre line; leave it out for audio")
     start = None
     if init is not None:
         parent = load_model(init)
         if parent.modality != modality:
             raise ConfigError(f"{init}: an {parent.modality} model cannot start training on {modality} items")
         features = {key: value for key, value in parent.extractor.config_dict().items() if key != "type"}
-        prep = {key: value for _, key, value in feature_flags if key in LINE_PREPARATION}
-        if prep and modality != "image":
-            raise OptionError(f"{', '.join(flag for flag, key, _ in feature_flags if key in prep)}: "
-                              "only image lines have these; leave them out for audio")
         features.update(prep)
         texts = [item.text or "" for item in train_items]
         start = fine_tune_start(parent, texts, alphabet or "keep", lenient=lenient, seed=seed,
                                 parent_name=init, parent_sha256=file_sha256(parent.path))
         codec = None
     else:
-        if deslant and modality != "image":
-            raise OptionError("--deslant: only image lines have a slant; leave it out for audio")
-        if center_normalize and modality != "image":
-            raise OptionError("--center-normalize: only image lines have a centre line; leave it out for audio")
         features = ({"height": height or 32, "deslant": deslant,
                      "center_normalize": DEFAULT_CENTER_NORMALIZE if center_normalize is None else center_normalize}
                     if modality == "image"
