@@ -155,7 +155,7 @@ data-latin-print-corpus: install
 
 # Rebuild the bundled latin-print model and its card (ctctool/models/latin-print.{pt,json}).
 # Needs the font packages listed in data/latin-print/recipe.py. About 10 minutes of rendering and
-# 65 minutes of training on 2 CPU cores; LATIN_ARGS='--device cuda' on a GPU.
+# 82-97 minutes of training on 2 CPU cores; LATIN_ARGS='--device cuda' on a GPU.
 LATIN_DIR ?= runs/latin-print
 LATIN_ARGS ?= --steps 6000 --seed 1
 model-latin-print: install
