@@ -122,7 +122,7 @@ def train_command(
     from ..codec import Codec
     from ..errors import ConfigError, ManifestError, OptionError
     from ..features import default_extractor
-    from ..features.image import DEFAULT_CENTER_NORMALIZE
+    from ..features.image import DEFAULT_CENTER_INK, DEFAULT_CENTER_NORMALIZE
     from ..fileio import check_writable, file_sha256, read_text
     from ..finetune import (
         ALPHABET_MODES,
@@ -190,6 +190,9 @@ def train_command(
         if parent.modality != modality:
             raise ConfigError(f"{init}: an {parent.modality} model cannot start training on {modality} items")
         features = {key: value for key, value in parent.extractor.config_dict().items() if key != "type"}
+        if prep.get("center_normalize") and not features.get("center_normalize"):
+            # Newly turned on: today's way of measuring. A parent that had it keeps its own.
+            features["center_ink"] = DEFAULT_CENTER_INK
         features.update(prep)
         texts = [item.text or "" for item in train_items]
         start = fine_tune_start(parent, texts, alphabet or "keep", lenient=lenient, seed=seed,
@@ -197,7 +200,8 @@ def train_command(
         codec = None
     else:
         features = ({"height": height or 32, "deslant": deslant,
-                     "center_normalize": DEFAULT_CENTER_NORMALIZE if center_normalize is None else center_normalize}
+                     "center_normalize": DEFAULT_CENTER_NORMALIZE if center_normalize is None else center_normalize,
+                     "center_ink": DEFAULT_CENTER_INK}
                     if modality == "image"
                     else {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64})
         codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None

@@ -13,6 +13,13 @@ Calamari also uses, written here from its description:
 3. cut a band of ``2 * (1 + 4 * mad) + 1`` rows that follows the centre line column by column,
    and scale that band to the model's height (so the line's width scales with it).
 
+Which pixels count as ink in steps 1 and 2 is the model's ``center_ink`` setting. ``"fixed"``
+(format-3 model files): values above 0.3 of full scale, which grey paper and speckle reach, so a
+degraded scan's band came out 1.27x its clean twin's and the line was squashed (README, "Not on
+degraded scans yet"). ``"relative"`` (new models): the line is first rescaled so its own paper
+level (the median pixel) is 0 and its ink level (the 99th percentile) is 1, and the same 0.3 is
+applied to that; the band is then cut from the unchanged values.
+
 Columns are not moved sideways, so a column of the result maps linearly back to the source
 line (``FrameAxis`` positions stay exact). It is deterministic and costs about a millisecond
 for a 64 x 800 working image.
@@ -24,6 +31,15 @@ import numpy as np
 
 # Pixels at or below this ink level (0..1) do not count in the spread: paper noise would widen it.
 _INK_THRESHOLD = 0.3
+# How ink is told from paper (ImageFeatureConfig.center_ink): above _INK_THRESHOLD of full scale,
+# or of the way from the line's paper level to its ink level.
+CENTER_INK_MODES = ("fixed", "relative")
+# Percentiles of a line's pixels taken as its paper and ink levels: most of a line is paper, and
+# the 99th percentile is solid stroke in any line with one letter in a hundred pixels wide.
+_PAPER_PERCENTILE, _INK_PERCENTILE = 50.0, 99.0
+# A line whose ink level is within this of its paper level (0..1, about 13 grey levels) holds no
+# ink to measure: stretching it would turn noise into a band.
+_MIN_CONTRAST = 0.05
 # Smoothing widths, in line heights (of the working image), and the band half-width in ``mad``s:
 # OCRopus's defaults (range 4, smoothness 1.0, extra 0.3), which suit text lines of any script.
 _SMOOTH_ROWS = 0.5
@@ -126,6 +142,16 @@ def band_height(values: np.ndarray, centre: np.ndarray) -> int | None:
     return int(round(min(max(band, _MIN_BAND * height), _MAX_BAND * height)))
 
 
+def relative_ink(values: np.ndarray) -> np.ndarray:
+    """``values`` rescaled so the line's paper level is 0 and its ink level 1 (clipped to 0..1);
+    all zeros when the two are closer than ``_MIN_CONTRAST``."""
+    paper, ink = np.percentile(values, (_PAPER_PERCENTILE, _INK_PERCENTILE))
+    contrast = float(ink - paper)
+    if contrast < _MIN_CONTRAST:
+        return np.zeros(values.shape, dtype=np.float32)
+    return np.clip((values - np.float32(paper)) / np.float32(contrast), 0.0, 1.0).astype(np.float32)
+
+
 def _shift_columns(values: np.ndarray, tops: np.ndarray, rows: int) -> np.ndarray:
     """``rows`` rows per column, column ``j`` read from row ``round(tops[j])`` down (background
     outside the line). Columns keep their places. Whole rows of the working image (half a row
@@ -144,17 +170,22 @@ def _shift_columns(values: np.ndarray, tops: np.ndarray, rows: int) -> np.ndarra
     return out
 
 
-def centre_normalize(values: np.ndarray, height: int, max_width: int) -> np.ndarray:
+def centre_normalize(values: np.ndarray, height: int, max_width: int, ink: str = "fixed") -> np.ndarray:
     """``values`` [working height, width] (ink high, 0..1) straightened along its centre line and
     scaled to ``height`` rows; at most ``max_width`` columns (the band grows instead). A line
-    without ink is only scaled."""
+    without ink is only scaled. ``ink`` is one of ``CENTER_INK_MODES`` (module docstring)."""
     from PIL import Image
 
+    if ink not in CENTER_INK_MODES:
+        raise ValueError(f"ink must be one of {CENTER_INK_MODES}, got {ink!r}")
     work_height, work_width = values.shape
-    centre = centre_line(values)
-    band = band_height(values, centre)
+    measured = relative_ink(values) if ink == "relative" else values
+    centre = centre_line(measured)
+    band = band_height(measured, centre)
     if band is None:
         band = work_height
+        if ink == "relative":  # nothing to centre on: the line's own middle, so it is only scaled
+            centre = np.full(work_width, (work_height - 1) / 2.0, dtype=np.float32)
     band = max(band, int(np.ceil(work_width * height / max_width)))  # the result fits --max-width
     straight = _shift_columns(values, centre - (band - 1) / 2.0, band)
     width = max(1, min(max_width, round(work_width * height / band)))

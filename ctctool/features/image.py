@@ -14,7 +14,7 @@ from ..augmentation.image import augment_line
 from ..errors import ConfigError, FeatureError
 from ..manifest import ManifestItem
 from . import Features, FrameAxis, check_config_types, short_reason
-from .center import centre_normalize
+from .center import CENTER_INK_MODES, centre_normalize
 from .slant import deslant
 
 # Source images larger than this many pixels are refused before they are decoded: a small
@@ -26,6 +26,9 @@ CENTER_WORK_SCALE = 2  # --center-normalize works at this multiple of the model'
 # normalization"). The config field's own default stays False: a model file without the key
 # was trained without it.
 DEFAULT_CENTER_NORMALIZE = True
+# ...measuring ink against each line's own paper and ink levels: with the fixed level grey paper
+# counted as ink (center.py). The field's default stays "fixed" for files written before it.
+DEFAULT_CENTER_INK = "relative"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class ImageFeatureConfig:
     # straighten each line along its centre and scale it by its ink's spread, not its crop
     # (train --center-normalize; see center.py)
     center_normalize: bool = False
+    # how centre normalization tells ink from paper: "fixed" (format-3 files) or "relative" to
+    # the line's own paper and ink levels (center.py)
+    center_ink: str = "fixed"
     type: str = "image"
 
     def __post_init__(self) -> None:
@@ -49,6 +55,8 @@ class ImageFeatureConfig:
             raise ConfigError(f"polarity must be auto, dark-ink or light-ink, got {self.polarity!r}")
         if not 16 <= self.max_width <= 1_000_000:
             raise ConfigError(f"max_width must be between 16 and 1000000 pixels, got {self.max_width}")
+        if self.center_ink not in CENTER_INK_MODES:
+            raise ConfigError(f"center_ink must be {' or '.join(CENTER_INK_MODES)}, got {self.center_ink!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageFeatureConfig:
@@ -279,7 +287,7 @@ class ImageFeatures:
         if self._ink_is_dark(values):
             values = 1.0 - values
         if self.config.center_normalize:
-            values = centre_normalize(values, self.config.height, self.config.max_width)
+            values = centre_normalize(values, self.config.height, self.config.max_width, self.config.center_ink)
             width = values.shape[1]
         pad = 0
         if self.config.deslant:  # before augmentation: training jitters the slant around upright

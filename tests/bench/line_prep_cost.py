@@ -17,8 +17,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-VARIANTS = {"plain": {}, "deslant": {"deslant": True}, "center-normalize": {"center_normalize": True},
-            "center-normalize + deslant": {"center_normalize": True, "deslant": True}}
+# "center-normalize" as new models do it (ink relative to each line's paper); "fixed ink" as
+# format-3 files do.
+VARIANTS = {"plain": {}, "deslant": {"deslant": True},
+            "center-normalize": {"center_normalize": True, "center_ink": "relative"},
+            "center-normalize, fixed ink (format 3)": {"center_normalize": True, "center_ink": "fixed"},
+            "center-normalize + deslant": {"center_normalize": True, "center_ink": "relative", "deslant": True}}
 
 
 def main() -> int:
