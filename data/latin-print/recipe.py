@@ -118,11 +118,11 @@ def build(args: argparse.Namespace) -> None:
                      "--run-dir", str(out / "run"), "--max-steps", str(args.steps), "--eval-every", "1000",
                      "--preset", "base", "--seed", str(args.seed), "--threads", str(args.threads),
                      "--device", args.device, "--quiet",
-                     # Plainly scaled lines, as the shipped model was trained. A rebuild with
-                     # centre normalization (2026-12-05) read clean lines better but lost on every
-                     # degraded level (heavy: 23.79% against 18.25% CER): its band is measured on
-                     # ink above a fixed level, which grey paper and speckle reach (README,
-                     # "Not on degraded scans yet"). Drop the flag once that is mended and measured.
+                     # Plainly scaled lines, as the shipped model was trained. Rebuilt with centre
+                     # normalization (2026-12-05; README, "Ink measured against each line's own
+                     # paper") it reads clean lines and unseen faces better (0.77% against 1.56%
+                     # CER) but validation (4.98% against 4.71%) and `heavy` (19.22% against
+                     # 18.25%) a shade worse. Drop the flag when a rebuild loses nothing there.
                      "--no-center-normalize"]
     if (out / "run").exists():
         train_command.append("--resume")
