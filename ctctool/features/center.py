@@ -15,14 +15,14 @@ Calamari also uses, written here from its description:
 
 Which pixels count as ink in steps 1 and 2 is the model's ``center_ink`` setting. ``"fixed"``
 (format-3 model files): values above 0.3 of full scale, which grey paper and speckle reach, so a
-degraded scan's band came out 1.27x its clean twin's and the line was squashed (README, "Not on
-degraded scans yet"). ``"relative"`` (new models): the line is first rescaled so its own paper
+degraded scan's band came out 1.27x its clean twin's and the line was squashed (README, "Ink measured
+against each line's own paper"). ``"relative"`` (new models): the line is first rescaled so its own paper
 level (the median pixel) is 0 and its ink level (the 99th percentile) is 1, and the same 0.3 is
 applied to that; the band is then cut from the unchanged values.
 
 Columns are not moved sideways, so a column of the result maps linearly back to the source
 line (``FrameAxis`` positions stay exact). It is deterministic and costs about a millisecond
-for a 64 x 800 working image.
+for a 64 x 800 working image, about 0.8 ms more with ``"relative"`` (its two percentiles).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ _INK_THRESHOLD = 0.3
 # or of the way from the line's paper level to its ink level.
 CENTER_INK_MODES = ("fixed", "relative")
 # Percentiles of a line's pixels taken as its paper and ink levels: most of a line is paper, and
-# the 99th percentile is solid stroke in any line with one letter in a hundred pixels wide.
+# the 99th percentile is solid stroke whenever over 1% of the line is ink (any line of text).
 _PAPER_PERCENTILE, _INK_PERCENTILE = 50.0, 99.0
 # A line whose ink level is within this of its paper level (0..1, about 13 grey levels) holds no
 # ink to measure: stretching it would turn noise into a band.
