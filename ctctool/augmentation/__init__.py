@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import OptionError
 
-IMAGE_OPS = ("resolution", "affine", "elastic", "wave", "margins", "stroke", "blur", "contrast", "noise")
+IMAGE_OPS = ("resolution", "affine", "letters", "elastic", "wave", "margins", "stroke", "blur", "contrast", "noise")
 AUDIO_OPS = ("speed", "gain", "reverb", "telephone", "noise", "vtlp", "specaugment")
 OPERATIONS = tuple(dict.fromkeys(IMAGE_OPS + AUDIO_OPS))
 

@@ -52,13 +52,15 @@ def resolution_drop(values: np.ndarray, factor: float) -> np.ndarray:
 
 
 def _geometry(values: np.ndarray, rng: random.Random, policy: AugmentPolicy, k: float) -> np.ndarray:
-    """Affine jitter (scale per axis, shear, rotation, baseline shift), elastic distortion and a
-    baseline wave, composed into one map from output to source coordinates."""
+    """Affine jitter (scale per axis, shear, rotation, baseline shift), per-letter jitter, elastic
+    distortion and a baseline wave, composed into one map from output to source coordinates."""
     height, width = values.shape
     use_affine = rng.random() < policy.chance("affine", 0.7)
     use_elastic = rng.random() < policy.chance("elastic", 0.5)
     use_wave = rng.random() < policy.chance("wave", 0.2)
-    if not (use_affine or use_elastic or use_wave):
+    # No draw at all when left out, so "-letters" reproduces the lines of the recipe before it.
+    use_letters = "letters" not in policy.disabled and rng.random() < policy.chance("letters", 0.7)
+    if not (use_affine or use_elastic or use_wave or use_letters):
         return values
     scale_x = scale_y = 1.0
     shear = angle = shift_y = 0.0
@@ -72,6 +74,9 @@ def _geometry(values: np.ndarray, rng: random.Random, policy: AugmentPolicy, k: 
     ys, xs = np.mgrid[0:height, 0:out_width].astype(np.float32)
     u = xs - out_width / 2.0
     v = ys - height / 2.0
+    if use_letters:
+        u, v, local_shear = _letters(out_width, height, rng, k, v)
+        shear = shear + local_shear
     cos, sin = math.cos(angle), math.sin(angle)
     src_x = (u * cos + v * sin) / scale_x + shear * v + width / 2.0
     src_y = (-u * sin + v * cos) / scale_y - shift_y + height / 2.0
@@ -91,6 +96,32 @@ def _geometry(values: np.ndarray, rng: random.Random, policy: AugmentPolicy, k: 
         amplitude = rng.uniform(0.02, 0.06) * k * height
         src_y += amplitude * np.sin(2 * math.pi * xs / period + rng.uniform(0, 2 * math.pi))
     return remap(values, src_x, src_y)
+
+
+def _letters(out_width: int, height: int, rng: random.Random, k: float,
+             v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-letter jitter: width, slant and letter height that change along the line, as they do
+    between one writer's letters and another's. Random values at knots 0.7 line heights apart
+    (about one letter after centre normalization) are interpolated linearly to every column.
+
+    Returns the output grid's horizontal offsets from the middle after the width warp (columns
+    keep their order and the line its width: a monotone map, so no letter moves past another and
+    the transcript stays true), the vertical offsets scaled by the local letter height, and each
+    column's extra shear (source x per row)."""
+    knots_rng = np.random.default_rng(rng.getrandbits(32))
+    spacing = 0.7 * height
+    count = int(math.ceil(out_width / spacing)) + 2
+    knot_x = (np.arange(count, dtype=np.float32) - 0.5) * spacing
+    columns = np.arange(out_width, dtype=np.float32)
+    log_width = np.interp(columns, knot_x, knots_rng.uniform(-0.4, 0.4, count) * k)
+    slant = np.interp(columns, knot_x, knots_rng.uniform(-0.4, 0.4, count) * k).astype(np.float32)
+    log_height = np.interp(columns, knot_x, knots_rng.uniform(-0.15, 0.15, count) * k)
+    # A letter drawn wider advances the source by less than one column per output column.
+    advance = np.exp(-log_width)
+    position = np.concatenate([[0.0], np.cumsum(advance[:-1])])
+    position *= (out_width - 1) / max(float(position[-1]), 1e-6)
+    u = np.broadcast_to((position - out_width / 2.0).astype(np.float32), v.shape)
+    return u, (v / np.exp(log_height)).astype(np.float32), slant[None, :]
 
 
 def remap(values: np.ndarray, src_x: np.ndarray, src_y: np.ndarray) -> np.ndarray:
