@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .augmentation import AugmentPolicy, warmup_scale
+from .augmentation import OPERATIONS, AugmentPolicy, warmup_scale
 from .averaging import WeightAverage
 from .checkpoint import (
     LoadedModel,
@@ -387,6 +387,7 @@ def save_resume(run: _Run, state: TrainState, rng: dict[str, Any] | None = None,
         "scheduler": run.scheduler.state_dict(), "codec": run.codec.to_dict(),
         "model_config": run.model_config.to_dict(), "train_config": asdict(run.config),
         "ema": run.average.state_dict() if run.average is not None else None,
+        "augment_ops": list(OPERATIONS),
     }, run.resume_path)
 
 
@@ -416,6 +417,26 @@ def load_resume(path: str) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001
         raise CheckpointError(f"{path}: codec or model_config is unusable ({exc})") from None
     return data
+
+
+# The augmentation operations a resume file written before it recorded them knew: all of
+# today's but the per-letter jitter (added 2026-12-05).
+OPS_BEFORE_RECORDED = tuple(op for op in OPERATIONS if op != "letters")
+
+
+def augmentation_of_run(config: TrainConfig, resumed: dict[str, Any], monitor: TrainingMonitor) -> TrainConfig:
+    """``config`` with the augmentation operations added since the interrupted run began left out,
+    so that a resume sees the inputs the run would have seen (resume stays exact across an
+    upgrade that adds an operation to the presets)."""
+    known = resumed.get("augment_ops")
+    known = set(known) if isinstance(known, list) else set(OPS_BEFORE_RECORDED)
+    policy = AugmentPolicy.parse(config.augment)
+    newer = {op for op in OPERATIONS if op not in known} - policy.disabled
+    if not newer or policy.preset == "none":
+        return config
+    kept = AugmentPolicy(policy.preset, policy.disabled | newer)
+    monitor.message(f"resume: augmentation {kept} (the run began before {', '.join(sorted(newer))} existed)")
+    return dataclasses.replace(config, augment=str(kept))
 
 
 def save_best(run: _Run, state: TrainState, metrics: dict[str, Any]) -> None:
@@ -609,6 +630,8 @@ def train(
         remove_stale_temp_files(run_dir, os.path.dirname(os.path.abspath(output)))
     set_seed(config.seed)
     resumed = load_resume(os.path.join(run_dir, RESUME_FILE)) if resume else None
+    if resumed is not None:
+        config = augmentation_of_run(config, resumed, monitor)
 
     val_sets = dict(val_items) if isinstance(val_items, Mapping) else ({"val": val_items} if val_items else {})
     if config.select_by is not None and config.select_by not in val_sets:

@@ -85,6 +85,27 @@ def test_each_image_operation_changes_some_lines_on_its_own(op):
     assert changed >= 3, op
 
 
+@given(st.integers(0, 2**31), st.sampled_from([0.5, 1.0]))
+def test_letter_jitter_keeps_the_letters_in_order_and_the_line_width(seed, strength):
+    """Per-letter jitter is a monotone warp: eight bars, each standing for a letter, come out
+    in the same order, still eight, on a line of the same width; their spacing changes."""
+    values = np.zeros((32, 240), np.float32)
+    starts = [12 + 28 * i for i in range(8)]
+    for x in starts:
+        values[8:24, x:x + 4] = 1.0
+    from ctctool.augmentation.image import _letters
+
+    ys, xs = np.mgrid[0:32, 0:240].astype(np.float32)
+    u, v, slant = _letters(240, 32, random.Random(seed), strength, ys - 16.0)
+    assert np.all(np.diff(u[0]) > 0) and np.isclose(u[0, 0], -120) and np.isclose(u[0, -1], 119)
+    assert np.abs(slant).max() <= 0.4 * strength + 1e-6
+    out = remap(values, u + 120.0 + slant * v, v + 16.0)
+    middle = out[16] > 0.5  # the centre row: each bar is one run of ink
+    runs = np.flatnonzero(np.diff(middle.astype(np.int8)) == 1)
+    assert len(runs) == 8 and out.shape == values.shape
+    assert not np.allclose(np.diff(runs), 28, atol=0.5)  # letters moved by different amounts
+
+
 @given(st.integers(0, 2**31), st.integers(0, 40), st.integers(0, 40))
 def test_margin_changes_never_cut_ink(seed, left, right):
     values = np.pad(line_image(60), ((0, 0), (left, right)))

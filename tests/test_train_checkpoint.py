@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from ctctool.errors import CheckpointError, CodecError, ConfigError
 from ctctool.features import default_extractor
 from ctctool.manifest import read_manifest
 from ctctool.model import NetworkShape
-from ctctool.train import TrainConfig, lr_factor, train
+from ctctool.train import SilentMonitor, TrainConfig, lr_factor, train
 
 SMALL = NetworkShape(hidden=32, channels=(8, 16, 16, 16))
 
@@ -88,6 +89,38 @@ def test_resume_after_a_kill_between_checkpoints_is_bit_exact(tiny_data, tmp_pat
     logged = [json.loads(line)["step"] for line in (tmp_path / "c" / "run" / "log.jsonl").read_text().splitlines()]
     assert logged == [4, 8, 12, 16]
     assert not [p for p in os.listdir(tmp_path / "c" / "run") if p.startswith(".ctctool-tmp-")]
+
+
+def test_a_run_begun_before_an_augmentation_operation_existed_resumes_without_it(tiny_data, tmp_path):
+    """A resume file written before the per-letter jitter joined the presets (it records no
+    ``augment_ops``) continues with ``default,-letters``, the inputs the run began with: the
+    weights equal an uninterrupted ``-letters`` run's bit for bit, and differ from today's
+    default's, so the test would catch the jitter slipping into a resumed old run."""
+    old = TrainConfig(max_steps=16, batch_size=8, seed=5, eval_every=4, augment="default,-letters",
+                      augment_warmup=0.0)
+    straight = run(tiny_data, tmp_path / "a" / "m.pt", old)
+    today = run(tiny_data, tmp_path / "t" / "m.pt", replace(old, augment="default"))
+    assert [h["loss"] for h in straight.history] != [h["loss"] for h in today.history]
+    (tmp_path / "c").mkdir()
+    assert run_until_interrupt(tiny_data, tmp_path / "c" / "m.pt", old, monitor=StopAt(10)) is None
+    resume_path = tmp_path / "c" / "run" / "resume.pt"
+    state = torch.load(resume_path, weights_only=True)
+    assert "letters" in state.pop("augment_ops")
+    torch.save(state, resume_path)  # as the code before it wrote the file
+    messages = []
+
+    class Monitor(SilentMonitor):
+        def message(self, text):
+            messages.append(text)
+
+    resumed = run(tiny_data, tmp_path / "c" / "m.pt", replace(old, augment="default"), resume=True,
+                  monitor=Monitor())
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    a = torch.load(tmp_path / "a" / "run" / "resume.pt", weights_only=True)
+    c = torch.load(resume_path, weights_only=True)
+    assert all(torch.equal(a["model"][key], c["model"][key]) for key in a["model"])
+    assert c["train_config"]["augment"] == "default,-letters" and "letters" in c["augment_ops"]
+    assert any("default,-letters" in text and "letters existed" in text for text in messages), messages
 
 
 def test_loader_workers_do_not_change_what_is_trained(tiny_data, tmp_path):

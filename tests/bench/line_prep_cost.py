@@ -1,5 +1,6 @@
 """What the per-line image steps cost: a line's features loaded plain, with --deslant and with
---center-normalize, in ms per line (one thread, the rounds alternated in one run, medians).
+--center-normalize, and centre-normalized lines augmented as training does at full strength
+(the default preset with and without the per-letter jitter), in ms per line (one thread, the rounds alternated in one run, medians).
 
 Training loads 16 lines a step (the default batch), so 16 x the difference is what a step pays
 when the batches are loaded in the training process (the default on 2 cores).
@@ -23,6 +24,9 @@ VARIANTS = {"plain": {}, "deslant": {"deslant": True},
             "center-normalize": {"center_normalize": True, "center_ink": "relative"},
             "center-normalize, fixed ink (format 3)": {"center_normalize": True, "center_ink": "fixed"},
             "center-normalize + deslant": {"center_normalize": True, "center_ink": "relative", "deslant": True}}
+# Training's augmentation after the warm-up, on centre-normalized lines: name -> policy.
+AUGMENTED = {"center-normalize, augment default": "default",
+             "center-normalize, augment default,-letters": "default,-letters"}
 
 
 def main() -> int:
@@ -33,22 +37,30 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
+    import random
+
     import torch
 
     torch.set_num_threads(1)
+    from ctctool.augmentation import AugmentPolicy
     from ctctool.features.image import ImageFeatureConfig, ImageFeatures
     from ctctool.manifest import read_manifest
 
     items = read_manifest(args.manifest)[:args.lines]
-    extractors = {name: ImageFeatures(ImageFeatureConfig(**options)) for name, options in VARIANTS.items()}
-    for extractor in extractors.values():  # warm the imports and caches once
+    extractors = {name: (ImageFeatures(ImageFeatureConfig(**options)), None) for name, options in VARIANTS.items()}
+    centred = extractors["center-normalize"][0]
+    extractors.update({name: (centred, AugmentPolicy.parse(spec)) for name, spec in AUGMENTED.items()})
+    for extractor, _ in extractors.values():  # warm the imports and caches once
         extractor.load(items[0])
-    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    times: dict[str, list[float]] = {name: [] for name in extractors}
     for _ in range(args.rounds):
-        for name, extractor in extractors.items():
+        for name, (extractor, policy) in extractors.items():
             started = time.perf_counter()
-            for item in items:
-                extractor.load(item)
+            for index, item in enumerate(items):
+                if policy is None:
+                    extractor.load(item)
+                else:  # the same seeds for both policies: the same lines drawn
+                    extractor.load(item, random.Random(index), policy)
             times[name].append((time.perf_counter() - started) / len(items) * 1000.0)
     plain = statistics.median(times["plain"])
     lines = [f"# Line preparation cost (1 thread; {len(items)} lines of {args.manifest}, {args.rounds} rounds "
