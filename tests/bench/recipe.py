@@ -82,6 +82,7 @@ SETS = {
         ablations={
             **COMMON_ABLATIONS,
             "-elastic,-wave": ["--augment", "default,-elastic,-wave"],
+            "-letters": ["--augment", "default,-letters"],
             "-affine": ["--augment", "default,-affine"],
             "-stroke,-resolution": ["--augment", "default,-stroke,-resolution"],
             "-contrast,-noise,-blur": ["--augment", "default,-contrast,-noise,-blur"],
@@ -117,6 +118,8 @@ SETS = {
         ablations={
             **COMMON_ABLATIONS,
             "-elastic,-wave": ["--augment", "default,-elastic,-wave"],
+            # Per-letter jitter (2026-12-05); left out, the recipe's lines are exactly those before it.
+            "-letters": ["--augment", "default,-letters"],
             **RECIPE_ABLATIONS,
             "lr 4e-3": ["--lr", "4e-3"],
             "deslant": ["--deslant"],  # an alternative, not a removal: slant correction before the network
