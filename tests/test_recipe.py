@@ -106,6 +106,23 @@ def test_letter_jitter_keeps_the_letters_in_order_and_the_line_width(seed, stren
     assert not np.allclose(np.diff(runs), 28, atol=0.5)  # letters moved by different amounts
 
 
+# augment_line(line_image(120), Random(seed), "strong") before the per-letter jitter existed
+# (commit f666f90): width and ink sum of the output. Any change to the random draws moves both.
+BEFORE_LETTERS = {0: (141, 718.6897), 1: (112, 809.4207), 2: (139, 759.0170), 3: (142, 733.5870),
+                  4: (105, 811.8602), 5: (120, 736.4170)}
+
+
+@pytest.mark.parametrize("seed", sorted(BEFORE_LETTERS))
+def test_letter_jitter_left_out_gives_the_lines_of_the_recipe_before_it(seed):
+    """``-letters`` takes no random draw, so every other operation sees the numbers it saw before
+    the jitter joined the presets: the ablation and resumed older runs reproduce them."""
+    out = augment_line(line_image(120), random.Random(seed), AugmentPolicy("strong", frozenset({"letters"})))
+    width, ink = BEFORE_LETTERS[seed]
+    assert out.shape == (32, width) and out.sum() == pytest.approx(ink, abs=0.01)
+    with_letters = augment_line(line_image(120), random.Random(seed), AugmentPolicy("strong"))
+    assert not (with_letters.shape == out.shape and np.allclose(with_letters, out))
+
+
 @given(st.integers(0, 2**31), st.integers(0, 40), st.integers(0, 40))
 def test_margin_changes_never_cut_ink(seed, left, right):
     values = np.pad(line_image(60), ((0, 0), (left, right)))
