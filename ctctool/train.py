@@ -410,6 +410,9 @@ def load_resume(path: str) -> dict[str, Any]:
     if rank_rng is not None and (not isinstance(rank_rng, list) or not all(
             isinstance(r, dict) and isinstance(r.get("torch"), torch.Tensor) for r in rank_rng)):
         raise CheckpointError(f"{path}: rank_rng: expected one RNG state per rank")
+    ops = data.get("augment_ops")
+    if ops is not None and not (isinstance(ops, list) and all(isinstance(op, str) for op in ops)):
+        raise CheckpointError(f"{path}: augment_ops: expected a list of operation names")
     data["state"] = TrainState.from_dict(data["state"], path)
     try:
         data["codec"] = Codec.from_dict(data["codec"])
@@ -428,8 +431,7 @@ def augmentation_of_run(config: TrainConfig, resumed: dict[str, Any], monitor: T
     """``config`` with the augmentation operations added since the interrupted run began left out,
     so that a resume sees the inputs the run would have seen (resume stays exact across an
     upgrade that adds an operation to the presets)."""
-    known = resumed.get("augment_ops")
-    known = set(known) if isinstance(known, list) else set(OPS_BEFORE_RECORDED)
+    known = set(resumed.get("augment_ops") or OPS_BEFORE_RECORDED)
     policy = AugmentPolicy.parse(config.augment)
     newer = {op for op in OPERATIONS if op not in known} - policy.disabled
     if not newer or policy.preset == "none":

@@ -351,6 +351,12 @@ def test_resume_state_missing_a_key_names_it(tiny_data, tmp_path):
     torch.save(state, tmp_path / "run" / "resume.pt")
     with pytest.raises(CheckpointError, match=r"state\.batch_in_epoch: missing"):
         _train(tiny_data, out, TrainConfig(max_steps=4, batch_size=8), resume=True)
+    state = torch.load(tmp_path / "run" / "resume.pt", weights_only=True)
+    state["state"]["batch_in_epoch"] = 0
+    state["augment_ops"] = [["affine"]]  # a crafted file: not names
+    torch.save(state, tmp_path / "run" / "resume.pt")
+    with pytest.raises(CheckpointError, match=r"augment_ops: expected a list of operation names"):
+        _train(tiny_data, out, TrainConfig(max_steps=4, batch_size=8), resume=True)
 
 
 # ---------------------------------------------------------------- 7. non-finite decoding options
