@@ -1,6 +1,7 @@
 """What the per-line image steps cost: a line's features loaded plain, with --deslant and with
 --center-normalize, and centre-normalized lines augmented as training does at full strength
-(the default preset with and without the per-letter jitter), in ms per line (one thread, the rounds alternated in one run, medians).
+(the default preset with and without the per-letter jitter), in ms per line (one thread, the
+rounds alternated in one run, medians).
 
 Training loads 16 lines a step (the default batch), so 16 x the difference is what a step pays
 when the batches are loaded in the training process (the default on 2 cores).
@@ -56,11 +57,8 @@ def main() -> int:
     for _ in range(args.rounds):
         for name, (extractor, policy) in extractors.items():
             started = time.perf_counter()
-            for index, item in enumerate(items):
-                if policy is None:
-                    extractor.load(item)
-                else:  # the same seeds for both policies: the same lines drawn
-                    extractor.load(item, random.Random(index), policy)
+            for index, item in enumerate(items):  # the same seeds for both policies
+                extractor.load(item, None if policy is None else random.Random(index), policy)
             times[name].append((time.perf_counter() - started) / len(items) * 1000.0)
     plain = statistics.median(times["plain"])
     lines = [f"# Line preparation cost (1 thread; {len(items)} lines of {args.manifest}, {args.rounds} rounds "
