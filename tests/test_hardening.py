@@ -650,17 +650,34 @@ def test_torchrun_backend_follows_the_device_asked_for(monkeypatch):
     assert _rank_device(torch.device("cuda", 0), 1) == torch.device("cuda", 0)  # one process: as asked
 
 
+def torchrun(arguments: list[str], timeout: float = 240) -> subprocess.CompletedProcess:
+    """Two CPU processes under torchrun, one thread each. PYTHONFAULTHANDLER makes a rank that
+    dies by a signal (a SIGABRT from inside gloo, seen once in CI) print every thread's Python
+    stack to stderr first, so a failure says where it was."""
+    env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def torchrun_output(result: subprocess.CompletedProcess) -> str:
+    """What a failed torchrun job printed, for an assertion message: the ranks' own output comes
+    first and the launcher's summary last; the launcher's traceback alone says only which rank
+    died and by which signal."""
+    stderr = result.stderr
+    if len(stderr) > 8000:
+        stderr = stderr[:5000] + "\n[...]\n" + stderr[-3000:]
+    return f"exit {result.returncode}\nstdout (end):\n{result.stdout[-1500:]}\nstderr:\n{stderr}"
+
+
 def test_patience_under_torchrun_stops_every_rank(tiny_data, tmp_path):
     """Two CPU processes (gloo) with --patience 1 and a learning rate too small to improve: all
     ranks stop together after the second validation (this hung until killed before)."""
-    env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "ctctool", "train", str(tiny_data["train"]), "--val", str(tiny_data["val"]),
+    command = ["-m", "ctctool", "train", str(tiny_data["train"]), "--val", str(tiny_data["val"]),
                "-o", str(tmp_path / "m.pt"), "--run-dir", str(tmp_path / "run"), "--max-steps", "40",
                "--eval-every", "2", "--patience", "1", "--lr", "1e-12", "--batch-size", "4", "--hidden", "16",
                "--channels", "8,8,8", "--device", "cpu", "--quiet", "--no-augment"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = torchrun(command)
+    assert result.returncode == 0, torchrun_output(result)
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [2, 4]
     assert (tmp_path / "m.pt").exists()
@@ -669,14 +686,12 @@ def test_patience_under_torchrun_stops_every_rank(tiny_data, tmp_path):
 def test_accumulate_under_torchrun_trains_and_writes_one_model(tiny_data, tmp_path):
     """--accumulate under DDP: gradients of the first batch stay local (no_sync), the step's last
     backward all-reduces; both ranks finish the same steps."""
-    env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "ctctool", "train", str(tiny_data["train"]), "--val", str(tiny_data["val"]),
+    command = ["-m", "ctctool", "train", str(tiny_data["train"]), "--val", str(tiny_data["val"]),
                "-o", str(tmp_path / "m.pt"), "--run-dir", str(tmp_path / "run"), "--max-steps", "4",
                "--eval-every", "2", "--batch-size", "4", "--accumulate", "2", "--hidden", "16",
                "--channels", "8,8,8", "--device", "cpu", "--quiet", "--no-augment"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = torchrun(command)
+    assert result.returncode == 0, torchrun_output(result)
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [2, 4] and (tmp_path / "m.pt").exists()
 
@@ -685,14 +700,12 @@ def test_max_time_under_torchrun_stops_every_rank_at_the_same_step(tiny_data, tm
     """--max-time under DDP: the ranks' clocks differ, so they decide together (a rank that
     stopped alone would leave the other waiting in an all-reduce); the job ends cleanly well
     before its step budget with one model, one resume state and the stop in the log."""
-    env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "ctctool", "train", str(tiny_data["train"]), "--val", str(tiny_data["val"]),
+    command = ["-m", "ctctool", "train", str(tiny_data["train"]), "--val", str(tiny_data["val"]),
                "-o", str(tmp_path / "m.pt"), "--run-dir", str(tmp_path / "run"), "--max-steps", "100000",
                "--eval-every", "100000", "--max-time", "3s", "--batch-size", "4", "--hidden", "16",
                "--channels", "8,8,8", "--device", "cpu", "--no-augment"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = torchrun(command)
+    assert result.returncode == 0, torchrun_output(result)
     assert result.stdout.count("--max-time reached at step") == 1, result.stdout[-2000:]  # rank 0 reports
     assert (tmp_path / "m.pt").exists() and (tmp_path / "run" / "resume.pt").exists()
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
@@ -700,11 +713,9 @@ def test_max_time_under_torchrun_stops_every_rank_at_the_same_step(tiny_data, tm
 
 
 def _torchrun_driver(tiny_data, out, mode, timeout=240):
-    env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
     out.mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(REPO / "tests" / "ddp_resume.py"), str(tiny_data["train"]), str(tiny_data["val"]), str(out), mode]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    command = [str(REPO / "tests" / "ddp_resume.py"), str(tiny_data["train"]), str(tiny_data["val"]), str(out), mode]
+    return torchrun(command, timeout)
 
 
 def test_resume_under_torchrun_is_bit_exact(tiny_data, tmp_path):
@@ -714,7 +725,7 @@ def test_resume_under_torchrun_is_bit_exact(tiny_data, tmp_path):
     gave other dropout masks on rank 1)."""
     for folder, mode in (("a", "straight"), ("b", "interrupt"), ("b", "resume")):
         done = _torchrun_driver(tiny_data, tmp_path / folder, mode)
-        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.returncode == 0, torchrun_output(done)
         assert done.stdout.count("interrupted" if mode == "interrupt" else "finished 8 steps") == 2, done.stdout
     a = torch.load(tmp_path / "a" / "run" / "resume.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "run" / "resume.pt", weights_only=True)
@@ -746,15 +757,13 @@ def test_under_torchrun_the_cli_names_the_bad_item_and_the_other_rank_says_why_i
     val = copy_lines("val", 8, tmp_path)
     victim = tmp_path / json.loads(train.read_text().splitlines()[5])["path"]
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
-    env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "ctctool", "train", str(train), "--val", str(val), "-o", str(tmp_path / "m.pt"), "--run-dir",
+    command = ["-m", "ctctool", "train", str(train), "--val", str(val), "-o", str(tmp_path / "m.pt"), "--run-dir",
                str(tmp_path / "run"), "--max-steps", "12", "--eval-every", "6", "--batch-size", "4", "--hidden", "16",
                "--channels", "8,8,8", "--device", "cpu", "--quiet", "--no-augment"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    result = torchrun(command)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 2, result.stderr[-3000:]
+    assert len(errors) == 2, torchrun_output(result)
     assert any("train.jsonl:6: path:" in line and "truncated" in line for line in errors)
     assert any("another training process of this torchrun job stopped" in line for line in errors)
 
@@ -763,12 +772,10 @@ def test_under_torchrun_the_cli_names_the_bad_item_and_the_other_rank_says_why_i
 def test_non_finite_batches_under_torchrun_are_one_decision(skip_bad, tiny_data, tmp_path):
     """Rank 1's batches overflow, rank 0's do not: with --skip-bad both ranks skip together and
     finish; without it both stop with the error. Neither hangs in the gradient all-reduce."""
-    env = {**os.environ, "CTCTOOL_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(REPO / "tests" / "ddp_skip.py"), str(tiny_data["train"]), str(tmp_path),
+    command = [str(REPO / "tests" / "ddp_skip.py"), str(tiny_data["train"]), str(tmp_path),
                *(["--skip-bad"] if skip_bad else [])]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = torchrun(command)
+    assert result.returncode == 0, torchrun_output(result)
     expected = "finished 4 steps" if skip_bad else "stopped: non-finite"
     assert result.stdout.count(expected) == 2, result.stdout
 
