@@ -698,8 +698,11 @@ def train(
     if state.skipped_batches:
         monitor.message(f"warning: {state.skipped_batches} batches with non-finite values were skipped")
     if world > 1:
-        # Every rank leaves together and tears its group down before the interpreter does: a
+        # Every rank leaves together and shuts its group down before the interpreter does: a
         # gloo rank whose peer had already exited aborted (SIGABRT) in the group's destructor.
+        # The DDP wrapper keeps a reference to the group inside torch, so its gloo connections
+        # stay open until the process exits (seen with torch 2.13: the sockets outlive
+        # destroy_process_group); the barrier is what makes the ranks exit close together.
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     if rank == 0 and not os.path.exists(output):
