@@ -669,6 +669,17 @@ def torchrun_output(result: subprocess.CompletedProcess) -> str:
     return f"exit {result.returncode}\nstdout (end):\n{result.stdout[-1500:]}\nstderr:\n{stderr}"
 
 
+def test_a_command_killed_by_a_signal_prints_where_it_was():
+    """README: a ctctool process killed by a signal from native code prints its Python stack
+    (faulthandler), not only the signal. Here the command's body calls abort(), as gloo does."""
+    script = ("import os\nimport ctctool.cli as cli\n\n\ndef native_abort():\n    os.abort()\n\n\n"
+              "cli.app = native_abort\ncli.main()\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == -6
+    assert "Fatal Python error: Aborted" in result.stderr
+    assert "in native_abort" in result.stderr and "in main" in result.stderr, result.stderr
+
+
 def test_patience_under_torchrun_stops_every_rank(tiny_data, tmp_path):
     """Two CPU processes (gloo) with --patience 1 and a learning rate too small to improve: all
     ranks stop together after the second validation (this hung until killed before)."""

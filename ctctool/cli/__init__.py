@@ -56,4 +56,11 @@ app.add_typer(lm.app, name="lm")
 
 
 def main() -> None:
+    # A process killed by a signal from native code (a SIGABRT inside gloo under torchrun, a
+    # fault in a compiled extension) prints every thread's Python stack before it dies, so
+    # the report says where it was instead of only "Signal 6 received".
+    import faulthandler
+
+    if not faulthandler.is_enabled():
+        faulthandler.enable()
     app()
