@@ -61,6 +61,9 @@ def main() -> None:
     # the report says where it was instead of only "Signal 6 received".
     import faulthandler
 
-    if not faulthandler.is_enabled():
-        faulthandler.enable()
+    try:
+        if not faulthandler.is_enabled():
+            faulthandler.enable()
+    except (OSError, ValueError, RuntimeError):  # stderr closed or without a file descriptor
+        pass
     app()
