@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,3 +150,21 @@ def test_models_without_deslant_stay_readable_by_format_1_readers(tiny_model, tm
     assert read_model_file(str(tiny_model))["min_reader_version"] == 1
     export_onnx(load_model(str(tiny_model)), str(tmp_path / "t.onnx"))
     assert describe_onnx_model(str(tmp_path / "t.onnx"))["format"].endswith(" 1")
+
+
+def test_slant_by_hand_reports_each_hands_lean(tmp_path):
+    """tests/bench/slant_by_hand.py, whose table the README quotes: a hand of leaning lines
+    reads about -lean at every height and variant, an upright hand 0."""
+    rows = []
+    for index, lean in enumerate([0.35, 0.35, 0.0, 0.0]):
+        italic_line(tmp_path / f"{index}.png", lean=lean)
+        rows.append({"path": f"{index}.png", "text": "x", "font": "Leaning-Regular" if lean else "Upright"})
+    manifest = tmp_path / "hands.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    script = Path(__file__).parent / "bench" / "slant_by_hand.py"
+    result = subprocess.run([sys.executable, str(script), str(manifest)], capture_output=True, text=True, check=True)
+    table = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+             for line in result.stdout.splitlines()[2:]}
+    assert table["Leaning"][0] == "2" and table["Upright"][0] == "2"
+    assert all(abs(float(cell) + 0.35) <= 0.051 for cell in table["Leaning"][1:])
+    assert all(float(cell) == 0.0 for cell in table["Upright"][1:])
