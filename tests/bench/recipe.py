@@ -136,6 +136,10 @@ SETS = {
             "init latin-print, onecycle, center-normalize": [
                 "--init", "latin-print", "--lr", "2e-3", "--schedule", "onecycle", "--label-smoothing", "0.1",
                 "--center-normalize"],
+            # ... and with slant correction too (2026-12-06: it helps the leaning hands from random weights)
+            "init latin-print, onecycle, center-normalize, deslant": [
+                "--init", "latin-print", "--lr", "2e-3", "--schedule", "onecycle", "--label-smoothing", "0.1",
+                "--center-normalize", "--deslant"],
         }),
 }
 
