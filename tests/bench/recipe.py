@@ -74,6 +74,11 @@ RECIPE_ABLATIONS = {
     "cosine, no label smoothing": ["--schedule", "cosine", "--label-smoothing", "0"],
 }
 
+# latin-print fine-tuned with the from-scratch recipe's rate, schedule and smoothing (the
+# fine-tuning defaults suit short adaptations): the base of the `init latin-print, onecycle` variants.
+FINE_TUNE_FROM_SCRATCH_RECIPE = ["--init", "latin-print", "--lr", "2e-3", "--schedule", "onecycle",
+                                 "--label-smoothing", "0.1"]
+
 SETS = {
     "ocr": BenchSet(
         "ocr", "data/ocr/train.jsonl", "data/ocr/val.jsonl",
@@ -130,16 +135,12 @@ SETS = {
             # the hands' font packages), with the fine-tuning defaults or the from-scratch recipe.
             # Its training text holds some test transcripts: compare on the lines it does not hold.
             "init latin-print": ["--init", "latin-print"],
-            "init latin-print, onecycle": ["--init", "latin-print", "--lr", "2e-3", "--schedule", "onecycle",
-                                           "--label-smoothing", "0.1"],
+            "init latin-print, onecycle": [*FINE_TUNE_FROM_SCRATCH_RECIPE],
             # ... and read its lines centre-normalized (latin-print was trained on plain-scaled ones)
-            "init latin-print, onecycle, center-normalize": [
-                "--init", "latin-print", "--lr", "2e-3", "--schedule", "onecycle", "--label-smoothing", "0.1",
-                "--center-normalize"],
+            "init latin-print, onecycle, center-normalize": [*FINE_TUNE_FROM_SCRATCH_RECIPE, "--center-normalize"],
             # ... and with slant correction too (2026-12-06: it helps the leaning hands from random weights)
-            "init latin-print, onecycle, center-normalize, deslant": [
-                "--init", "latin-print", "--lr", "2e-3", "--schedule", "onecycle", "--label-smoothing", "0.1",
-                "--center-normalize", "--deslant"],
+            "init latin-print, onecycle, center-normalize, deslant": [*FINE_TUNE_FROM_SCRATCH_RECIPE,
+                                                                      "--center-normalize", "--deslant"],
         }),
 }
 
