@@ -161,3 +161,20 @@ def test_every_variant_make_bench_recipe_names_exists():
     variants = re.search(r"--variants '([^']*)'", makefile.split("RECIPE_ARGS ?=")[1]).group(1).split(";")
     known = {"before", "default"}.union(*(s.ablations for s in bench.SETS.values()))
     assert len(variants) > 10 and set(variants) <= known, set(variants) - known
+
+
+def test_first_seed_adds_later_seeds_without_rerunning_earlier_ones(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run(bench_set, variant, seed, extra, out, baseline, threads, continue_run):
+        calls.append((variant, seed))
+        return scored(variant, seed, 0.01)
+
+    monkeypatch.setattr(bench, "run_train", fake_run)
+    monkeypatch.setattr(sys, "argv", ["recipe.py", "--out", str(tmp_path / "out"), "--sets", "ocr", "--variants",
+                                      "default;-ema", "--first-seed", "1", "--seeds", "2", "--ablation-seeds", "1"])
+    assert bench.main() == 0
+    assert sorted(calls) == [("-ema", 1), ("default", 1), ("default", 2)]
+    monkeypatch.setattr(sys, "argv", sys.argv[:7] + ["--first-seed", "-1"])
+    with pytest.raises(SystemExit):
+        bench.main()

@@ -14,7 +14,7 @@ festival) it trains:
 
 Every run has the same number of steps and is scored greedily on its validation set and on
 the held-out sets by ``ctctool eval``. Seeds: ``--seeds`` for before/default, ``--ablation-seeds``
-for the removals. Runs go one at a time (timing-sensitive work runs alone) and each result is
+for the removals, numbered from ``--first-seed`` (0; 1 adds seeds to a folder that has seed 0). Runs go one at a time (timing-sensitive work runs alone) and each result is
 appended to ``runs.jsonl`` as it finishes, so an interrupted bench keeps what it measured and
 ``--resume`` skips finished runs and continues a run stopped mid-training from its resume state
 (its time then left out of the table). A run whose training or scoring fails goes to ``failed.jsonl``
@@ -333,6 +333,8 @@ def main() -> int:
     parser.add_argument("--sets", default="ocr,handwriting,speech")
     parser.add_argument("--seeds", type=int, default=3, help="seeds for `before` and `default`")
     parser.add_argument("--ablation-seeds", type=int, default=3, help="seeds for each component removed")
+    parser.add_argument("--first-seed", type=int, default=0, help="seed numbers start here (to add seeds 1 "
+                        "and 2 to a seed 0 run elsewhere: --first-seed 1 --seeds 2)")
     parser.add_argument("--variants", default="", help="variants separated by ';', each "
                         "VARIANT or SET:VARIANT (default: all)")
     parser.add_argument("--steps", type=int, default=None, help="override every set's step count")
@@ -343,6 +345,8 @@ def main() -> int:
     parser.add_argument("--resume", action="store_true", help="keep runs.jsonl and skip finished runs")
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
+    if args.first_seed < 0:
+        parser.error("--first-seed: must be 0 or more")
     set_names = args.sets.split(",")
     for set_name in set_names:
         if set_name not in SETS:
@@ -372,9 +376,9 @@ def main() -> int:
                 bench = BenchSet(**{**bench.__dict__, "steps": args.steps})
             plan = [("before", [], args.seeds), ("default", [], args.seeds)]
             plan += [(variant, extra, args.ablation_seeds) for variant, extra in bench.ablations.items()]
-            for seed in range(args.seeds):  # seed-major: an interrupted bench still has every variant
-                for variant, extra, seeds in plan:
-                    if seed >= seeds or (wanted and variant not in wanted and f"{set_name}:{variant}" not in wanted):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):  # seed-major: an interrupted
+                for variant, extra, seeds in plan:  # bench still has every variant
+                    if seed - args.first_seed >= seeds or (wanted and variant not in wanted and f"{set_name}:{variant}" not in wanted):
                         continue
                     if any(r["set"] == set_name and r["variant"] == variant and r["seed"] == seed for r in done):
                         continue
