@@ -118,19 +118,9 @@ def train_command(
     runtime: Runtime,
 ) -> None:
     """Train a CNN-BiLSTM-CTC recognizer; the best model (by validation CER) is written to -o."""
-    from ..checkpoint import load_model
-    from ..codec import Codec
     from ..errors import ConfigError, ManifestError, OptionError
     from ..features import default_extractor
-    from ..features.image import DEFAULT_CENTER_INK, DEFAULT_CENTER_NORMALIZE
-    from ..fileio import check_writable, file_sha256, read_text
-    from ..finetune import (
-        ALPHABET_MODES,
-        FINE_TUNE_LABEL_SMOOTHING,
-        FINE_TUNE_LR,
-        FINE_TUNE_SCHEDULE,
-        fine_tune_start,
-    )
+    from ..fileio import check_writable, file_sha256
     from ..manifest import read_manifest
     from ..model import network_shape
     from ..train import TrainConfig, modality_of, train
@@ -148,20 +138,9 @@ def train_command(
         ("--height", "height", height), ("--deslant", "deslant", deslant or None),
         ("--center-normalize" if center_normalize else "--no-center-normalize", "center_normalize", center_normalize), ("--sample-rate", "sample_rate", sample_rate),
         ("--n-mels", "n_mels", n_mels)) if value is not None]
-    if init is not None:
-        # How a line is prepared (deslant, centre normalization) may change when fine-tuning: the
-        # network's input keeps its shape and training adapts the weights. Height, audio features
-        # and the network's shape are the parent's.
-        given = [flag for flag, key, _ in feature_flags if key not in LINE_PREPARATION] + [
-            flag for flag, value in (("--stride", stride), ("--preset", preset), ("--hidden", hidden),
-                                     ("--layers", layers), ("--channels", channels), ("--dropout", dropout))
-            if value is not None]
-        if given:
-            raise OptionError(f"{', '.join(given)}: the features and network shape come from the --init model; "
-                              "leave these out")
-    elif alphabet in ALPHABET_MODES:
-        raise OptionError(f"--alphabet {alphabet} needs --init MODEL (without it, --alphabet is a file of "
-                          f"characters; write ./{alphabet} for a file of that name)")
+    _check_init_flags(init, alphabet, feature_flags, {"--stride": stride, "--preset": preset, "--hidden": hidden,
+                                                      "--layers": layers, "--channels": channels,
+                                                      "--dropout": dropout})
     shape = network_shape(preset or "base", stride=stride, channels=counts, hidden=hidden, layers=layers,
                           dropout=dropout)
     if ema is not None and not 0.0 <= ema < 1.0:
@@ -184,44 +163,17 @@ def train_command(
     if prep and modality != "image":
         raise OptionError(f"{', '.join(flag for flag, key, _ in feature_flags if key in prep)}: only image lines "
                           "have a slant or a centre line; leave it out for audio")
-    start = None
     if init is not None:
-        parent = load_model(init)
-        if parent.modality != modality:
-            raise ConfigError(f"{init}: an {parent.modality} model cannot start training on {modality} items")
-        features = {key: value for key, value in parent.extractor.config_dict().items() if key != "type"}
-        if prep.get("center_normalize") and not features.get("center_normalize"):
-            # Newly turned on: today's way of measuring. A parent that had it keeps its own.
-            features["center_ink"] = DEFAULT_CENTER_INK
-        features.update(prep)
-        texts = [item.text or "" for item in train_items]
-        start = fine_tune_start(parent, texts, alphabet or "keep", lenient=lenient, seed=seed,
-                                parent_name=init, parent_sha256=file_sha256(parent.path))
+        features, start = _fine_tune_start(init, modality, prep, train_items, alphabet, lenient=lenient, seed=seed)
         codec = None
     else:
-        features = ({"height": height or 32, "deslant": deslant,
-                     "center_normalize": DEFAULT_CENTER_NORMALIZE if center_normalize is None else center_normalize,
-                     "center_ink": DEFAULT_CENTER_INK}
-                    if modality == "image"
-                    else {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64})
-        codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
-    ran = _features_of_run(run_dir) if resume else None
-    if ran is not None and ran.get("type") == modality:
-        # A resume reads lines as the interrupted run did (the defaults may have changed since);
-        # a flag that asks for something else is refused, not silently dropped.
-        differ = [flag for flag, key, value in feature_flags if ran.get(key) != value]
-        if differ:
-            raise OptionError(f"{', '.join(differ)}: the run in {run_dir} was started with other features "
-                              f"({json.dumps(ran)}); --resume continues it as it was: leave these out")
-        features = {key: value for key, value in ran.items() if key != "type"}
+        features, start = _fresh_features(modality, height, deslant, center_normalize, sample_rate, n_mels), None
+        codec = _alphabet_codec(alphabet)
+    if resume:
+        features = _features_for_resume(run_dir, modality, feature_flags, features)
     extractor = default_extractor(modality, **features)
     extractor = extractor.with_limits(max_width=limits.max_width, max_seconds=limits.max_seconds)
-    if lr is None:  # fine-tuning at the from-scratch rate undid what the parent knew of unseen voices
-        lr = FINE_TUNE_LR if init is not None else TrainConfig.lr
-    if schedule is None:
-        schedule = FINE_TUNE_SCHEDULE if init is not None else TrainConfig.schedule
-    if label_smoothing is None:
-        label_smoothing = FINE_TUNE_LABEL_SMOOTHING if init is not None else TrainConfig.label_smoothing
+    lr, schedule, label_smoothing = _rate_defaults(init is not None, lr, schedule, label_smoothing)
     config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
                          eval_every=eval_every, patience=patience, seed=seed,
                          augment="none" if no_augment else augment, augment_warmup=augment_warmup,
@@ -237,20 +189,121 @@ def train_command(
     result = train(train_items, output=output, run_dir=run_dir, extractor=extractor, val_items=val_sets,
                    config=config, shape=shape, codec=codec, device=torch_device, resume=resume,
                    monitor=make_monitor(quiet), metadata=metadata, init=start)
-    if int(os.environ.get("RANK", "0")) != 0:
-        return  # under torchrun, rank 0 reports
-    if result.best_val_cer is not None:
-        best = next(h for h in result.history if h["step"] == result.best_step)
-        others = "".join(f"; {name} CER {100 * scores['cer']:.2f}% WER {100 * scores['wer']:.2f}%"
-                         for name, scores in best.get("sets", {}).items()
-                         if name != best.get("select_by") and scores["cer"] is not None)
-        budget = f" (--max-time reached at step {result.steps} of {config.max_steps or 'the epochs'})" \
-            if result.out_of_time else ""
-        typer.echo(f"{output}: best validation CER {100 * result.best_val_cer:.2f}% "
-                   f"(WER {100 * best['wer']:.2f}%) at step {result.best_step} of {result.steps}"
-                   f"{others}; {result.seconds:.0f} s{budget}")
-    else:
-        typer.echo(f"{output}: trained {result.steps} steps without validation; {result.seconds:.0f} s")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
+        typer.echo(_summary(output, result, config))
+
+
+def _check_init_flags(init: str | None, alphabet: str | None, feature_flags: list[tuple[str, str, Any]],
+                      shape_flags: dict[str, Any]) -> None:
+    """With --init, the features and network shape are the parent's: refuse flags that would set
+    them. Without it, --alphabet keep|union|replace means nothing: refuse it rather than read a file."""
+    from ..errors import OptionError
+    from ..finetune import ALPHABET_MODES
+
+    if init is not None:
+        # How a line is prepared (deslant, centre normalization) may change when fine-tuning: the
+        # network's input keeps its shape and training adapts the weights. Height, audio features
+        # and the network's shape are the parent's.
+        given = [flag for flag, key, _ in feature_flags if key not in LINE_PREPARATION] + [
+            flag for flag, value in shape_flags.items() if value is not None]
+        if given:
+            raise OptionError(f"{', '.join(given)}: the features and network shape come from the --init model; "
+                              "leave these out")
+    elif alphabet in ALPHABET_MODES:
+        raise OptionError(f"--alphabet {alphabet} needs --init MODEL (without it, --alphabet is a file of "
+                          f"characters; write ./{alphabet} for a file of that name)")
+
+
+def _fine_tune_start(init: str, modality: str, prep: dict[str, Any], train_items: list, alphabet: str | None, *,
+                     lenient: bool, seed: int) -> tuple[dict[str, Any], Any]:
+    """The parent's features (with the line preparation the flags change) and the fine-tune's
+    starting point (weights, codec, parent record)."""
+    from ..checkpoint import load_model
+    from ..errors import ConfigError
+    from ..features.image import DEFAULT_CENTER_INK
+    from ..fileio import file_sha256
+    from ..finetune import fine_tune_start
+
+    parent = load_model(init)
+    if parent.modality != modality:
+        raise ConfigError(f"{init}: an {parent.modality} model cannot start training on {modality} items")
+    features = {key: value for key, value in parent.extractor.config_dict().items() if key != "type"}
+    if prep.get("center_normalize") and not features.get("center_normalize"):
+        # Newly turned on: today's way of measuring. A parent that had it keeps its own.
+        features["center_ink"] = DEFAULT_CENTER_INK
+    features.update(prep)
+    texts = [item.text or "" for item in train_items]
+    start = fine_tune_start(parent, texts, alphabet or "keep", lenient=lenient, seed=seed,
+                            parent_name=init, parent_sha256=file_sha256(parent.path))
+    return features, start
+
+
+def _fresh_features(modality: str, height: int | None, deslant: bool, center_normalize: bool | None,
+                    sample_rate: int | None, n_mels: int | None) -> dict[str, Any]:
+    """A new model's feature config: the flags given, today's defaults for the rest."""
+    from ..features.image import DEFAULT_CENTER_INK, DEFAULT_CENTER_NORMALIZE
+
+    if modality == "image":
+        return {"height": height or 32, "deslant": deslant,
+                "center_normalize": DEFAULT_CENTER_NORMALIZE if center_normalize is None else center_normalize,
+                "center_ink": DEFAULT_CENTER_INK}
+    return {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64}
+
+
+def _alphabet_codec(alphabet: str | None):
+    """The codec of an --alphabet file; None lets training build it from the transcripts."""
+    from ..codec import Codec
+    from ..fileio import read_text
+
+    return Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
+
+
+def _features_for_resume(run_dir: str, modality: str, feature_flags: list[tuple[str, str, Any]],
+                         features: dict[str, Any]) -> dict[str, Any]:
+    """A resume reads lines as the interrupted run did (the defaults may have changed since); a
+    flag that asks for something else is refused, not silently dropped."""
+    from ..errors import OptionError
+
+    ran = _features_of_run(run_dir)
+    if ran is None or ran.get("type") != modality:
+        return features
+    differ = [flag for flag, key, value in feature_flags if ran.get(key) != value]
+    if differ:
+        raise OptionError(f"{', '.join(differ)}: the run in {run_dir} was started with other features "
+                          f"({json.dumps(ran)}); --resume continues it as it was: leave these out")
+    return {key: value for key, value in ran.items() if key != "type"}
+
+
+def _rate_defaults(fine_tuning: bool, lr: float | None, schedule: str | None,
+                   label_smoothing: float | None) -> tuple[float, str, float]:
+    """The rate, schedule and label smoothing not given: a fine-tune's own (a short adaptation
+    that must keep what the parent knew; at the from-scratch rate it undid what the parent knew
+    of unseen voices), else the from-scratch recipe's."""
+    from ..finetune import FINE_TUNE_LABEL_SMOOTHING, FINE_TUNE_LR, FINE_TUNE_SCHEDULE
+    from ..train import TrainConfig
+
+    if lr is None:
+        lr = FINE_TUNE_LR if fine_tuning else TrainConfig.lr
+    if schedule is None:
+        schedule = FINE_TUNE_SCHEDULE if fine_tuning else TrainConfig.schedule
+    if label_smoothing is None:
+        label_smoothing = FINE_TUNE_LABEL_SMOOTHING if fine_tuning else TrainConfig.label_smoothing
+    return lr, schedule, label_smoothing
+
+
+def _summary(output: str, result, config) -> str:
+    """The line train prints when it ends: the best validation CER, the other sets' figures at
+    that step, the time, and where --max-time cut the run."""
+    if result.best_val_cer is None:
+        return f"{output}: trained {result.steps} steps without validation; {result.seconds:.0f} s"
+    best = next(h for h in result.history if h["step"] == result.best_step)
+    others = "".join(f"; {name} CER {100 * scores['cer']:.2f}% WER {100 * scores['wer']:.2f}%"
+                     for name, scores in best.get("sets", {}).items()
+                     if name != best.get("select_by") and scores["cer"] is not None)
+    budget = f" (--max-time reached at step {result.steps} of {config.max_steps or 'the epochs'})" \
+        if result.out_of_time else ""
+    return (f"{output}: best validation CER {100 * result.best_val_cer:.2f}% (WER {100 * best['wer']:.2f}%) "
+            f"at step {result.best_step} of {result.steps}{others}; {result.seconds:.0f} s{budget}")
 
 
 _DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
