@@ -118,9 +118,10 @@ def train_command(
     runtime: Runtime,
 ) -> None:
     """Train a CNN-BiLSTM-CTC recognizer; the best model (by validation CER) is written to -o."""
+    from ..codec import Codec
     from ..errors import ConfigError, ManifestError, OptionError
     from ..features import default_extractor
-    from ..fileio import check_writable, file_sha256
+    from ..fileio import check_writable, file_sha256, read_text
     from ..manifest import read_manifest
     from ..model import network_shape
     from ..train import TrainConfig, modality_of, train
@@ -164,11 +165,11 @@ def train_command(
         raise OptionError(f"{', '.join(flag for flag, key, _ in feature_flags if key in prep)}: only image lines "
                           "have a slant or a centre line; leave it out for audio")
     if init is not None:
-        features, start = _fine_tune_start(init, modality, prep, train_items, alphabet, lenient=lenient, seed=seed)
+        features, start = _start_from_parent(init, modality, prep, train_items, alphabet, lenient=lenient, seed=seed)
         codec = None
     else:
         features, start = _fresh_features(modality, height, deslant, center_normalize, sample_rate, n_mels), None
-        codec = _alphabet_codec(alphabet)
+        codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
     if resume:
         features = _features_for_resume(run_dir, modality, feature_flags, features)
     extractor = default_extractor(modality, **features)
@@ -214,7 +215,7 @@ def _check_init_flags(init: str | None, alphabet: str | None, feature_flags: lis
                           f"characters; write ./{alphabet} for a file of that name)")
 
 
-def _fine_tune_start(init: str, modality: str, prep: dict[str, Any], train_items: list, alphabet: str | None, *,
+def _start_from_parent(init: str, modality: str, prep: dict[str, Any], train_items: list, alphabet: str | None, *,
                      lenient: bool, seed: int) -> tuple[dict[str, Any], Any]:
     """The parent's features (with the line preparation the flags change) and the fine-tune's
     starting point (weights, codec, parent record)."""
@@ -248,14 +249,6 @@ def _fresh_features(modality: str, height: int | None, deslant: bool, center_nor
                 "center_normalize": DEFAULT_CENTER_NORMALIZE if center_normalize is None else center_normalize,
                 "center_ink": DEFAULT_CENTER_INK}
     return {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64}
-
-
-def _alphabet_codec(alphabet: str | None):
-    """The codec of an --alphabet file; None lets training build it from the transcripts."""
-    from ..codec import Codec
-    from ..fileio import read_text
-
-    return Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
 
 
 def _features_for_resume(run_dir: str, modality: str, feature_flags: list[tuple[str, str, Any]],
