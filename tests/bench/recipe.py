@@ -97,6 +97,9 @@ SETS = {
             "deslant": ["--deslant"],
             "-center-normalize": ["--no-center-normalize"],
             **RECIPE_ABLATIONS,
+            # Twice the smoothing weight: the handwriting recipe from random weights (2026-12-06)
+            # measured on printed lines before any talk of an image default.
+            "label smoothing 0.2": ["--label-smoothing", "0.2"],
             "lr 1e-3": ["--lr", "1e-3"],
             "lr 4e-3": ["--lr", "4e-3"],
             **cut_short("6m"),
