@@ -216,7 +216,7 @@ def _check_init_flags(init: str | None, alphabet: str | None, feature_flags: lis
 
 
 def _start_from_parent(init: str, modality: str, prep: dict[str, Any], train_items: list, alphabet: str | None, *,
-                     lenient: bool, seed: int) -> tuple[dict[str, Any], Any]:
+                       lenient: bool, seed: int) -> tuple[dict[str, Any], Any]:
     """The parent's features (with the line preparation the flags change) and the fine-tune's
     starting point (weights, codec, parent record)."""
     from ..checkpoint import load_model

@@ -15,10 +15,10 @@ festival) it trains:
 Every run has the same number of steps and is scored greedily on its validation set and on the
 held-out sets by ``ctctool eval``. Seeds: ``--seeds`` for before/default, ``--ablation-seeds``
 for the removals, numbered from ``--first-seed`` (0; 1 adds seeds to a folder that has seed 0).
-Runs go one at a time (timing-sensitive work runs alone) and each result is appended to
-``runs.jsonl`` as it finishes, so an interrupted bench keeps what it measured and ``--resume``
-skips finished runs and continues a run stopped mid-training from its resume state (its time
-then left out of the table). A run whose training or scoring fails goes to ``failed.jsonl``
+Runs go one at a time unless ``--jobs N`` (timing-sensitive work runs alone; CER does not depend
+on it, the time column does) and each result is appended to ``runs.jsonl`` as it finishes, so
+an interrupted bench keeps what it measured and ``--resume`` skips finished runs and continues a
+run stopped mid-training from its resume state (its time then left out of the table). A run whose training or scoring fails goes to ``failed.jsonl``
 with its last error line instead (the other runs go on; the exit code is 1), so ``--resume``
 runs it again. The table goes to ``recipe.md``.
 
