@@ -15,9 +15,17 @@ from image_steps import check_onnx_carries_step, check_step_model, train_step_mo
 from PIL import Image
 from typer.testing import CliRunner
 
+from ctctool.cli import app
 from ctctool.errors import ConfigError
 from ctctool.features.image import ImageFeatureConfig, ImageFeatures
-from ctctool.features.slant import deslant, estimate_slant, shear_upright
+from ctctool.features.slant import (
+    SlantSurvey,
+    deslant,
+    estimate_slant,
+    evenly_spaced,
+    shear_upright,
+    survey_slant,
+)
 from ctctool.manifest import read_manifest
 
 runner = CliRunner()
@@ -168,3 +176,82 @@ def test_slant_by_hand_reports_each_hands_lean(tmp_path):
     assert table["Leaning"][0] == "2" and table["Upright"][0] == "2"
     assert all(abs(float(cell) + 0.35) <= 0.051 for cell in table["Leaning"][1:])
     assert all(float(cell) == 0.0 for cell in table["Upright"][1:])
+
+
+def test_survey_counts_leaning_lines_and_turns_on_at_a_tenth():
+    upright = upright_strokes([30, 60, 90, 120], [6, 6, 6, 6])
+    leaning, _ = shear_upright(upright, 0.4)  # leans by -0.4 px per row: 22 degrees
+    slight, _ = shear_upright(upright, 0.15)  # 9 degrees, under the 14 that counts
+    survey = survey_slant([upright] * 9 + [leaning])
+    assert survey == SlantSurvey(sampled=10, leaning=1) and survey.deslant
+    assert "1 of 10 sampled training lines (10%) lean 14 degrees" in survey.describe()
+    assert not survey_slant([upright] * 10 + [leaning]).deslant  # 1 of 11: under a tenth
+    assert survey_slant([slight] * 5) == SlantSurvey(5, 0)
+    assert survey_slant([]) == SlantSurvey(0, 0) and not SlantSurvey(0, 0).deslant
+
+
+@given(st.integers(0, 5000), st.integers(1, 400))
+def test_survey_sample_is_spread_over_the_whole_manifest(count, limit):
+    indices = evenly_spaced(count, limit)
+    assert len(indices) == min(count, limit)
+    assert indices == sorted(set(indices)) and all(0 <= i < count for i in indices)
+    if indices:  # from the first item to within one stride of the last
+        assert indices[0] == 0 and count - 1 - indices[-1] < -(-count // limit)
+
+
+def leaning_data(folder: Path, lean: float = 0.35, lines: int = 12) -> Path:
+    """``lines`` lines of strokes leaning by ``lean`` px per row, each transcribed "ab"."""
+    rows = []
+    for index in range(lines):
+        italic_line(folder / f"{index}.png", width=200 + 8 * index, lean=lean)
+        rows.append({"path": f"{index}.png", "text": "ab"})
+    (folder / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder / "train.jsonl"
+
+
+def test_train_chooses_slant_correction_from_the_training_lines(tiny_data, tmp_path):
+    """Without --deslant or --no-deslant a new image model corrects slant when a tenth of its
+    training lines lean 14 degrees or more, says so as training starts, and records why; the
+    result is the model --deslant trains, to the bit. Either flag overrides the choice."""
+    import torch
+
+    from ctctool.checkpoint import load_model, read_model_file
+
+    manifest = leaning_data(tmp_path)
+
+    def train(name: str, data: Path, *flags: str):
+        out = tmp_path / f"{name}.pt"
+        result = runner.invoke(app, [str(a) for a in (
+            "train", data, "-o", out, "--run-dir", tmp_path / name, "--max-steps", 2, "--batch-size", 4,
+            "--hidden", 16, "--no-center-normalize", "--device", "cpu", *flags)])
+        assert result.exit_code == 0, result.stderr
+        return load_model(str(out)), read_model_file(str(out)), result.stderr
+
+    chosen, chosen_file, said = train("auto", manifest)
+    assert chosen.extractor.config.deslant is True
+    assert "slant correction on: 12 of 12 sampled training lines (100%) lean 14 degrees or more" in said
+    assert said.index("slant correction on") < said.index("training for 2 steps")
+    assert chosen_file["training"]["slant_survey"] == {"sampled": 12, "leaning": 12, "deslant": True}
+    flagged, flagged_file, said = train("flag", manifest, "--deslant")
+    assert "slant correction" not in said and "slant_survey" not in flagged_file["training"]
+    assert all(torch.equal(a, b) for a, b in zip(chosen.network.state_dict().values(),
+                                                 flagged.network.state_dict().values()))
+    refused, _, _ = train("no", manifest, "--no-deslant")
+    assert refused.extractor.config.deslant is False
+    resumed, _, said = train("no", manifest, "--resume", "--max-steps", "3")  # no flag: the run's choice
+    assert resumed.extractor.config.deslant is False and "slant correction" not in said
+    upright, upright_file, said = train("upright", tiny_data["train"])  # the printed tiny lines stand upright
+    assert upright.extractor.config.deslant is False and "slant correction off: " in said
+    assert upright_file["min_reader_version"] == 1  # readable as before: nothing new in the file
+
+
+def test_fine_tune_keeps_the_parents_slant_correction_without_a_survey(tiny_model, tmp_path):
+    from ctctool.checkpoint import load_model
+
+    manifest = leaning_data(tmp_path)
+    out = tmp_path / "child.pt"
+    result = runner.invoke(app, [str(a) for a in (
+        "train", manifest, "-o", out, "--init", tiny_model, "--alphabet", "union", "--run-dir", tmp_path / "run",
+        "--max-steps", 1, "--batch-size", 4, "--device", "cpu")])
+    assert result.exit_code == 0, result.stderr
+    assert load_model(str(out)).extractor.config.deslant is False and "slant correction" not in result.stderr

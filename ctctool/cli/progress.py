@@ -21,10 +21,19 @@ def _other_sets(metrics: dict[str, Any]) -> str:
 class LineMonitor:
     """For logs and CI: one line per validation, nothing per step."""
 
-    def __init__(self, quiet: bool):
+    def __init__(self, quiet: bool, opening: tuple[str, ...] = ()):
         self.quiet = quiet
+        # Printed when training starts, not before: a run that fails on its input first says
+        # only what is wrong.
+        self.opening = opening
+
+    def _open(self) -> None:
+        for text in self.opening:
+            self.message(text)
+        self.opening = ()
 
     def start(self, total_steps: int, done_steps: int) -> None:
+        self._open()
         if not self.quiet:
             echo_err(f"training for {total_steps} steps" + (f" (from step {done_steps})" if done_steps else ""))
 
@@ -44,8 +53,8 @@ class LineMonitor:
 
 
 class RichMonitor(LineMonitor):
-    def __init__(self) -> None:
-        super().__init__(quiet=False)
+    def __init__(self, opening: tuple[str, ...] = ()) -> None:
+        super().__init__(quiet=False, opening=opening)
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -64,6 +73,7 @@ class RichMonitor(LineMonitor):
         self.cer = "n/a"
 
     def start(self, total_steps: int, done_steps: int) -> None:
+        self._open()
         self.progress.start()
         self.task = self.progress.add_task("train", total=total_steps, completed=done_steps,
                                            loss="-", rate="-", cer=self.cer)
@@ -85,7 +95,8 @@ class RichMonitor(LineMonitor):
         self.progress.stop()
 
 
-def make_monitor(quiet: bool):
+def make_monitor(quiet: bool, opening: tuple[str, ...] = ()):
+    """The monitor for stderr; ``opening`` lines are printed (unless quiet) as training starts."""
     if not quiet and sys.stderr.isatty():
-        return RichMonitor()
-    return LineMonitor(quiet)
+        return RichMonitor(opening)
+    return LineMonitor(quiet, opening)

@@ -81,9 +81,11 @@ def train_command(
                                               "off.")] = None,
     height: Annotated[int | None, typer.Option("--height", min=8, help="Image line height in pixels "
                                                "[default: 32].")] = None,
-    deslant: Annotated[bool, typer.Option("--deslant", help="Image lines: shear each line upright (its slant "
-                                          "estimated from the ink) before the network, in training and "
-                                          "whenever the model reads a line.")] = False,
+    deslant: Annotated[bool | None, typer.Option("--deslant/--no-deslant", help="Image lines: shear each line "
+                                                 "upright (its slant estimated from the ink) before the network, "
+                                                 "in training and whenever the model reads a line [default: on "
+                                                 "when a tenth of the training lines lean 14 degrees or more; "
+                                                 "with --init, the parent's].")] = None,
     center_normalize: Annotated[bool | None, typer.Option("--center-normalize/--no-center-normalize", help="Image "
                                                           "lines: straighten each line along its ink's centre and "
                                                           "scale it by the ink's height, not the crop's, in "
@@ -136,7 +138,7 @@ def train_command(
     # The feature flags given (flag, feature config key, value): --init takes the features from
     # the parent and --resume from the run, so both check these.
     feature_flags = [(flag, key, value) for flag, key, value in (
-        ("--height", "height", height), ("--deslant", "deslant", deslant or None),
+        ("--height", "height", height), ("--deslant" if deslant else "--no-deslant", "deslant", deslant),
         ("--center-normalize" if center_normalize else "--no-center-normalize", "center_normalize", center_normalize), ("--sample-rate", "sample_rate", sample_rate),
         ("--n-mels", "n_mels", n_mels)) if value is not None]
     _check_init_flags(init, alphabet, feature_flags, {"--stride": stride, "--preset": preset, "--hidden": hidden,
@@ -172,6 +174,12 @@ def train_command(
         codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
     if resume:
         features = _features_for_resume(run_dir, modality, feature_flags, features)
+    survey = _survey_slant(train_items, features) if features.get("deslant", False) is None else None
+    opening: tuple[str, ...] = ()
+    if survey is not None:
+        features["deslant"] = survey.deslant
+        opening = (f"slant correction {'on' if survey.deslant else 'off'}: {survey.describe()} "
+                   "(--deslant or --no-deslant chooses)",)
     extractor = default_extractor(modality, **features)
     extractor = extractor.with_limits(max_width=limits.max_width, max_seconds=limits.max_seconds)
     lr, schedule, label_smoothing = _rate_defaults(init is not None, lr, schedule, label_smoothing)
@@ -187,9 +195,11 @@ def train_command(
     if val_paths:
         metadata["val_manifests"] = {name: {"path": os.path.abspath(path), "sha256": file_sha256(path)}
                                      for name, path in val_paths.items()}
+    if survey is not None:  # why this model corrects slant or not
+        metadata["slant_survey"] = {"sampled": survey.sampled, "leaning": survey.leaning, "deslant": survey.deslant}
     result = train(train_items, output=output, run_dir=run_dir, extractor=extractor, val_items=val_sets,
                    config=config, shape=shape, codec=codec, device=torch_device, resume=resume,
-                   monitor=make_monitor(quiet), metadata=metadata, init=start)
+                   monitor=make_monitor(quiet, opening), metadata=metadata, init=start)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
         typer.echo(_summary(output, result, config))
 
@@ -239,9 +249,10 @@ def _start_from_parent(init: str, modality: str, prep: dict[str, Any], train_ite
     return features, start
 
 
-def _fresh_features(modality: str, height: int | None, deslant: bool, center_normalize: bool | None,
+def _fresh_features(modality: str, height: int | None, deslant: bool | None, center_normalize: bool | None,
                     sample_rate: int | None, n_mels: int | None) -> dict[str, Any]:
-    """A new model's feature config: the flags given, today's defaults for the rest."""
+    """A new model's feature config: the flags given, today's defaults for the rest (``deslant``
+    None: chosen from the training lines once a resume has had its say)."""
     from ..features.image import DEFAULT_CENTER_INK, DEFAULT_CENTER_NORMALIZE
 
     if modality == "image":
@@ -249,6 +260,14 @@ def _fresh_features(modality: str, height: int | None, deslant: bool, center_nor
                 "center_normalize": DEFAULT_CENTER_NORMALIZE if center_normalize is None else center_normalize,
                 "center_ink": DEFAULT_CENTER_INK}
     return {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64}
+
+
+def _survey_slant(train_items: list, features: dict[str, Any]):
+    """For a new image model given neither --deslant nor --no-deslant: how many training lines
+    lean, which turns slant correction on when enough do (features/slant.py: how many, and why)."""
+    from ..features.image import ImageFeatureConfig, survey_training_slant
+
+    return survey_training_slant(train_items, ImageFeatureConfig(**{**features, "deslant": False}))
 
 
 def _features_for_resume(run_dir: str, modality: str, feature_flags: list[tuple[str, str, Any]],

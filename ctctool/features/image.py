@@ -15,7 +15,7 @@ from ..errors import ConfigError, FeatureError
 from ..manifest import ManifestItem
 from . import Features, FrameAxis, check_config_types, short_reason
 from .center import CENTER_INK_MODES, centre_normalize
-from .slant import deslant
+from .slant import SlantSurvey, deslant, evenly_spaced, survey_slant
 
 # Source images larger than this many pixels are refused before they are decoded: a small
 # compressed file can ask for gigabytes (a 1.6 KB PNG of 200000x8 asked for 9.8 GB downstream).
@@ -306,3 +306,20 @@ class ImageFeatures:
         if self.config.polarity == "light-ink":
             return False
         return float(np.median(values)) > 0.5  # most pixels are background: a light page
+
+
+def survey_training_slant(items: list[ManifestItem], config: ImageFeatureConfig) -> SlantSurvey:
+    """How many of an evenly spaced sample of ``items`` lean, each read as ``config`` would read it
+    before slant correction (scaled, centre-normalized). Lines that cannot be read are left out
+    here: preparing the training items reports them."""
+    plain = ImageFeatures(replace(config, deslant=False))
+
+    def lines():
+        for index in evenly_spaced(len(items)):
+            try:
+                yield plain.load(items[index]).values
+            except FeatureError:
+                continue
+
+    return survey_slant(lines())
+
