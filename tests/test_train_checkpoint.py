@@ -211,3 +211,37 @@ def test_config_validation():
     assert lr_factor(0, 100, 10, 0.1) == pytest.approx(0.1)
     assert lr_factor(10, 100, 10, 0.1) == pytest.approx(1.0)
     assert lr_factor(100, 100, 10, 0.1) == pytest.approx(0.1)
+
+
+def test_a_resume_after_the_recipe_defaults_changed_continues_the_run_as_it_began(tiny_data, tmp_path, monkeypatch):
+    """A run begun with the defaults and killed at step 6 is resumed by a ctctool whose default
+    learning rate and label smoothing differ: left unsaid, they are the run's, and the weights
+    end equal to the uninterrupted run's bit for bit (an upgrade does not change a run midway)."""
+    from typer.testing import CliRunner
+
+    from ctctool.cli import app, progress
+
+    runner = CliRunner()
+
+    def args(folder):
+        return [str(a) for a in ("train", tiny_data["train"], "--val", tiny_data["val"], "-o", folder / "m.pt",
+                                 "--run-dir", folder / "run", "--max-steps", 8, "--eval-every", 4, "--batch-size", 8,
+                                 "--hidden", 16, "--no-center-normalize", "--quiet", "--device", "cpu")]
+
+    assert runner.invoke(app, args(tmp_path / "a")).exit_code == 0
+    with monkeypatch.context() as patch:
+        patch.setattr(progress, "make_monitor", lambda quiet, opening=(): StopAt(6))
+        assert runner.invoke(app, args(tmp_path / "c")).exit_code == 1  # the CLI reports the Interrupt
+    assert torch.load(tmp_path / "c" / "run" / "resume.pt", weights_only=True)["state"]["step"] == 4
+    monkeypatch.setattr(TrainConfig, "lr", 1e-3)  # an upgrade's new defaults
+    monkeypatch.setattr(TrainConfig, "label_smoothing", 0.3)
+    resumed = runner.invoke(app, [*args(tmp_path / "c"), "--resume"])
+    assert resumed.exit_code == 0, resumed.stderr
+    a = torch.load(tmp_path / "a" / "run" / "resume.pt", weights_only=True)
+    c = torch.load(tmp_path / "c" / "run" / "resume.pt", weights_only=True)
+    assert c["train_config"]["lr"] == 2e-3 and c["train_config"]["label_smoothing"] == 0.1
+    assert all(torch.equal(a["model"][key], c["model"][key]) for key in a["model"])
+    # A flag given on the resume still wins over the run's value.
+    again = runner.invoke(app, [*args(tmp_path / "c"), "--resume", "--max-steps", 9, "--label-smoothing", 0.2])
+    assert again.exit_code == 0, again.stderr
+    assert torch.load(tmp_path / "c" / "run" / "resume.pt", weights_only=True)["train_config"]["label_smoothing"] == 0.2

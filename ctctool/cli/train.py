@@ -182,6 +182,14 @@ def train_command(
                    "(--deslant or --no-deslant chooses)",)
     extractor = default_extractor(modality, **features)
     extractor = extractor.with_limits(max_width=limits.max_width, max_seconds=limits.max_seconds)
+    if resume:  # what the run began with, where no flag says otherwise (today's defaults may differ)
+        ran = _recipe_of_run(run_dir)
+        lr = ran.get("lr") if lr is None else lr
+        schedule = ran.get("schedule") if schedule is None else schedule
+        label_smoothing = ran.get("label_smoothing") if label_smoothing is None else label_smoothing
+        weight_decay = ran.get("weight_decay") if weight_decay is None else weight_decay
+        if ema is None and "ema" in ran:
+            ema = ran["ema"] or 0.0  # recorded None: the average was off
     lr, schedule, label_smoothing = _rate_defaults(init is not None, lr, schedule, label_smoothing)
     config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
                          eval_every=eval_every, patience=patience, seed=seed,
@@ -376,6 +384,21 @@ def _features_of_run(run_dir: str) -> dict[str, Any] | None:
     same way whatever today's defaults or flags are; None if unknown."""
     features = _run_config(run_dir).get("features")
     return features if isinstance(features, dict) else None
+
+
+def _recipe_of_run(run_dir: str) -> dict[str, Any]:
+    """The interrupted run's learning rate, schedule, label smoothing, weight decay and weight
+    average, so that a resume after an upgrade that changed a default continues the run as it
+    began (a flag given still wins, and is checked as ever); values of the wrong type are left
+    out (today's default then)."""
+    recorded = _run_config(run_dir).get("train_config")
+    if not isinstance(recorded, dict):
+        return {}
+    number = lambda value: isinstance(value, (int, float)) and not isinstance(value, bool)  # noqa: E731
+    wanted = {"lr": number, "label_smoothing": number, "weight_decay": number,
+              "schedule": lambda value: isinstance(value, str),
+              "ema": lambda value: value is None or number(value)}
+    return {key: recorded[key] for key, ok in wanted.items() if key in recorded and ok(recorded[key])}
 
 
 def _threads_of_run(run_dir: str) -> int | None:
