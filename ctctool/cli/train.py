@@ -174,7 +174,8 @@ def train_command(
         codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
     if resume:
         features = _features_for_resume(run_dir, modality, feature_flags, features)
-    survey = _survey_slant(train_items, features) if features.get("deslant", False) is None else None
+    survey = (_survey_slant(train_items, features, limits.max_width) if features.get("deslant", False) is None
+              else None)
     opening: tuple[str, ...] = ()
     if survey is not None:
         features["deslant"] = survey.deslant
@@ -270,12 +271,14 @@ def _fresh_features(modality: str, height: int | None, deslant: bool | None, cen
     return {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64}
 
 
-def _survey_slant(train_items: list, features: dict[str, Any]):
+def _survey_slant(train_items: list, features: dict[str, Any], max_width: int | None):
     """For a new image model given neither --deslant nor --no-deslant: how many training lines
-    lean, which turns slant correction on when enough do (features/slant.py: how many, and why)."""
+    lean, which turns slant correction on when enough do (features/slant.py: how many, and why).
+    Lines are read within the same --max-width as training reads them."""
     from ..features.image import ImageFeatureConfig, survey_training_slant
 
-    return survey_training_slant(train_items, ImageFeatureConfig(**{**features, "deslant": False}))
+    config = ImageFeatureConfig(**{**features, "deslant": False})
+    return survey_training_slant(train_items, config if max_width is None else replace(config, max_width=max_width))
 
 
 def _features_for_resume(run_dir: str, modality: str, feature_flags: list[tuple[str, str, Any]],
