@@ -174,23 +174,15 @@ def train_command(
         codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
     if resume:
         features = _features_for_resume(run_dir, modality, feature_flags, features)
-    survey = (_survey_slant(train_items, features, limits.max_width) if features.get("deslant", False) is None
-              else None)
-    opening: tuple[str, ...] = ()
-    if survey is not None:
+    survey = None
+    if features.get("deslant", False) is None:  # a new image model given neither flag
+        survey = _survey_slant(train_items, features, limits.max_width)
         features["deslant"] = survey.deslant
-        opening = (f"slant correction {'on' if survey.deslant else 'off'}: {survey.describe()} "
-                   "(--deslant or --no-deslant chooses)",)
     extractor = default_extractor(modality, **features)
     extractor = extractor.with_limits(max_width=limits.max_width, max_seconds=limits.max_seconds)
-    if resume:  # what the run began with, where no flag says otherwise (today's defaults may differ)
-        ran = _recipe_of_run(run_dir)
-        lr = ran.get("lr") if lr is None else lr
-        schedule = ran.get("schedule") if schedule is None else schedule
-        label_smoothing = ran.get("label_smoothing") if label_smoothing is None else label_smoothing
-        weight_decay = ran.get("weight_decay") if weight_decay is None else weight_decay
-        if ema is None and "ema" in ran:
-            ema = ran["ema"] or 0.0  # recorded None: the average was off
+    if resume:
+        lr, schedule, label_smoothing, weight_decay, ema = _recipe_for_resume(
+            run_dir, lr, schedule, label_smoothing, weight_decay, ema)
     lr, schedule, label_smoothing = _rate_defaults(init is not None, lr, schedule, label_smoothing)
     config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
                          eval_every=eval_every, patience=patience, seed=seed,
@@ -208,7 +200,8 @@ def train_command(
         metadata["slant_survey"] = {"sampled": survey.sampled, "leaning": survey.leaning, "deslant": survey.deslant}
     result = train(train_items, output=output, run_dir=run_dir, extractor=extractor, val_items=val_sets,
                    config=config, shape=shape, codec=codec, device=torch_device, resume=resume,
-                   monitor=make_monitor(quiet, opening), metadata=metadata, init=start)
+                   monitor=make_monitor(quiet, (survey.announce(),) if survey else ()), metadata=metadata,
+                   init=start)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 reports
         typer.echo(_summary(output, result, config))
 
@@ -389,19 +382,23 @@ def _features_of_run(run_dir: str) -> dict[str, Any] | None:
     return features if isinstance(features, dict) else None
 
 
-def _recipe_of_run(run_dir: str) -> dict[str, Any]:
-    """The interrupted run's learning rate, schedule, label smoothing, weight decay and weight
-    average, so that a resume after an upgrade that changed a default continues the run as it
-    began (a flag given still wins, and is checked as ever); values of the wrong type are left
-    out (today's default then)."""
+def _recipe_for_resume(run_dir: str, lr: float | None, schedule: str | None, label_smoothing: float | None,
+                       weight_decay: float | None, ema: float | None) -> tuple[Any, ...]:
+    """The learning rate, schedule, label smoothing, weight decay and weight average (0: off) of
+    the interrupted run where no flag was given, so that a resume after an upgrade that changed a
+    default continues the run as it began (a flag given still wins, and is checked as ever).
+    Recorded values of the wrong type are left out: today's default then."""
     recorded = _run_config(run_dir).get("train_config")
-    if not isinstance(recorded, dict):
-        return {}
+    recorded = recorded if isinstance(recorded, dict) else {}
     number = lambda value: isinstance(value, (int, float)) and not isinstance(value, bool)  # noqa: E731
-    wanted = {"lr": number, "label_smoothing": number, "weight_decay": number,
-              "schedule": lambda value: isinstance(value, str),
-              "ema": lambda value: value is None or number(value)}
-    return {key: recorded[key] for key, ok in wanted.items() if key in recorded and ok(recorded[key])}
+
+    def ran(key: str, given: Any, ok) -> Any:
+        return recorded[key] if given is None and key in recorded and ok(recorded[key]) else given
+
+    if ema is None and "ema" in recorded and (recorded["ema"] is None or number(recorded["ema"])):
+        ema = recorded["ema"] or 0.0  # recorded None: the average was off
+    return (ran("lr", lr, number), ran("schedule", schedule, lambda value: isinstance(value, str)),
+            ran("label_smoothing", label_smoothing, number), ran("weight_decay", weight_decay, number), ema)
 
 
 def _threads_of_run(run_dir: str) -> int | None:

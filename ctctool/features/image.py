@@ -322,4 +322,3 @@ def survey_training_slant(items: list[ManifestItem], config: ImageFeatureConfig)
                 continue
 
     return survey_slant(lines())
-

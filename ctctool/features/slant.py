@@ -119,6 +119,11 @@ class SlantSurvey:
         return (f"{self.leaning} of {self.sampled} sampled training lines ({100 * self.share:.0f}%) lean "
                 f"{math.degrees(math.atan(LEANING_SLANT)):.0f} degrees or more")
 
+    def announce(self) -> str:
+        """The line ``train`` prints as training starts."""
+        return (f"slant correction {'on' if self.deslant else 'off'}: {self.describe()} "
+                "(--deslant or --no-deslant chooses)")
+
 
 def survey_slant(lines: Iterable[np.ndarray]) -> SlantSurvey:
     """Estimate each line's slant (``values`` [height, width], ink high) and count the leaning ones."""
