@@ -13,7 +13,7 @@ import time
 import pytest
 
 from ctctool import threads
-from ctctool.cli.train import _threads_of_run
+from ctctool.cli.train import _run_config, _threads_of_run
 
 
 @pytest.mark.parametrize(("busy", "expected"), [(None, 2), (0.0, 2), (0.4, 2), (0.6, 1), (1.0, 1), (1.9, 1),
@@ -91,7 +91,7 @@ def test_a_resumed_run_keeps_the_thread_count_of_the_run(tiny_data, tmp_path):
     result = CliRunner().invoke(app, [*args, "--threads", "1"], env={"CTCTOOL_THREADS": None})
     assert result.exit_code == 0, result.output
     assert json.loads((run_dir / "config.json").read_text())["torch_threads"] == 1
-    assert _threads_of_run(str(run_dir)) == 1
+    assert _threads_of_run(_run_config(str(run_dir))) == 1
     (run_dir / "config.json").write_text(json.dumps({"torch_threads": "lots"}))
-    assert _threads_of_run(str(run_dir)) is None  # a hand-edited value is ignored, not trusted
-    assert _threads_of_run(str(tmp_path / "nowhere")) is None
+    assert _threads_of_run(_run_config(str(run_dir))) is None  # a hand-edited value is ignored, not trusted
+    assert _threads_of_run(_run_config(str(tmp_path / "nowhere"))) is None

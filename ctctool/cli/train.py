@@ -149,8 +149,9 @@ def train_command(
     if ema is not None and not 0.0 <= ema < 1.0:
         raise OptionError(f"--ema must be a decay in [0, 1) such as 0.999 (0 = off), got {ema}")
     run_dir = run_dir or os.path.join("runs", Path(output).name.split(".")[0] or "model")
+    ran = _run_config(run_dir) if resume else {}  # read once: threads, features and recipe come from it
     if resume and runtime.threads is None:
-        runtime = replace(runtime, threads=_threads_of_run(run_dir))
+        runtime = replace(runtime, threads=_threads_of_run(ran))
     torch_device = setup_torch(runtime)
     train_items = read_manifest(train_manifest)
     if not train_items:
@@ -173,7 +174,7 @@ def train_command(
         features, start = _fresh_features(modality, height, deslant, center_normalize, sample_rate, n_mels), None
         codec = Codec.from_alphabet_text(read_text(alphabet, "alphabet")) if alphabet else None
     if resume:
-        features = _features_for_resume(run_dir, modality, feature_flags, features)
+        features = _features_for_resume(run_dir, ran, modality, feature_flags, features)
     survey = None
     if features.get("deslant", False) is None:  # a new image model given neither flag
         survey = _survey_slant(train_items, features, limits.max_width)
@@ -182,7 +183,7 @@ def train_command(
     extractor = extractor.with_limits(max_width=limits.max_width, max_seconds=limits.max_seconds)
     if resume:
         lr, schedule, label_smoothing, weight_decay, ema = _recipe_for_resume(
-            run_dir, lr, schedule, label_smoothing, weight_decay, ema)
+            ran, lr, schedule, label_smoothing, weight_decay, ema)
     lr, schedule, label_smoothing = _rate_defaults(init is not None, lr, schedule, label_smoothing)
     config = TrainConfig(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
                          eval_every=eval_every, patience=patience, seed=seed,
@@ -274,13 +275,13 @@ def _survey_slant(train_items: list, features: dict[str, Any], max_width: int | 
     return survey_training_slant(train_items, config if max_width is None else replace(config, max_width=max_width))
 
 
-def _features_for_resume(run_dir: str, modality: str, feature_flags: list[tuple[str, str, Any]],
-                         features: dict[str, Any]) -> dict[str, Any]:
+def _features_for_resume(run_dir: str, run_config: dict[str, Any], modality: str,
+                         feature_flags: list[tuple[str, str, Any]], features: dict[str, Any]) -> dict[str, Any]:
     """A resume reads lines as the interrupted run did (the defaults may have changed since); a
     flag that asks for something else is refused, not silently dropped."""
     from ..errors import OptionError
 
-    ran = _features_of_run(run_dir)
+    ran = _features_of_run(run_config)
     if ran is None or ran.get("type") != modality:
         return features
     differ = [flag for flag, key, value in feature_flags if ran.get(key) != value]
@@ -375,20 +376,20 @@ def _run_config(run_dir: str) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def _features_of_run(run_dir: str) -> dict[str, Any] | None:
+def _features_of_run(run_config: dict[str, Any]) -> dict[str, Any] | None:
     """The feature config the interrupted run trained with, so that a resume reads its lines the
     same way whatever today's defaults or flags are; None if unknown."""
-    features = _run_config(run_dir).get("features")
+    features = run_config.get("features")
     return features if isinstance(features, dict) else None
 
 
-def _recipe_for_resume(run_dir: str, lr: float | None, schedule: str | None, label_smoothing: float | None,
+def _recipe_for_resume(run_config: dict[str, Any], lr: float | None, schedule: str | None, label_smoothing: float | None,
                        weight_decay: float | None, ema: float | None) -> tuple[Any, ...]:
     """The learning rate, schedule, label smoothing, weight decay and weight average (0: off) of
     the interrupted run where no flag was given, so that a resume after an upgrade that changed a
     default continues the run as it began (a flag given still wins, and is checked as ever).
     Recorded values of the wrong type are left out: today's default then."""
-    recorded = _run_config(run_dir).get("train_config")
+    recorded = run_config.get("train_config")
     recorded = recorded if isinstance(recorded, dict) else {}
     number = lambda value: isinstance(value, (int, float)) and not isinstance(value, bool)  # noqa: E731
 
@@ -401,8 +402,8 @@ def _recipe_for_resume(run_dir: str, lr: float | None, schedule: str | None, lab
             ran("label_smoothing", label_smoothing, number), ran("weight_decay", weight_decay, number), ema)
 
 
-def _threads_of_run(run_dir: str) -> int | None:
+def _threads_of_run(run_config: dict[str, Any]) -> int | None:
     """The torch thread count the interrupted run chose, so that a resume which gives no
     --threads continues bit for bit whatever the machine's load is now; None if unknown."""
-    threads = _run_config(run_dir).get("torch_threads")
+    threads = run_config.get("torch_threads")
     return threads if isinstance(threads, int) and not isinstance(threads, bool) and 1 <= threads <= 1024 else None
