@@ -23,7 +23,7 @@ from .manifest import ManifestItem
 class TrainingItem:
     item: ManifestItem
     labels: tuple[int, ...]
-    frames: int  # feature frames (input columns / STFT frames), from headers
+    frames: int  # feature frames (input columns / STFT frames), from headers or exact (exact_frames)
 
 
 @dataclass
@@ -38,9 +38,13 @@ class PreparationReport:
 
 
 def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extractor: FeatureExtractor,
-                           pool_time: Sequence[int], *, lenient: bool = False,
-                           skip_bad: bool = False) -> tuple[list[TrainingItem], PreparationReport]:
+                           pool_time: Sequence[int], *, lenient: bool = False, skip_bad: bool = False,
+                           exact_frames: bool = False) -> tuple[list[TrainingItem], PreparationReport]:
     """Encode transcripts and read input sizes; drop (and count) items CTC cannot learn from.
+
+    With ``exact_frames`` each item's size is the one its preparation gives (a centre-normalized
+    line can be 0.5-2x its plainly scaled width), read in full where headers cannot tell; the
+    batches are grouped by these sizes, so exact ones keep the padding small.
 
     Unknown characters raise CodecError listing them all with counts, unless ``lenient``.
     Unreadable files raise FeatureError at the first one, unless ``skip_bad``.
@@ -66,7 +70,8 @@ def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extracto
             continue
         try:
             # Enough input frames for CTC: the time pools divide by their product, floored.
-            frames = extractor.frames_hint(item, at_least=min_frames(labels) * math.prod(pool_time))
+            frames = extractor.frames_hint(item, at_least=min_frames(labels) * math.prod(pool_time),
+                                           exact=exact_frames)
         except FeatureError as exc:
             if not skip_bad:
                 raise

@@ -334,6 +334,7 @@ class _Run:
     data_info: dict[str, Any]
     monitor: TrainingMonitor
     average: WeightAverage | None = None  # --ema: validated and saved instead of the live weights
+    bucket_lengths: str = "prepared"  # what the batches are grouped by: BUCKET_LENGTHS
     # Seconds since the last validation: waiting for the next batch (data loading not hidden
     # by workers), forward + loss + backward + clipping, optimizer step + weight average.
     timing: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIMING_PARTS, 0.0) | {"steps": 0})
@@ -387,7 +388,7 @@ def save_resume(run: _Run, state: TrainState, rng: dict[str, Any] | None = None,
         "scheduler": run.scheduler.state_dict(), "codec": run.codec.to_dict(),
         "model_config": run.model_config.to_dict(), "train_config": asdict(run.config),
         "ema": run.average.state_dict() if run.average is not None else None,
-        "augment_ops": list(OPERATIONS),
+        "augment_ops": list(OPERATIONS), "bucket_lengths": run.bucket_lengths,
     }, run.resume_path)
 
 
@@ -413,6 +414,8 @@ def load_resume(path: str) -> dict[str, Any]:
     ops = data.get("augment_ops")
     if ops is not None and not (isinstance(ops, list) and all(isinstance(op, str) for op in ops)):
         raise CheckpointError(f"{path}: augment_ops: expected a list of operation names")
+    if data.get("bucket_lengths", "header") not in BUCKET_LENGTHS:
+        raise CheckpointError(f"{path}: bucket_lengths: expected one of {', '.join(BUCKET_LENGTHS)}")
     data["state"] = TrainState.from_dict(data["state"], path)
     try:
         data["codec"] = Codec.from_dict(data["codec"])
@@ -420,6 +423,20 @@ def load_resume(path: str) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001
         raise CheckpointError(f"{path}: codec or model_config is unusable ({exc})") from None
     return data
+
+
+# What the batches of an epoch are grouped by (``bucketed_batches``): "prepared", each item's size
+# as its preparation gives it (runs begun since 2026-12-06), or "header", the size read from file
+# headers (earlier runs). A centre-normalized line is 0.5-2x its plainly scaled width, so grouping
+# by headers padded the bundled OCR batches to 1.20x their lines' columns (1.03x grouped by
+# prepared widths) and the handwriting bench's to 1.29x (1.04x). A resume keeps its run's choice:
+# the batches must be the ones the interrupted run would have drawn.
+BUCKET_LENGTHS = ("prepared", "header")
+
+
+def bucket_lengths_of_run(resumed: dict[str, Any] | None) -> str:
+    """"prepared" for a new run; a resumed run's own choice ("header" when its file predates it)."""
+    return "prepared" if resumed is None else resumed.get("bucket_lengths", "header")
 
 
 # The augmentation operations a resume file written before it recorded them knew: all of
@@ -650,8 +667,10 @@ def train(
         codec = codec or Codec.from_texts(item.text or "" for item in train_items)
         model_config = ModelConfig.for_modality(modality, extractor.feature_dim, codec.size, shape)
 
+    bucket_by = bucket_lengths_of_run(resumed)
     prepared, report = prepare_training_items(train_items, codec, extractor, model_config.pool_time,
-                                              lenient=config.lenient, skip_bad=config.skip_bad)
+                                              lenient=config.lenient, skip_bad=config.skip_bad,
+                                              exact_frames=bucket_by == "prepared")
     _report_preparation(report, monitor)
     if not prepared:
         raise ConfigError("no usable training items remain")
@@ -682,7 +701,8 @@ def train(
         data_info["parent"] = init.parent
     data_info.update(train_items_used=len(prepared), val_items={name: len(items) for name, items in val_sets.items()})
     run = _Run(config, network, train_network, optimizer, scheduler, codec, extractor, model_config, modality,
-               device, rank, world, output, run_dir, val_sets, batches_per_epoch, total_steps, data_info, monitor)
+               device, rank, world, output, run_dir, val_sets, batches_per_epoch, total_steps, data_info, monitor,
+               bucket_lengths=bucket_by)
 
     state = _restored_state(run, resumed) if resumed is not None else TrainState()
     if resumed is None and config.ema is not None:

@@ -761,7 +761,9 @@ def test_a_failing_rank_ends_the_whole_torchrun_job_with_its_message(tiny_data, 
 def test_under_torchrun_the_cli_names_the_bad_item_and_the_other_rank_says_why_it_stops(tmp_path):
     """A line image whose header reads but whose pixels are cut off fails when a batch loads it,
     on one rank only: that rank names the item, the other says a peer stopped (not gloo's
-    "Connection closed by peer" as an unexpected error), and the job ends."""
+    "Connection closed by peer" as an unexpected error), and the job ends. (Lines scaled plainly:
+    a centre-normalized line is read whole before training to measure it, so there it fails at
+    start, on every rank: the next test.)"""
     from conftest import copy_lines
 
     train = copy_lines("train", 48, tmp_path)
@@ -770,13 +772,35 @@ def test_under_torchrun_the_cli_names_the_bad_item_and_the_other_rank_says_why_i
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
     command = ["-m", "ctctool", "train", str(train), "--val", str(val), "-o", str(tmp_path / "m.pt"), "--run-dir",
                str(tmp_path / "run"), "--max-steps", "12", "--eval-every", "6", "--batch-size", "4", "--hidden", "16",
-               "--channels", "8,8,8", "--device", "cpu", "--quiet", "--no-augment"]
+               "--channels", "8,8,8", "--device", "cpu", "--quiet", "--no-augment", "--no-center-normalize"]
     result = torchrun(command)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 2, torchrun_output(result)
     assert any("train.jsonl:6: path:" in line and "truncated" in line for line in errors)
     assert any("another training process of this torchrun job stopped" in line for line in errors)
+
+
+def test_a_cut_off_line_is_named_before_training_when_lines_are_centre_normalized(tmp_path):
+    """The same cut-off line, read with today's default preparation (centre normalization): the
+    lines are measured whole before the first step, so training never starts and the one error
+    line names the item."""
+    from conftest import copy_lines
+    from typer.testing import CliRunner
+
+    from ctctool.cli import app
+
+    train = copy_lines("train", 48, tmp_path)
+    val = copy_lines("val", 8, tmp_path)
+    victim = tmp_path / json.loads(train.read_text().splitlines()[5])["path"]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    result = CliRunner().invoke(app, ["train", str(train), "--val", str(val), "-o", str(tmp_path / "m.pt"),
+                                      "--run-dir", str(tmp_path / "run"), "--max-steps", "12", "--batch-size", "4",
+                                      "--hidden", "16", "--channels", "8,8,8", "--device", "cpu", "--quiet"])
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "train.jsonl:6: path:" in lines[0] and "truncated" in lines[0], result.stderr
+    assert not (tmp_path / "run" / "resume.pt").exists() and not (tmp_path / "m.pt").exists()
 
 
 @pytest.mark.parametrize("skip_bad", [True, False])

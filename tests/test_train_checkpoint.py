@@ -245,3 +245,55 @@ def test_a_resume_after_the_recipe_defaults_changed_continues_the_run_as_it_bega
     again = runner.invoke(app, [*args(tmp_path / "c"), "--resume", "--max-steps", 9, "--label-smoothing", 0.2])
     assert again.exit_code == 0, again.stderr
     assert torch.load(tmp_path / "c" / "run" / "resume.pt", weights_only=True)["train_config"]["label_smoothing"] == 0.2
+
+
+def test_batches_are_grouped_by_prepared_widths_and_an_older_run_resumes_with_header_ones(tiny_data, tmp_path,
+                                                                                        monkeypatch):
+    """New runs group each epoch's batches by the widths lines have once prepared (centre
+    normalization makes a line 0.5-2x its plainly scaled width, so grouping by header sizes padded
+    batches). A run begun before that (its resume file has no ``bucket_lengths``) resumes with the
+    header sizes it began with, and ends equal to its uninterrupted self bit for bit."""
+    import ctctool.train as training
+    from ctctool.codec import Codec
+    from ctctool.data import bucketed_batches, prepare_training_items
+    from ctctool.features.image import ImageFeatureConfig, ImageFeatures
+    from ctctool.model import ModelConfig
+
+    extractor = ImageFeatures(ImageFeatureConfig(center_normalize=True, center_ink="relative"))
+    items = read_manifest(tiny_data["train"])
+    codec = Codec.from_texts(item.text for item in items)
+    pools = ModelConfig.for_modality("image", 32, codec.size, SMALL).pool_time
+    header, _ = prepare_training_items(items, codec, extractor, pools)
+    exact, _ = prepare_training_items(items, codec, extractor, pools, exact_frames=True)
+    assert [e.frames for e in exact] == [extractor.load(e.item).values.shape[1] for e in exact]
+    assert [e.frames for e in exact] != [e.frames for e in header]
+    # The two measures draw different batches in both epochs the resumed steps fall in.
+    for epoch in (0, 1):
+        by = {name: [[i for i, _ in b] for b in bucketed_batches([e.frames for e in prepared], 8, seed=2, epoch=epoch)]
+              for name, prepared in (("header", header), ("exact", exact))}
+        assert by["header"] != by["exact"]
+
+    config = TrainConfig(max_steps=9, batch_size=8, seed=2, eval_every=3)
+
+    def train_in(folder, **kwargs):
+        return train(items, output=str(folder / "m.pt"), run_dir=str(folder / "run"), extractor=extractor,
+                     config=config, shape=SMALL, codec=codec, **kwargs)
+
+    train_in(tmp_path / "new")
+    assert torch.load(tmp_path / "new" / "run" / "resume.pt", weights_only=True)["bucket_lengths"] == "prepared"
+    with monkeypatch.context() as patch:  # the ctctool of before: header sizes, no key in the file
+        patch.setattr(training, "bucket_lengths_of_run", lambda resumed: "header")
+        train_in(tmp_path / "old")
+        with pytest.raises(Interrupt):
+            train_in(tmp_path / "cut", monitor=StopAt(5))
+    state = torch.load(tmp_path / "cut" / "run" / "resume.pt", weights_only=True)
+    assert state["state"]["step"] == 3
+    del state["bucket_lengths"]
+    torch.save(state, tmp_path / "cut" / "run" / "resume.pt")
+    train_in(tmp_path / "cut", resume=True)
+    old = torch.load(tmp_path / "old" / "run" / "resume.pt", weights_only=True)
+    cut = torch.load(tmp_path / "cut" / "run" / "resume.pt", weights_only=True)
+    new = torch.load(tmp_path / "new" / "run" / "resume.pt", weights_only=True)
+    assert cut["bucket_lengths"] == "header"
+    assert all(torch.equal(old["model"][key], cut["model"][key]) for key in old["model"])
+    assert not all(torch.equal(old["model"][key], new["model"][key]) for key in old["model"])

@@ -47,9 +47,10 @@ class FeatureExtractor(Protocol):
         """Features for one item; ``rng`` turns training augmentation on, with ``policy`` (an
         ``AugmentPolicy``; the default preset when None). Raises FeatureError."""
 
-    def frames_hint(self, item: ManifestItem, at_least: int = 0) -> int:
-        """Feature frames the item will give, read cheaply (headers only); exact whenever the
-        cheap estimate could be wrong about reaching ``at_least``. Raises FeatureError."""
+    def frames_hint(self, item: ManifestItem, at_least: int = 0, exact: bool = False) -> int:
+        """Feature frames the item will give (without augmentation), read cheaply (headers only);
+        exact whenever the cheap estimate could be wrong about reaching ``at_least``, or always
+        with ``exact`` (which may read the whole item). Raises FeatureError."""
 
     def config_dict(self) -> dict[str, Any]:
         """What the model file records to rebuild this extractor."""

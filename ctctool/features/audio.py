@@ -236,7 +236,7 @@ class AudioFeatures:
     def frames_for(self, samples: int) -> int:
         return 1 + samples // self.config.hop_samples  # centred STFT frames
 
-    def frames_hint(self, item: ManifestItem, at_least: int = 0) -> int:  # exact from the header
+    def frames_hint(self, item: ManifestItem, at_least: int = 0, exact: bool = False) -> int:  # exact from the header
         info, _, frames = segment_of(item, self.config.max_seconds)
         return self.frames_for(int(frames * self.config.sample_rate / info.samplerate))
 

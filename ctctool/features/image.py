@@ -258,7 +258,7 @@ class ImageFeatures:
     def with_limits(self, max_width: int | None = None, **_: Any) -> ImageFeatures:
         return self if max_width is None else ImageFeatures(replace(self.config, max_width=max_width))
 
-    def frames_hint(self, item: ManifestItem, at_least: int = 0) -> int:
+    def frames_hint(self, item: ManifestItem, at_least: int = 0, exact: bool = False) -> int:
         with _open_checked(item) as image:  # reads the header only
             width, height = _line_size(item, *image.size)
         frames = scaled_width(width, height, self.config.height)
@@ -266,9 +266,11 @@ class ImageFeatures:
             raise FeatureError(item.where, f"path: line {item.resolved_path} is {frames} px wide at height "
                                            f"{self.config.height}, over the --max-width limit of "
                                            f"{self.config.max_width}")
-        # Centre normalization scales a line by 0.5-2x its plain width (the band's bounds); when
-        # half might not reach ``at_least`` (a transcript dense for its line), count exactly.
-        if self.config.center_normalize and frames // 2 < at_least:
+        # Centre normalization scales a line by 0.5-2x its plain width (the band's bounds) and
+        # slant correction pads it; when half might not reach ``at_least`` (a transcript dense for
+        # its line), or when asked, count exactly.
+        if (self.config.center_normalize and frames // 2 < at_least) or (
+                exact and (self.config.center_normalize or self.config.deslant)):
             return int(self.load(item).values.shape[1])
         return frames
 
