@@ -1,0 +1,112 @@
+"""Issue 8's step budget: today's default training step against `before`'s (the recipe before
+issue 8, a git worktree of --baseline-rev), set by set, measured side by side in one run.
+
+A step's cost is taken as the difference of two runs' wall times, ``--steps`` minus ``--short``
+steps of the same recipe, divided by the steps between them: start-up, the slant survey, the
+final validation (on 16 lines) and saving are in both runs and cancel. The two recipes' runs
+alternate within a round (their order flips each round), so a busy machine slows both alike;
+the table gives the median of the rounds and each round's ratio. Today's runs use
+``--augment-warmup 0``: every measured step then has the augmentation at full strength, as the
+last 70% of a default run has (the first 30% is cheaper), so the ratio is an upper bound.
+
+    python tests/bench/step_cost.py --out bench-out [--sets ocr,speech,handwriting]
+        [--handwriting DIR] [--rounds 3] [--steps 70] [--short 10] [--threads 1]
+
+``--handwriting`` is a folder rendered by the recipe bench (``bench-out/recipe/handwriting``);
+without one the handwriting set is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from recipe import baseline_tree
+
+ROOT = Path(__file__).resolve().parents[2]
+SETS = {"ocr": ("data/ocr/train.jsonl", "data/ocr/val.jsonl"),
+        "speech": ("data/speech/train.jsonl", "data/speech/val.jsonl"),
+        "handwriting": ("{hw}/train.jsonl", "{hw}/val.jsonl")}
+VAL_LINES = 16  # the final validation is in both runs of a pair, so it only needs to be small
+
+
+def small_val(val: Path, folder: Path, name: str) -> Path:
+    """The first VAL_LINES rows of ``val``, with paths made absolute (the copy lives elsewhere)."""
+    rows = []
+    for line in val.read_text(encoding="utf-8").splitlines()[:VAL_LINES]:
+        row = json.loads(line)
+        row["path"] = str((val.parent / row["path"]).resolve())
+        rows.append(json.dumps(row))
+    path = folder / f"{name}-val.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def timed_run(tree: Path, train: Path, val: Path, steps: int, folder: Path, threads: int, extra: list[str]) -> float:
+    """Wall seconds of one ``ctctool train`` of ``steps`` steps from source tree ``tree``."""
+    run = Path(tempfile.mkdtemp(dir=folder))
+    command = [sys.executable, "-m", "ctctool", "train", str(train), "--val", str(val), "-o", str(run / "m.pt"),
+               "--run-dir", str(run / "run"), "--max-steps", str(steps), "--seed", "0", "--device", "cpu",
+               "--threads", str(threads), "--quiet", *extra]
+    started = time.perf_counter()
+    subprocess.run(command, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="bench-out")
+    parser.add_argument("--sets", default="ocr,speech,handwriting")
+    parser.add_argument("--handwriting", help="folder of the recipe bench's rendered handwriting set")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=70)
+    parser.add_argument("--short", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--baseline-rev", default="47fe80b", help="git revision of the `before` recipe")
+    args = parser.parse_args()
+    if not 0 < args.short < args.steps:
+        parser.error("--short must be above 0 and below --steps")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="step-cost-"))
+    trees = {"before": (baseline_tree(args.baseline_rev, out), []), "default": (ROOT, ["--augment-warmup", "0"])}
+    rows = []
+    for name in args.sets.split(","):
+        if name == "handwriting" and not args.handwriting:
+            print("handwriting: skipped (no --handwriting folder)", file=sys.stderr)
+            continue
+        train, val = (Path(p.format(hw=args.handwriting)) for p in SETS[name])
+        train, val = (p if p.is_absolute() else ROOT / p for p in (train, val))
+        val = small_val(val, folder, name)
+        per_step: dict[str, list[float]] = {recipe: [] for recipe in trees}
+        for round_ in range(args.rounds):
+            order = list(trees) if round_ % 2 == 0 else list(reversed(trees))
+            for recipe in order:
+                tree, extra = trees[recipe]
+                long = timed_run(tree, train, val, args.steps, folder, args.threads, extra)
+                short = timed_run(tree, train, val, args.short, folder, args.threads, extra)
+                per_step[recipe].append((long - short) / (args.steps - args.short))
+            print(name, round_, {k: round(v[-1] * 1000, 1) for k, v in per_step.items()}, file=sys.stderr)
+        ratios = [d / b for d, b in zip(per_step["default"], per_step["before"])]
+        rows.append((name, statistics.median(per_step["before"]), statistics.median(per_step["default"]), ratios))
+    lines = [f"# training step, today's default (full augmentation) vs before ({args.baseline_rev}), "
+             f"{args.threads} thread(s), steps {args.short + 1}-{args.steps} of {args.rounds} alternated rounds", "",
+             "| set | before ms/step | default ms/step | ratio, median | ratio by round |", "|---|---|---|---|---|"]
+    for name, before, default, ratios in rows:
+        lines.append(f"| {name} | {1000 * before:.0f} | {1000 * default:.0f} | {statistics.median(ratios):.2f} | "
+                     f"{', '.join(f'{r:.2f}' for r in ratios)} |")
+    (out / "step_cost.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
