@@ -435,7 +435,8 @@ BUCKET_LENGTHS = ("prepared", "header")
 
 
 def bucket_lengths_of_run(resumed: dict[str, Any] | None) -> str:
-    """"prepared" for a new run; a resumed run's own choice ("header" when its file predates it)."""
+    """What a run groups its batches by: "prepared" when new, a resumed run's own choice ("header"
+    when its resume file predates the choice)."""
     return "prepared" if resumed is None else resumed.get("bucket_lengths", "header")
 
 
