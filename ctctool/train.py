@@ -414,7 +414,8 @@ def load_resume(path: str) -> dict[str, Any]:
     ops = data.get("augment_ops")
     if ops is not None and not (isinstance(ops, list) and all(isinstance(op, str) for op in ops)):
         raise CheckpointError(f"{path}: augment_ops: expected a list of operation names")
-    if data.get("bucket_lengths", "header") not in BUCKET_LENGTHS:
+    data["bucket_lengths"] = data.get("bucket_lengths", "header")  # files from before it was recorded
+    if data["bucket_lengths"] not in BUCKET_LENGTHS:
         raise CheckpointError(f"{path}: bucket_lengths: expected one of {', '.join(BUCKET_LENGTHS)}")
     data["state"] = TrainState.from_dict(data["state"], path)
     try:
@@ -435,9 +436,9 @@ BUCKET_LENGTHS = ("prepared", "header")
 
 
 def bucket_lengths_of_run(resumed: dict[str, Any] | None) -> str:
-    """What a run groups its batches by: "prepared" when new, a resumed run's own choice ("header"
-    when its resume file predates the choice)."""
-    return "prepared" if resumed is None else resumed.get("bucket_lengths", "header")
+    """What a run groups its batches by: "prepared" when new, else the resumed run's own choice
+    (``load_resume`` reads a file that predates the choice as "header")."""
+    return "prepared" if resumed is None else resumed["bucket_lengths"]
 
 
 # The augmentation operations a resume file written before it recorded them knew: all of
