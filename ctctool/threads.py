@@ -42,7 +42,7 @@ def _node_processes() -> int:
     return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or "1"))
 
 
-def _cores_per_process() -> int:
+def cores_per_process() -> int:
     """This process's share of the cores it may use (0 when there are more processes than cores)."""
     return usable_cores() // _node_processes()
 
@@ -55,7 +55,7 @@ def default_workers(gpu: bool = False) -> int:
     process took 29-36% of a step on an H200 (bundled OCR and speech sets), 2 workers 1.4-2.7%
     (README, "Training step split"). Then up to 4, leaving the training process one core. Under
     torchrun the node's cores are shared among its processes (``LOCAL_WORLD_SIZE``)."""
-    cores = _cores_per_process()
+    cores = cores_per_process()
     if gpu:
         return max(1, min(4, cores - 1))
     return 0 if cores <= 2 else min(4, cores // 4) or 1
@@ -132,7 +132,7 @@ def default_threads() -> int:
     MAX_DEFAULT_THREADS, and never more than the cores other processes leave free (rounded to
     the nearest: 0.6 cores used elsewhere on a 2-core machine leaves 1 thread, 0.4 leaves 2)."""
     processes = _node_processes()
-    cores = max(1, _cores_per_process())
+    cores = max(1, cores_per_process())
     limit = min(cores, max(DEFAULT_THREADS, min(MAX_DEFAULT_THREADS, cores // 2)))
     busy = busy_cores_elsewhere()
     if busy is None or limit == 1:

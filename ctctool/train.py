@@ -54,7 +54,8 @@ from .fileio import atomic_write, check_writable, remove_stale_temp_files
 from .finetune import FineTuneStart
 from .manifest import ManifestItem
 from .model import CTCRecognizer, ModelConfig, NetworkShape, count_parameters
-from .threads import check_workers, default_workers
+from .prefetch import prefetch_depth, read_ahead
+from .threads import check_workers, cores_per_process, default_workers
 from .version import __version__
 
 RESUME_FILE = "resume.pt"
@@ -335,8 +336,9 @@ class _Run:
     monitor: TrainingMonitor
     average: WeightAverage | None = None  # --ema: validated and saved instead of the live weights
     bucket_lengths: str = "prepared"  # what the batches are grouped by: BUCKET_LENGTHS
+    prefetch: int = 0  # batches a thread reads ahead of the step (0: read between steps); see prefetch
     # Seconds since the last validation: waiting for the next batch (data loading not hidden
-    # by workers), forward + loss + backward + clipping, optimizer step + weight average.
+    # by workers or the read-ahead thread), forward + loss + backward + clipping, optimizer step + weight average.
     timing: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIMING_PARTS, 0.0) | {"steps": 0})
 
     @property
@@ -704,7 +706,8 @@ def train(
     data_info.update(train_items_used=len(prepared), val_items={name: len(items) for name, items in val_sets.items()})
     run = _Run(config, network, train_network, optimizer, scheduler, codec, extractor, model_config, modality,
                device, rank, world, output, run_dir, val_sets, batches_per_epoch, total_steps, data_info, monitor,
-               bucket_lengths=bucket_by)
+               bucket_lengths=bucket_by,
+               prefetch=prefetch_depth(config.num_workers, torch.get_num_threads(), cores_per_process()))
 
     state = _restored_state(run, resumed) if resumed is not None else TrainState()
     if resumed is None and config.ema is not None:
@@ -787,65 +790,65 @@ def _loop(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[
     window_start, window_steps = time.perf_counter(), 0
     run.network.train()
     while state.step < run.total_steps:
-        batches = iter(_epoch_loader(run, dataset, state, lengths))
-        while True:
-            waited = time.perf_counter()
-            batch = next(batches, None)
-            run.timing["load"] += time.perf_counter() - waited
-            if batch is None:
-                break
-            if state.batch_in_epoch % config.accumulate == 0:  # a step begins: what a save here must record
-                group_rng, group_start = _rng_states(run.device), state.batch_in_epoch
-            if batch.bad:
-                if not config.skip_bad:  # this rank alone may be here: no gathering from the others
-                    state.batch_in_epoch = group_start  # the step is not done: a resume redoes it all
-                    save_resume(run, state, group_rng, every_rank=False)  # keeps what was learned
-                    raise batch.bad[0].error()
-                if not state.skipped_items:
-                    run.monitor.message(f"warning: skipping unreadable training item: {batch.bad[0].error()}")
-                state.skipped_items += len(batch.bad)
-            state.batch_in_epoch += 1
-            if batch.size:
-                group.append(batch)
-            if state.batch_in_epoch % config.accumulate:
-                continue  # more batches before this optimizer step
-            if not _any_rank(not group, run.world, run.device):  # all ranks step, or none
-                try:
-                    train_step(run, group, state)
-                except TrainingError:
-                    state.batch_in_epoch = group_start  # the step is not done: a resume redoes it
-                    save_resume(run, state, group_rng)
-                    raise
-            group = []
-            run.scheduler.step()
-            run.timing["steps"] += 1
-            state.step += 1
-            window_steps += 1
-            elapsed = time.perf_counter() - window_start
-            run.monitor.step(state.step, state.recent_loss, window_steps / elapsed if elapsed > 0 else 0.0)
-            if elapsed > 10:
-                window_start, window_steps = time.perf_counter(), 0
-            at_epoch_end = state.batch_in_epoch >= run.batches_per_epoch * config.accumulate
-            if at_epoch_end:
-                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-            done = state.step >= run.total_steps
-            # Every rank reads its own clock; one decision for all, so none is left waiting.
-            out_of_time = deadline is not None and not done and \
-                _any_rank(time.perf_counter() >= deadline, run.world, run.device)
-            if (config.eval_every and state.step % config.eval_every == 0) or \
-                    (not config.eval_every and at_epoch_end) or done or out_of_time:
-                stop = validate(run, state)
-                save_resume(run, state)
-                if stop:
-                    run.monitor.message(f"stopping early: no better validation CER for {config.patience} "
-                                        "evaluations")
-                    return "patience"
-            if out_of_time:
-                run.monitor.message(f"stopping at the --max-time budget ({config.max_time:g} s) after step "
-                                    f"{state.step} of {run.total_steps}; --resume continues the run")
-                return "time"
-            if done:
-                return None
-            if at_epoch_end:
-                break  # a new loader for the next epoch
+        with read_ahead(_epoch_loader(run, dataset, state, lengths), run.prefetch) as batches:
+            while True:
+                waited = time.perf_counter()
+                batch = next(batches, None)
+                run.timing["load"] += time.perf_counter() - waited
+                if batch is None:
+                    break
+                if state.batch_in_epoch % config.accumulate == 0:  # a step begins: what a save here must record
+                    group_rng, group_start = _rng_states(run.device), state.batch_in_epoch
+                if batch.bad:
+                    if not config.skip_bad:  # this rank alone may be here: no gathering from the others
+                        state.batch_in_epoch = group_start  # the step is not done: a resume redoes it all
+                        save_resume(run, state, group_rng, every_rank=False)  # keeps what was learned
+                        raise batch.bad[0].error()
+                    if not state.skipped_items:
+                        run.monitor.message(f"warning: skipping unreadable training item: {batch.bad[0].error()}")
+                    state.skipped_items += len(batch.bad)
+                state.batch_in_epoch += 1
+                if batch.size:
+                    group.append(batch)
+                if state.batch_in_epoch % config.accumulate:
+                    continue  # more batches before this optimizer step
+                if not _any_rank(not group, run.world, run.device):  # all ranks step, or none
+                    try:
+                        train_step(run, group, state)
+                    except TrainingError:
+                        state.batch_in_epoch = group_start  # the step is not done: a resume redoes it
+                        save_resume(run, state, group_rng)
+                        raise
+                group = []
+                run.scheduler.step()
+                run.timing["steps"] += 1
+                state.step += 1
+                window_steps += 1
+                elapsed = time.perf_counter() - window_start
+                run.monitor.step(state.step, state.recent_loss, window_steps / elapsed if elapsed > 0 else 0.0)
+                if elapsed > 10:
+                    window_start, window_steps = time.perf_counter(), 0
+                at_epoch_end = state.batch_in_epoch >= run.batches_per_epoch * config.accumulate
+                if at_epoch_end:
+                    state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                done = state.step >= run.total_steps
+                # Every rank reads its own clock; one decision for all, so none is left waiting.
+                out_of_time = deadline is not None and not done and \
+                    _any_rank(time.perf_counter() >= deadline, run.world, run.device)
+                if (config.eval_every and state.step % config.eval_every == 0) or \
+                        (not config.eval_every and at_epoch_end) or done or out_of_time:
+                    stop = validate(run, state)
+                    save_resume(run, state)
+                    if stop:
+                        run.monitor.message(f"stopping early: no better validation CER for {config.patience} "
+                                            "evaluations")
+                        return "patience"
+                if out_of_time:
+                    run.monitor.message(f"stopping at the --max-time budget ({config.max_time:g} s) after step "
+                                        f"{state.step} of {run.total_steps}; --resume continues the run")
+                    return "time"
+                if done:
+                    return None
+                if at_epoch_end:
+                    break  # a new loader for the next epoch
     return None
