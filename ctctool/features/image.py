@@ -15,6 +15,7 @@ from ..errors import ConfigError, FeatureError
 from ..manifest import ManifestItem
 from . import Features, FrameAxis, check_config_types, short_reason
 from .center import CENTER_INK_MODES, centre_normalize
+from .levels import LevelCounts
 from .slant import SlantSurvey, deslant, evenly_spaced, survey_slant
 
 # Source images larger than this many pixels are refused before they are decoded: a small
@@ -285,11 +286,17 @@ class ImageFeatures:
         scale = CENTER_WORK_SCALE if self.config.center_normalize else 1
         width = min(scaled_width(gray.width, gray.height, scale * self.config.height), scale * self.config.max_width)
         gray = gray.resize((width, scale * self.config.height), Image.Resampling.BILINEAR)
-        values = np.asarray(gray, dtype=np.float32) / 255.0
-        if self._ink_is_dark(values):
+        pixels = np.asarray(gray)  # uint8 [rows, columns]
+        values = pixels.astype(np.float32) / 255.0
+        # Per-level counts give the median and percentiles below without sorting every pixel.
+        levels = LevelCounts.of_pixels(pixels) if self.config.polarity == "auto" or self.config.center_normalize \
+            else None
+        if self._ink_is_dark(levels):
             values = 1.0 - values
+            levels = levels.inverted() if levels is not None else None
         if self.config.center_normalize:
-            values = centre_normalize(values, self.config.height, self.config.max_width, self.config.center_ink)
+            values = centre_normalize(values, self.config.height, self.config.max_width, self.config.center_ink,
+                                      levels=levels)
             width = values.shape[1]
         pad = 0
         if self.config.deslant:  # before augmentation: training jitters the slant around upright
@@ -302,12 +309,12 @@ class ImageFeatures:
         axis = FrameAxis(origin=left - pad * step, step=step, unit="px", start=left, extent=left + source_width)
         return Features(np.ascontiguousarray(values, dtype=np.float32), axis, source_height, page_size)
 
-    def _ink_is_dark(self, values: np.ndarray) -> bool:
+    def _ink_is_dark(self, levels: LevelCounts | None) -> bool:
         if self.config.polarity == "dark-ink":
             return True
-        if self.config.polarity == "light-ink":
+        if self.config.polarity == "light-ink" or levels is None:
             return False
-        return float(np.median(values)) > 0.5  # most pixels are background: a light page
+        return float(levels.median()) > 0.5  # most pixels are background: a light page
 
 
 def survey_training_slant(items: list[ManifestItem], config: ImageFeatureConfig) -> SlantSurvey:
