@@ -82,6 +82,37 @@ def test_page_wide_line_is_scored_in_bounded_chunks_with_the_same_answer(monkeyp
     assert estimate_slant(leaning) == chunked
 
 
+def _unbroken_scores_by_extremes(rows, columns, centred, candidates):
+    """The scores as first written: a bin is unbroken when its row range equals its count (per-bin
+    minimum and maximum row). The reference for the sums-of-squares test that replaced it."""
+    landed = np.floor(columns[None, :] - candidates[:, None] * centred[None, :] + 0.5).astype(np.int64)
+    low, span = int(landed.min()), int(landed.max()) - int(landed.min()) + 1
+    bins = (landed - low + np.arange(candidates.size)[:, None] * span).ravel()
+    all_rows = np.tile(rows, candidates.size)
+    counts = np.bincount(bins, minlength=candidates.size * span)
+    top = np.full(counts.size, 1 << 30)
+    bottom = np.full(counts.size, -1)
+    np.minimum.at(top, bins, all_rows)
+    np.maximum.at(bottom, bins, all_rows)
+    unbroken = (counts > 0) & (bottom - top + 1 == counts)
+    return np.where(unbroken, counts.astype(np.float64) ** 2, 0.0).reshape(candidates.size, span).sum(axis=1)
+
+
+@given(seed=st.integers(0, 2**32 - 1), height=st.integers(1, 40), width=st.integers(1, 90),
+       ink=st.floats(0.02, 0.9))
+def test_unbroken_runs_found_by_sums_of_squares_equal_those_found_by_row_ranges(seed, height, width, ink):
+    """Any pattern of ink: every candidate's score equals the min/max formulation's."""
+    from ctctool.features import slant
+
+    values = (np.random.default_rng(seed).random((height, width)) < ink).astype(np.float32)
+    rows, columns = np.nonzero(values > 0.3)
+    if rows.size == 0:
+        return
+    centred = rows - (height - 1) / 2.0
+    expected = _unbroken_scores_by_extremes(rows, columns, centred, slant._CANDIDATES)
+    assert np.array_equal(slant._unbroken_scores(rows, columns, centred, slant._CANDIDATES), expected)
+
+
 def test_blank_line_and_italic_direction():
     blank = np.zeros((32, 50), dtype=np.float32)
     assert estimate_slant(blank) == 0.0 and deslant(blank)[1] == 0

@@ -437,3 +437,36 @@ def test_train_defaults_onecycle_and_smoothing_from_scratch_and_not_when_fine_tu
     result = runner.invoke(app, ["train", str(tiny_data["train"]), "-o", str(tmp_path / "c.pt"), "--init",
                                  str(tmp_path / "a.pt"), "--dropout", "0.4", *base[:-2]])
     assert result.exit_code == 2 and "--dropout: the features and network shape come from the --init" in result.output
+
+
+def _remap_by_rows_and_columns(values, src_x, src_y):
+    """Bilinear sampling as first written, indexing the padded image by (row, column): the
+    reference for the flat takes that replaced it."""
+    height, width = values.shape
+    padded = np.zeros((height + 2, width + 2), dtype=np.float32)
+    padded[1:-1, 1:-1] = values
+    x = np.clip(src_x + 1.0, 0.0, width + 1.0)
+    y = np.clip(src_y + 1.0, 0.0, height + 1.0)
+    x0 = np.minimum(np.floor(x).astype(np.int64), width)
+    y0 = np.minimum(np.floor(y).astype(np.int64), height)
+    fx, fy = x - x0, y - y0
+    top = padded[y0, x0] * (1 - fx) + padded[y0, x0 + 1] * fx
+    bottom = padded[y0 + 1, x0] * (1 - fx) + padded[y0 + 1, x0 + 1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+
+
+@given(seed=st.integers(0, 2**32 - 1), height=st.integers(1, 12), width=st.integers(1, 30))
+def test_remap_samples_exactly_as_indexing_by_row_and_column(seed, height, width):
+    """Points inside, between, on the edges of and far outside the image: the same float32 bits."""
+    from ctctool.augmentation.image import bilinear_taps, remap, sample
+
+    generator = np.random.default_rng(seed)
+    values = generator.random((height, width), dtype=np.float32)
+    src_x = generator.uniform(-3, width + 3, (height + 2, width + 5)).astype(np.float32)
+    src_y = generator.uniform(-3, height + 3, src_x.shape).astype(np.float32)
+    src_x[0, :3] = (-1.0, float(width), float(width - 1))
+    expected = _remap_by_rows_and_columns(values, src_x, src_y)
+    assert remap(values, src_x, src_y).tobytes() == expected.tobytes()
+    other = generator.random((height, width), dtype=np.float32)  # taps shared between two images
+    assert sample(other, bilinear_taps(src_x, src_y, values.shape)).tobytes() == \
+        _remap_by_rows_and_columns(other, src_x, src_y).tobytes()

@@ -89,8 +89,9 @@ def _geometry(values: np.ndarray, rng: random.Random, policy: AugmentPolicy, k: 
         knots = (int(math.ceil(height / spacing)) + 2, int(math.ceil(out_width / spacing)) + 2)
         coarse_x = grid_rng.normal(0.0, amplitude, knots).astype(np.float32)
         coarse_y = grid_rng.normal(0.0, amplitude, knots).astype(np.float32)
-        src_x += remap(coarse_x, xs / spacing, ys / spacing)
-        src_y += remap(coarse_y, xs / spacing, ys / spacing)
+        taps = bilinear_taps(xs / spacing, ys / spacing, knots)  # both grids are read at the same points
+        src_x += sample(coarse_x, taps)
+        src_y += sample(coarse_y, taps)
     if use_wave:
         period = rng.uniform(3.0, 10.0) * height
         amplitude = rng.uniform(0.02, 0.06) * k * height
@@ -126,16 +127,35 @@ def _letters(out_width: int, height: int, rng: random.Random, k: float,
 
 def remap(values: np.ndarray, src_x: np.ndarray, src_y: np.ndarray) -> np.ndarray:
     """Bilinear samples of ``values`` at (src_y, src_x); points outside read as background (0)."""
-    height, width = values.shape
-    padded = np.zeros((height + 2, width + 2), dtype=np.float32)
-    padded[1:-1, 1:-1] = values
+    return sample(values, bilinear_taps(src_x, src_y, values.shape))
+
+
+def bilinear_taps(src_x: np.ndarray, src_y: np.ndarray,
+                  shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Where ``sample`` reads an image of ``shape`` for the points (src_y, src_x): (flat index of
+    each point's top-left neighbour in the image padded by one pixel, horizontal and vertical
+    fractions, padded width). Worked out once, it serves every image of that shape (the elastic
+    grid's two displacement fields)."""
+    height, width = shape
     x = np.clip(src_x + 1.0, 0.0, width + 1.0)
     y = np.clip(src_y + 1.0, 0.0, height + 1.0)
     x0 = np.minimum(np.floor(x).astype(np.int64), width)
     y0 = np.minimum(np.floor(y).astype(np.int64), height)
-    fx, fy = x - x0, y - y0
-    top = padded[y0, x0] * (1 - fx) + padded[y0, x0 + 1] * fx
-    bottom = padded[y0 + 1, x0] * (1 - fx) + padded[y0 + 1, x0 + 1] * fx
+    return y0 * (width + 2) + x0, x - x0, y - y0, width + 2
+
+
+def sample(values: np.ndarray, taps: tuple[np.ndarray, np.ndarray, np.ndarray, int]) -> np.ndarray:
+    """Bilinear samples of ``values`` at the points of ``bilinear_taps`` (outside: 0)."""
+    corner, fx, fy, stride = taps
+    height, width = values.shape
+    padded = np.zeros((height + 2, width + 2), dtype=np.float32)
+    padded[1:-1, 1:-1] = values
+    flat = padded.ravel()
+    # Flat takes read the same pixels as indexing by (row, column): the other three neighbours
+    # are the same index into the padded image shifted by 1, a row, and a row and 1.
+    left = 1 - fx
+    top = flat.take(corner) * left + flat[1:].take(corner) * fx
+    bottom = flat[stride:].take(corner) * left + flat[stride + 1:].take(corner) * fx
     return (top * (1 - fy) + bottom * fy).astype(np.float32)
 
 
