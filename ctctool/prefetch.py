@@ -2,7 +2,8 @@
 
 Without DataLoader workers (the default on machines of 2 cores or fewer) each batch is loaded
 between two steps, and a step waits for it: about 55 ms of a 600 ms OCR step at 1 thread on a
-2-core machine with centre normalization and full augmentation (README, "Training step split").
+2-core machine with centre normalization and full augmentation (README, "Reading ahead, and
+cheaper line preparation").
 Where torch runs fewer threads than there are cores, a thread can load the next batches on a
 free core meanwhile. Loading and collating release the GIL for most of their time (numpy, PIL,
 torch copies), and every item's augmentation draws from its own seeded generator, so batches
