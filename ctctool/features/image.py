@@ -288,9 +288,10 @@ class ImageFeatures:
         gray = gray.resize((width, scale * self.config.height), Image.Resampling.BILINEAR)
         pixels = np.asarray(gray)  # uint8 [rows, columns]
         values = pixels.astype(np.float32) / 255.0
-        # Per-level counts give the median and percentiles below without sorting every pixel.
-        levels = LevelCounts.of_pixels(pixels) if self.config.polarity == "auto" or self.config.center_normalize \
-            else None
+        # Per-level counts give the median (polarity) and the percentiles (relative centre ink)
+        # below without sorting every pixel; counted only where one of them is taken.
+        relative_ink = self.config.center_normalize and self.config.center_ink == "relative"
+        levels = LevelCounts.of_pixels(pixels) if self.config.polarity == "auto" or relative_ink else None
         if self._ink_is_dark(levels):
             values = 1.0 - values
             levels = levels.inverted() if levels is not None else None
