@@ -180,7 +180,7 @@ class CTCRecognizer(nn.Module):
         self.conv = nn.ModuleList(blocks)
         self.rows_out = rows
         self.dropout = nn.Dropout(config.dropout)
-        self.lstm = LayerDropoutLSTM(
+        self.lstm = LengthAwareLSTM(
             input_size=in_channels * rows,
             hidden_size=config.lstm_hidden,
             num_layers=config.lstm_layers,
@@ -212,41 +212,68 @@ class CTCRecognizer(nn.Module):
         x = x.permute(0, 3, 1, 2).reshape(batch, frames, channels * rows)
         x = self.dropout(x)
         out_lengths = self.output_lengths(lengths).clamp(min=1, max=frames)
-        # Packing keeps the backward LSTM from reading the batch padding first.
-        packed = nn.utils.rnn.pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_out, _ = self.lstm(packed)
-        x, _ = nn.utils.rnn.pad_packed_sequence(packed_out, batch_first=True, total_length=frames)
-        x = self.dropout(x)
+        x = self.dropout(self.lstm(x, out_lengths))
         logits = self.output(x)
         # log_softmax in float32 even under autocast: CTC needs the precision.
         return F.log_softmax(logits.float(), dim=-1), out_lengths
 
 
-class LayerDropoutLSTM(nn.LSTM):
-    """``nn.LSTM`` (same weights, same state dict) whose dropout between layers, when training
-    on a GPU, comes from torch's CUDA generator. cuDNN keeps a dropout state of its own that no
-    checkpoint can save, so a resumed run would draw other masks than the run it continues;
-    here each layer runs alone and ``F.dropout`` sits between them. Elsewhere (CPU, or no
-    dropout, or evaluation) it is plain ``nn.LSTM``: its CPU dropout already uses torch's RNG."""
+class LengthAwareLSTM(nn.LSTM):
+    """``nn.LSTM`` (bidirectional, batch first; the same weights and state dict) that reads a
+    padded batch [B, T, D] with each input's frames [B] and gives [B, T, 2 * hidden], zero past
+    each input's end: the packed LSTM's result, reached another way.
 
-    def forward(self, packed, hx=None):  # type: ignore[override]
-        if not (self.training and self.dropout > 0 and self.num_layers > 1 and packed.data.is_cuda):
-            return super().forward(packed, hx)
-        return self.layerwise(packed), None
+    Each layer runs its two directions as two one-way passes over the padded batch, the backward
+    one over each input reversed within its own length (``reversed_within``). Padding then comes
+    after an input's frames in both passes, and an LSTM's output at a frame never depends on
+    later frames, so no valid output reads the padding: an input gives the same scores whatever
+    it is batched with. On CPU this is about 3x cheaper to train than the packed LSTM (a batch
+    of 16 x 100 frames, 2 layers of 128: 315 ms forward and backward against 100 ms, 1 thread):
+    the packed one narrows the batch at every time step, and the backward of each narrow fills
+    and adds a full-size zero gradient, while a padded pass also projects the whole sequence's
+    input in one matrix product. Dropout between layers is ``F.dropout``, drawn from torch's
+    generator on every device (cuDNN's own dropout state cannot be saved in a checkpoint, so a
+    resumed run would draw other masks). Under ONNX export the network takes the packed path,
+    which the exporter maps onto ONNX's LSTM with ``sequence_lens``."""
 
-    def layerwise(self, packed: nn.utils.rnn.PackedSequence) -> nn.utils.rnn.PackedSequence:
-        """The layers one by one from a zero state, ``F.dropout`` between them when training."""
-        data, batch_sizes = packed.data, packed.batch_sizes
-        directions = 2 if self.bidirectional else 1
-        per_layer = directions * (4 if self.bias else 2)
-        zeros = data.new_zeros(directions, int(batch_sizes[0]), self.hidden_size)
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if not (self.bidirectional and self.batch_first):
+            raise ValueError("LengthAwareLSTM reads batch-first input in both directions")
+        if torch.onnx.is_in_onnx_export():
+            return self._packed(x, lengths)
+        batch, frames, _ = x.shape
+        order = reversed_within(lengths.to(x.device), frames)  # [B, T]
+        per_layer = 8 if self.bias else 4  # weights of one layer's two directions
+        zeros = x.new_zeros(1, batch, self.hidden_size)
         for layer in range(self.num_layers):
             if layer:
-                data = F.dropout(data, self.dropout, training=self.training)
+                x = F.dropout(x, self.dropout, training=self.training)
             weights = self._flat_weights[layer * per_layer:(layer + 1) * per_layer]
-            data, _, _ = torch._VF.lstm(data, batch_sizes, (zeros, zeros), weights, self.bias, 1, 0.0,
-                                        self.training, self.bidirectional)
-        return nn.utils.rnn.PackedSequence(data, batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+            half = per_layer // 2
+            forward, _, _ = torch._VF.lstm(x, (zeros, zeros), weights[:half], self.bias, 1, 0.0, self.training,
+                                           False, True)
+            flipped = x.gather(1, order[:, :, None].expand(-1, -1, x.shape[2]))
+            backward, _, _ = torch._VF.lstm(flipped, (zeros, zeros), weights[half:], self.bias, 1, 0.0,
+                                            self.training, False, True)
+            backward = backward.gather(1, order[:, :, None].expand(-1, -1, backward.shape[2]))
+            x = torch.cat([forward, backward], dim=2)
+        valid = torch.arange(frames, device=x.device)[None, :] < lengths.to(x.device)[:, None]
+        return x * valid[:, :, None].to(x.dtype)
+
+    def _packed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The same result through torch's packed LSTM (the form ONNX export understands)."""
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = super().forward(packed)
+        return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+
+
+def reversed_within(lengths: torch.Tensor, frames: int) -> torch.Tensor:
+    """[B, frames] indices that reverse each row's first ``lengths[b]`` frames and leave its
+    padding in place. The order is its own inverse, so gathering by it again restores a row
+    (and each frame is read once: ``gather``'s backward adds one value per frame, exactly)."""
+    steps = torch.arange(frames, device=lengths.device)[None, :]
+    mirrored = lengths[:, None] - 1 - steps
+    return torch.where(mirrored >= 0, mirrored, steps)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -5,6 +5,8 @@ import random
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from ctctool.codec import Codec
@@ -130,22 +132,59 @@ def test_collate_pads_and_keeps_lengths():
     assert empty.size == 0 and empty.features is None and len(empty.bad) == 1
 
 
-def test_layerwise_lstm_equals_nn_lstm_and_draws_dropout_from_torchs_rng():
-    """The GPU training path of LayerDropoutLSTM (layers one by one, F.dropout between them) is
-    the same network as nn.LSTM, and its dropout masks come from torch's RNG, which resume
-    state saves (cuDNN's own dropout state cannot be saved)."""
-    from ctctool.model import LayerDropoutLSTM
+@settings(max_examples=25, deadline=None)
+@given(lengths=st.lists(st.integers(1, 9), min_size=1, max_size=5), layers=st.integers(1, 3))
+def test_length_aware_lstm_gives_the_packed_lstms_outputs_and_gradients(lengths, layers):
+    """LengthAwareLSTM's padded passes (backward direction reversed within each length) compute
+    what nn.LSTM computes on the packed batch: outputs, zeros past each end, input and weight
+    gradients, for any lengths; the padding's values do not matter."""
+    from ctctool.model import LengthAwareLSTM
+
+    torch.manual_seed(len(lengths) * 10 + layers)
+    lstm = LengthAwareLSTM(input_size=6, hidden_size=5, num_layers=layers, bidirectional=True, batch_first=True,
+                           dropout=0.5 if layers > 1 else 0.0).double().eval()
+    frames = torch.tensor(lengths)
+    x = torch.randn(len(lengths), max(lengths) + 2, 6, dtype=torch.float64)
+    padding = torch.arange(x.shape[1])[None, :] >= frames[:, None]
+    x = torch.where(padding[:, :, None], torch.full_like(x, 1e3), x).requires_grad_(True)
+    ours = lstm(x, frames)
+    ours_grads = torch.autograd.grad((ours * torch.linspace(-1, 1, ours.numel(), dtype=torch.float64)
+                                      .view_as(ours)).sum(), [x, *lstm.parameters()])
+    theirs = lstm._packed(x, frames)
+    theirs_grads = torch.autograd.grad((theirs * torch.linspace(-1, 1, theirs.numel(), dtype=torch.float64)
+                                        .view_as(theirs)).sum(), [x, *lstm.parameters()])
+    assert ours.shape == (len(lengths), x.shape[1], 10)
+    assert torch.allclose(ours, theirs, atol=1e-12)
+    assert torch.all(ours[padding] == 0)
+    for mine, packed in zip(ours_grads, theirs_grads):
+        assert torch.allclose(mine, packed, atol=1e-10)
+
+
+@given(lengths=st.lists(st.integers(1, 12), min_size=1, max_size=6), extra=st.integers(0, 4))
+def test_reversed_within_reverses_each_row_and_is_its_own_inverse(lengths, extra):
+    from ctctool.model import reversed_within
+
+    frames = max(lengths) + extra
+    order = reversed_within(torch.tensor(lengths), frames)
+    for row, length in zip(order.tolist(), lengths):
+        assert row == [*range(length - 1, -1, -1), *range(length, frames)]
+    assert torch.equal(order.gather(1, order), torch.arange(frames).expand(len(lengths), -1))
+
+
+def test_length_aware_lstm_draws_dropout_between_layers_from_torchs_rng():
+    """Dropout between layers comes from torch's generator, which resume state saves (cuDNN's
+    own dropout state cannot be saved): the same generator state gives the same masks."""
+    from ctctool.model import LengthAwareLSTM
 
     torch.manual_seed(0)
-    lstm = LayerDropoutLSTM(input_size=8, hidden_size=16, num_layers=2, bidirectional=True, batch_first=True,
-                            dropout=0.5)
-    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.randn(3, 7, 8), torch.tensor([7, 5, 2]),
-                                                     batch_first=True, enforce_sorted=False)
+    lstm = LengthAwareLSTM(input_size=8, hidden_size=16, num_layers=2, bidirectional=True, batch_first=True,
+                           dropout=0.5)
+    x, frames = torch.randn(3, 7, 8), torch.tensor([7, 5, 2])
     lstm.eval()
-    assert torch.equal(lstm.layerwise(packed).data, torch.nn.LSTM.forward(lstm, packed)[0].data)
+    assert torch.equal(lstm(x, frames), lstm(x, frames))
     lstm.train()
     state = torch.get_rng_state()
-    first = lstm.layerwise(packed).data
+    first = lstm(x, frames)
     torch.set_rng_state(state)
-    assert torch.equal(first, lstm.layerwise(packed).data)
-    assert not torch.equal(first, lstm.layerwise(packed).data)  # the RNG moved on: other masks
+    assert torch.equal(first, lstm(x, frames))
+    assert not torch.equal(first, lstm(x, frames))  # the RNG moved on: other masks
