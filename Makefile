@@ -112,6 +112,7 @@ bench: install $(TEST_STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python tests/bench/step_split.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/step_cost.py --out $(BENCH_DIR) $(STEP_COST_ARGS)
 	$(BIN)/python tests/bench/line_prep_cost.py --out $(BENCH_DIR)
+	$(BIN)/python tests/bench/lstm_cost.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/word_lm.py --out $(BENCH_DIR) --peer-python $(BENCH_VENV)/bin/python
 	$(BIN)/python tests/bench/arpa_load.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/kenlm_binary.py --out $(BENCH_DIR)
