@@ -39,10 +39,14 @@ def main() -> int:
     train_items = read_manifest(str(ROOT / "data/ocr/train.jsonl"))[:160]
     extractor = default_extractor("image")
     codec = Codec.from_texts(item.text for item in read_manifest(str(ROOT / "data/ocr/train.jsonl")))
-    features = [extractor.load(item).values for item in items]
+    # Batches of lines of similar widths, as decode (sorted windows) and training (length
+    # buckets) form them: the LSTM's cost follows the padded width.
+    features = sorted((extractor.load(item).values for item in items), key=lambda values: values.shape[1])
     batches = [collate([(v, (1,), "x") for v in features[i:i + 16]]) for i in range(0, len(features), 16)]
-    train_batches = [collate([(extractor.load(item).values, tuple(codec.encode(item.text)), "x")
-                              for item in train_items[i:i + 16]]) for i in range(0, len(train_items), 16)]
+    train_lines = sorted(((extractor.load(item).values, tuple(codec.encode(item.text))) for item in train_items),
+                         key=lambda line: line[0].shape[1])
+    train_batches = [collate([(values, labels, "x") for values, labels in train_lines[i:i + 16]])
+                     for i in range(0, len(train_lines), 16)]
     networks = {}
     for name, shape in SIZE_PRESETS.items():
         networks[name] = CTCRecognizer(ModelConfig.for_modality("image", 32, codec.size, shape))
