@@ -243,7 +243,8 @@ class LengthAwareLSTM(nn.LSTM):
         if torch.onnx.is_in_onnx_export():
             return self._packed(x, lengths)
         batch, frames, _ = x.shape
-        order = reversed_within(lengths.to(x.device), frames)  # [B, T]
+        lengths = lengths.to(x.device)
+        order = reversed_within(lengths, frames)  # [B, T]
         per_layer = 8 if self.bias else 4  # weights of one layer's two directions
         zeros = x.new_zeros(1, batch, self.hidden_size)
         for layer in range(self.num_layers):
@@ -258,7 +259,7 @@ class LengthAwareLSTM(nn.LSTM):
                                                  self.training, False, True)
             right_to_left = right_to_left.gather(1, order[:, :, None].expand(-1, -1, right_to_left.shape[2]))
             x = torch.cat([left_to_right, right_to_left], dim=2)
-        valid = torch.arange(frames, device=x.device)[None, :] < lengths.to(x.device)[:, None]
+        valid = torch.arange(frames, device=x.device)[None, :] < lengths[:, None]
         return x * valid[:, :, None].to(x.dtype)
 
     def _packed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
