@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,15 +97,48 @@ class BadSample:
         return FeatureError(self.where, self.reason)
 
 
+class PreparedCache:
+    """Each training item's prepared input (``FeatureExtractor.prepare``: decoded, scaled,
+    normalized, before augmentation), kept after its first load while ``budget_bytes`` allows.
+
+    Preparation is the same on every epoch; augmentation is not. On a 2-core machine preparing
+    a handwriting line took about 2.8 of its 3.7 ms (decoding, centre normalization, slant
+    correction), so a run of 20 epochs did that work 19 times too often. Items keep their
+    place once in; when the budget is spent the rest are prepared on every load, as before.
+    Loads come from one thread at a time (the read-ahead thread or the training loop)."""
+
+    def __init__(self, budget_bytes: int):
+        self.budget_bytes = max(0, int(budget_bytes))
+        self.used_bytes = 0
+        self._kept: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(self, index: int, prepare: Callable[[], object]) -> object:
+        """Item ``index``'s prepared input: the kept one, or ``prepare()``'s (kept if it fits)."""
+        kept = self._kept.get(index)
+        if kept is not None:
+            return kept
+        prepared = prepare()
+        size = int(getattr(prepared, "nbytes", 0))
+        if self.used_bytes + size <= self.budget_bytes:
+            self._kept[index] = prepared
+            self.used_bytes += size
+        return prepared
+
+
 class TrainingDataset(torch.utils.data.Dataset):
     """Indexed by ``(index, augment_seed)``: augmentation is a pure function of the seed, so a
-    resumed run sees exactly the batches the interrupted one would have."""
+    resumed run sees exactly the batches the interrupted one would have. Prepared inputs are
+    kept in ``cache`` (none kept without one); a kept input gives the same features bit for bit."""
 
     def __init__(self, items: Sequence[TrainingItem], extractor: FeatureExtractor, *,
-                 augment: AugmentPolicy | str | bool = True):
+                 augment: AugmentPolicy | str | bool = True, cache: PreparedCache | None = None):
         self.items = list(items)
         self.extractor = extractor
         self.policy = augment if isinstance(augment, AugmentPolicy) else AugmentPolicy.parse(augment)
+        self.cache = cache if cache is not None else PreparedCache(0)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -117,7 +150,8 @@ class TrainingDataset(torch.utils.data.Dataset):
         policy = self.policy.scaled(scale[0]) if scale else self.policy
         rng = random.Random(seed) if policy.active else None
         try:
-            features = self.extractor.load(entry.item, rng, policy)
+            prepared = self.cache.get(index, lambda: self.extractor.prepare(entry.item))
+            features = self.extractor.finish(entry.item, prepared, rng, policy)
         except FeatureError as exc:
             return BadSample(exc.where, exc.reason)
         return features.values, entry.labels, entry.item.where
@@ -175,6 +209,7 @@ def pad_batch(values: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]
     """Inference-side padding: arrays [F, T_i] -> ([B, 1, F, T_max], lengths)."""
     frames = [v.shape[1] for v in values]
     batch = torch.zeros(len(values), 1, values[0].shape[0], max(frames))
+    rows = batch.numpy()  # numpy copies in, read-only arrays included (kept prepared inputs)
     for row, v in enumerate(values):
-        batch[row, 0, :, : v.shape[1]] = torch.from_numpy(v)
+        rows[row, 0, :, : v.shape[1]] = v
     return batch, torch.tensor(frames, dtype=torch.long)

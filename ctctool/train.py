@@ -43,6 +43,7 @@ from .codec import Codec
 from .data import (
     Batch,
     PreparationReport,
+    PreparedCache,
     TrainingDataset,
     bucketed_batches,
     collate,
@@ -64,6 +65,9 @@ RESUME_VERSION = 3
 READABLE_RESUME_VERSIONS = (2, 3)  # 2 had no weight average
 
 
+MAX_CACHE_MB = 1 << 20  # 1 TiB: a typo's bound, not a machine's
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 30  # passes over the training set (ignored when max_steps is set)
@@ -83,6 +87,9 @@ class TrainConfig:
     lenient: bool = False  # skip (and count) transcript characters outside the alphabet
     skip_bad: bool = False  # skip (and count) unreadable inputs and non-finite batches instead of stopping
     num_workers: int | None = None  # DataLoader worker processes; None = threads.default_workers for the device
+    # Memory for prepared training inputs kept between epochs (data.PreparedCache), MiB; 0 = none
+    # kept. Used without DataLoader workers only: workers are started afresh each epoch.
+    cache_mb: int = 1024
     amp: bool = True  # mixed precision (bf16 autocast) on CUDA; ignored on CPU
     select_by: str | None = None  # the validation set whose CER picks the best model; None = the first
     max_time: float | None = None  # seconds of wall clock for this invocation's training loop; None = no limit
@@ -117,6 +124,8 @@ class TrainConfig:
             raise OptionError(f"--max-time must be a positive duration, got {self.max_time!r} seconds")
         if isinstance(self.accumulate, bool) or not isinstance(self.accumulate, int) or self.accumulate < 1:
             raise OptionError(f"--accumulate must be a whole number of batches >= 1, got {self.accumulate!r}")
+        if isinstance(self.cache_mb, bool) or not isinstance(self.cache_mb, int) or not 0 <= self.cache_mb <= MAX_CACHE_MB:
+            raise OptionError(f"--cache-mb must be a whole number of MiB in [0, {MAX_CACHE_MB}], got {self.cache_mb!r}")
         if self.schedule not in SCHEDULES:
             raise OptionError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not (isinstance(self.label_smoothing, (int, float)) and 0.0 <= self.label_smoothing < 1.0):
@@ -715,7 +724,8 @@ def train(
     if resumed is None and rank == 0:
         _write_run_config(run, count_parameters(network))
 
-    stopped_by = _loop(run, TrainingDataset(prepared, extractor, augment=config.augment), state, lengths)
+    cache = PreparedCache(config.cache_mb * 2**20 if config.num_workers == 0 else 0)
+    stopped_by = _loop(run, TrainingDataset(prepared, extractor, augment=config.augment, cache=cache), state, lengths)
 
     monitor.close()
     if state.skipped_items:

@@ -29,12 +29,12 @@ from ctctool.train import TrainConfig, train  # noqa: E402
 class FailOnRankOne(ImageFeatures):
     loads = 0
 
-    def load(self, item, rng=None, policy=None):
+    def finish(self, item, prepared, rng=None, policy=None):  # training's per-epoch part of load
         if os.environ.get("RANK") == "1":
             FailOnRankOne.loads += 1
             if FailOnRankOne.loads > 8:  # batch size 4: the third batch
                 raise FeatureError(item.where, "path: simulated disk failure on rank 1")
-        return super().load(item, rng, policy)
+        return super().finish(item, prepared, rng, policy)
 
 
 def main() -> int:

@@ -24,8 +24,8 @@ from ctctool.train import TrainConfig, train  # noqa: E402
 
 
 class OverflowOnRankOne(ImageFeatures):
-    def load(self, item, rng=None, policy=None):
-        features = super().load(item, rng)
+    def finish(self, item, prepared, rng=None, policy=None):  # training's per-epoch part of load
+        features = super().finish(item, prepared, rng)
         if os.environ.get("RANK") == "1":
             return type(features)(features.values * np.float32(3e38), features.axis, features.source_height)
         return features

@@ -175,8 +175,8 @@ class _OverflowingFeatures(ImageFeatures):
     """Finite features so large that the network's activations overflow (a float WAV near 1e20
     reaches the same state through the log-mel)."""
 
-    def load(self, item, rng=None, policy=None):
-        features = super().load(item, rng)
+    def finish(self, item, prepared, rng=None, policy=None):  # training's per-epoch part of load
+        features = super().finish(item, prepared, rng)
         return type(features)(features.values * np.float32(3e38), features.axis, features.source_height)
 
 

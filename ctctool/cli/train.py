@@ -114,6 +114,9 @@ def train_command(
     workers: Annotated[int | None, typer.Option("--workers", min=0, max=MAX_WORKERS, help="Data loading processes "
                                                 "[default: on a GPU up to 4; on the CPU none with 2 cores or "
                                                 "fewer, else a quarter of the cores, at most 4].")] = None,
+    cache_mb: Annotated[int, typer.Option("--cache-mb", min=0, help="Memory in MiB for "
+                                          "training inputs kept prepared (decoded, normalized) between epochs; "
+                                          "0 keeps none. Without --workers only.")] = 1024,
     quiet: QuietOption = False,
     *,
     limits: Limits,
@@ -189,7 +192,8 @@ def train_command(
                          eval_every=eval_every, patience=patience, seed=seed,
                          augment="none" if no_augment else augment, augment_warmup=augment_warmup,
                          **({} if ema is None else {"ema": ema or None}),
-                         lenient=lenient, skip_bad=skip_bad, num_workers=workers, select_by=select_by,
+                         lenient=lenient, skip_bad=skip_bad, num_workers=workers, cache_mb=cache_mb,
+                         select_by=select_by,
                          max_time=parse_duration(max_time, "--max-time") if max_time is not None else None,
                          accumulate=accumulate, schedule=schedule, label_smoothing=label_smoothing,
                          **({} if weight_decay is None else {"weight_decay": weight_decay}))

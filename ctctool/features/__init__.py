@@ -45,7 +45,18 @@ class FeatureExtractor(Protocol):
 
     def load(self, item: ManifestItem, rng: random.Random | None = None, policy: Any = None) -> Features:
         """Features for one item; ``rng`` turns training augmentation on, with ``policy`` (an
-        ``AugmentPolicy``; the default preset when None). Raises FeatureError."""
+        ``AugmentPolicy``; the default preset when None). Raises FeatureError. The same as
+        ``finish(item, prepare(item), rng, policy)``."""
+
+    def prepare(self, item: ManifestItem) -> Any:
+        """The part of loading that is the same on every epoch (decoding, scaling, resampling,
+        line normalization), as a frozen object with an ``nbytes`` property and read-only
+        arrays. Raises FeatureError."""
+
+    def finish(self, item: ManifestItem, prepared: Any, rng: random.Random | None = None,
+               policy: Any = None) -> Features:
+        """Features from ``prepare``'s result, augmented when ``rng`` is given; ``prepared`` is
+        left unchanged. Raises FeatureError."""
 
     def frames_hint(self, item: ManifestItem, at_least: int = 0, exact: bool = False) -> int:
         """Feature frames the item will give (without augmentation), read cheaply (headers only);

@@ -217,6 +217,19 @@ def _truncated_wav(path: str) -> tuple[int, int] | None:
         return None
 
 
+@dataclass(frozen=True)
+class PreparedClip:
+    """A clip before augmentation (AudioFeatures.prepare)."""
+
+    samples: np.ndarray  # float32 mono at the model's sample rate, read-only
+    offset: float  # where the segment starts in its file, s
+    length_s: float  # the file's length, s
+
+    @property
+    def nbytes(self) -> int:
+        return self.samples.nbytes
+
+
 class AudioFeatures:
     modality = "audio"
 
@@ -242,7 +255,21 @@ class AudioFeatures:
 
     def load(self, item: ManifestItem, rng: random.Random | None = None,
              policy: AugmentPolicy | None = None) -> Features:
+        return self.finish(item, self.prepare(item), rng, policy)
+
+    def prepare(self, item: ManifestItem) -> PreparedClip:
+        """The clip's samples, decoded and resampled: the same on every epoch, so training keeps
+        them (data.PreparedCache) and redoes only the augmentation and the spectrum."""
         samples, offset, length_s = read_clip(item, self.config.sample_rate, self.config.max_seconds)
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        samples.setflags(write=False)  # kept across epochs: augmentation works on a copy
+        return PreparedClip(samples, offset, length_s)
+
+    def finish(self, item: ManifestItem, clip: PreparedClip, rng: random.Random | None = None,
+               policy: AugmentPolicy | None = None) -> Features:
+        """``clip``'s features, augmented when ``rng`` is given (``policy``: the default preset
+        when None). ``clip`` is left as it was."""
+        samples = clip.samples
         warp = 1.0
         if rng is not None:
             policy = policy or AugmentPolicy()
@@ -258,8 +285,8 @@ class AudioFeatures:
         hop_s = self.config.hop_samples / self.config.sample_rate
         # After speed perturbation a frame covers a little more or less source time; the axis
         # is only used for inference, where there is no augmentation.
-        end = offset + (item.duration if item.duration is not None else length_s - offset)
-        axis = FrameAxis(origin=offset, step=hop_s, unit="s", start=offset, extent=end)
+        end = clip.offset + (item.duration if item.duration is not None else clip.length_s - clip.offset)
+        axis = FrameAxis(origin=clip.offset, step=hop_s, unit="s", start=clip.offset, extent=end)
         return Features(values, axis)
 
     def log_mel(self, samples: np.ndarray, normalize: bool = True, warp: float = 1.0) -> np.ndarray:
@@ -269,7 +296,9 @@ class AudioFeatures:
         import torch
 
         c = self.config
-        wave = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        # A prepared clip's samples are read-only (shared across epochs); torch wants its own.
+        wave = torch.from_numpy(samples if samples.flags.writeable else samples.copy())
         if wave.numel() < c.n_fft // 2 + 1:  # reflect padding needs a little signal
             wave = torch.nn.functional.pad(wave, (0, c.n_fft // 2 + 1 - wave.numel()))
         bank = torch.from_numpy(mel_filterbank(c.sample_rate, c.n_fft, c.n_mels, c.f_min, c.f_max, warp))

@@ -243,6 +243,22 @@ def scaled_width(width: int, height: int, target_height: int) -> int:
     return max(1, round(width * target_height / max(1, height)))
 
 
+@dataclass(frozen=True)
+class PreparedLine:
+    """A line before augmentation (ImageFeatures.prepare)."""
+
+    values: np.ndarray  # float32 [height, columns], read-only
+    pad: int  # columns of slant-correction padding left of the line
+    step: float  # source pixels per column
+    source_width: int  # the line's size in source pixels
+    source_height: int
+    page_size: tuple[int, int] | None  # (width, height) of the whole image file
+
+    @property
+    def nbytes(self) -> int:
+        return self.values.nbytes
+
+
 class ImageFeatures:
     modality = "image"
 
@@ -272,11 +288,17 @@ class ImageFeatures:
         # its line), or when asked, count exactly.
         if (self.config.center_normalize and frames // 2 < at_least) or (
                 exact and (self.config.center_normalize or self.config.deslant)):
-            return int(self.load(item).values.shape[1])
+            return int(self.prepare(item).values.shape[1])
         return frames
 
     def load(self, item: ManifestItem, rng: random.Random | None = None,
              policy: AugmentPolicy | None = None) -> Features:
+        return self.finish(item, self.prepare(item), rng, policy)
+
+    def prepare(self, item: ManifestItem) -> PreparedLine:
+        """The line as the network would see it without augmentation: decoded, scaled, ink made
+        bright, centre-normalized and slant-corrected. The same on every epoch, so training keeps
+        it (data.PreparedCache) and redoes only the augmentation."""
         from PIL import Image
 
         gray, page_size = _decode_line(item, self.config.max_width, self.config.height)
@@ -302,13 +324,22 @@ class ImageFeatures:
         pad = 0
         if self.config.deslant:  # before augmentation: training jitters the slant around upright
             values, pad = deslant(values)
+        values = np.ascontiguousarray(values, dtype=np.float32)
+        values.setflags(write=False)  # kept across epochs: augmentation works on a copy
+        return PreparedLine(values, pad, source_width / width, source_width, source_height, page_size)
+
+    def finish(self, item: ManifestItem, line: PreparedLine, rng: random.Random | None = None,
+               policy: AugmentPolicy | None = None) -> Features:
+        """``line``'s features, augmented when ``rng`` is given (``policy``: the default preset
+        when None). ``line`` is left as it was."""
+        values = line.values
         if rng is not None:
             values = augment_line(values, rng, policy or AugmentPolicy())
             values = values[:, :self.config.max_width]
-        step = source_width / width  # source pixels per column
         left = float(item.bbox[0]) if item.bbox else 0.0
-        axis = FrameAxis(origin=left - pad * step, step=step, unit="px", start=left, extent=left + source_width)
-        return Features(np.ascontiguousarray(values, dtype=np.float32), axis, source_height, page_size)
+        axis = FrameAxis(origin=left - line.pad * line.step, step=line.step, unit="px", start=left,
+                         extent=left + line.source_width)
+        return Features(np.ascontiguousarray(values, dtype=np.float32), axis, line.source_height, line.page_size)
 
     def _ink_is_dark(self, levels: LevelCounts | None) -> bool:
         if self.config.polarity == "dark-ink":

@@ -54,8 +54,8 @@ class _StopAt:
 
 
 class _Overflowing(ImageFeatures):
-    def load(self, item, rng=None, policy=None):
-        features = super().load(item, rng, policy)
+    def finish(self, item, prepared, rng=None, policy=None):  # training's per-epoch part of load
+        features = super().finish(item, prepared, rng, policy)
         return type(features)(features.values * np.float32(3e38), features.axis, features.source_height)
 
 

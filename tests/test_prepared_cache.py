@@ -1,0 +1,173 @@
+"""Prepared training inputs kept between epochs (data.PreparedCache): the same features bit for
+bit as preparing afresh, inputs that augmentation never changes, a memory budget that holds,
+bad files that stay bad samples, and training with the cache equal to training without it."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from ctctool.augmentation import AugmentPolicy
+from ctctool.cli import app
+from ctctool.data import BadSample, PreparedCache, TrainingDataset, TrainingItem
+from ctctool.errors import FeatureError, OptionError
+from ctctool.features.audio import AudioFeatures
+from ctctool.features.image import ImageFeatureConfig, ImageFeatures
+from ctctool.manifest import read_manifest
+from ctctool.model import NetworkShape
+from ctctool.train import TrainConfig, train
+
+SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "train.jsonl"
+# Training's own preparation of a new image model: centre normalization and slant correction.
+PREPARED_IMAGES = ImageFeatures(ImageFeatureConfig(center_normalize=True, center_ink="relative", deslant=True))
+
+
+@pytest.fixture(scope="module")
+def image_items(tiny_data):
+    return read_manifest(tiny_data["train"])[:6]
+
+
+@pytest.fixture(scope="module")
+def audio_items():
+    return read_manifest(SPEECH)[:4]
+
+
+def _same_features(a, b) -> bool:
+    return a.values.dtype == b.values.dtype and np.array_equal(a.values, b.values) and a.axis == b.axis \
+        and a.source_height == b.source_height and a.page_size == b.page_size
+
+
+@settings(max_examples=25, deadline=None)
+@given(index=st.integers(0, 5), seed=st.integers(0, 2**32), preset=st.sampled_from(["none", "light", "strong"]))
+def test_an_image_line_prepared_once_gives_what_loading_gives_for_any_augmentation(image_items, index, seed,
+                                                                                  preset):
+    item, policy = image_items[index], AugmentPolicy.parse(preset)
+    line = PREPARED_IMAGES.prepare(item)
+    before = line.values.copy()
+    for _ in range(2):  # a second epoch reads the same kept line
+        rng = random.Random(seed) if policy.active else None
+        kept = PREPARED_IMAGES.finish(item, line, rng, policy)
+        fresh = PREPARED_IMAGES.load(item, random.Random(seed) if policy.active else None, policy)
+        assert _same_features(kept, fresh)
+    assert np.array_equal(line.values, before) and not line.values.flags.writeable
+    assert line.nbytes == line.values.nbytes > 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(index=st.integers(0, 3), seed=st.integers(0, 2**32))
+def test_an_audio_clip_prepared_once_gives_what_loading_gives(audio_items, index, seed):
+    extractor, item = AudioFeatures(), audio_items[index]
+    clip = extractor.prepare(item)
+    before = clip.samples.copy()
+    for rng_seed in (seed, seed):
+        kept = extractor.finish(item, clip, random.Random(rng_seed))
+        assert _same_features(kept, extractor.load(item, random.Random(rng_seed)))
+    assert _same_features(extractor.finish(item, clip), extractor.load(item))  # no augmentation
+    assert np.array_equal(clip.samples, before) and not clip.samples.flags.writeable
+
+
+class CountingImages(ImageFeatures):
+    def __init__(self, config):
+        super().__init__(config)
+        self.prepared: list[str] = []
+
+    def prepare(self, item):
+        self.prepared.append(item.where)
+        return super().prepare(item)
+
+
+def _epoch_keys(count: int, epoch: int) -> list[tuple[int, int]]:
+    rng = random.Random(epoch)
+    return [(index, rng.getrandbits(63)) for index in range(count)]
+
+
+def test_the_dataset_prepares_each_item_once_and_gives_the_same_samples(image_items):
+    entries = [TrainingItem(item, (1,), 10) for item in image_items]
+    counting = CountingImages(PREPARED_IMAGES.config)
+    cached = TrainingDataset(entries, counting, augment="default", cache=PreparedCache(1 << 30))
+    plain = TrainingDataset(entries, PREPARED_IMAGES, augment="default")
+    for epoch in range(3):
+        for key in _epoch_keys(len(entries), epoch):
+            a, b = cached[key], plain[key]
+            assert np.array_equal(a[0], b[0]) and a[1:] == b[1:]
+    assert sorted(counting.prepared) == sorted(item.where for item in image_items)  # once each
+    assert len(cached.cache) == len(entries)
+    assert cached.cache.used_bytes == sum(PREPARED_IMAGES.prepare(item).nbytes for item in image_items)
+
+
+def test_the_budget_bounds_what_is_kept_and_the_rest_is_prepared_on_every_load(image_items):
+    sizes = [PREPARED_IMAGES.prepare(item).nbytes for item in image_items]
+    budget = sizes[0] + sizes[1]  # room for the first two lines
+    counting = CountingImages(PREPARED_IMAGES.config)
+    dataset = TrainingDataset([TrainingItem(item, (1,), 10) for item in image_items], counting, augment="none",
+                              cache=PreparedCache(budget))
+    for _ in range(2):
+        for index in range(len(image_items)):
+            assert np.array_equal(dataset[(index, 0)][0], PREPARED_IMAGES.load(image_items[index]).values)
+    assert len(dataset.cache) == 2 and dataset.cache.used_bytes <= budget
+    assert len(counting.prepared) == 2 + 2 * (len(image_items) - 2)
+    none_kept = TrainingDataset([TrainingItem(image_items[0], (1,), 10)], counting, cache=PreparedCache(0))
+    none_kept[(0, 1)]
+    assert len(none_kept.cache) == 0
+
+
+def test_a_bad_file_stays_a_bad_sample_on_every_epoch_and_is_not_kept(tmp_path):
+    path = tmp_path / "broken.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    (tmp_path / "m.jsonl").write_text('{"path": "broken.png", "text": "ab"}\n', encoding="utf-8")
+    item = read_manifest(tmp_path / "m.jsonl")[0]
+    dataset = TrainingDataset([TrainingItem(item, (1, 2), 40)], PREPARED_IMAGES, cache=PreparedCache(1 << 30))
+    for seed in (1, 2):
+        sample = dataset[(0, seed)]
+        assert isinstance(sample, BadSample) and "m.jsonl:1" in sample.where
+    assert len(dataset.cache) == 0
+    with pytest.raises(FeatureError, match="m.jsonl:1"):
+        PREPARED_IMAGES.prepare(item)
+
+
+def test_training_with_kept_inputs_equals_training_without(tiny_data, tmp_path, monkeypatch):
+    """Three epochs of 6 batches with full augmentation from step 1: a kept input that differed
+    from a fresh one in any value would change the weights. The cache must also be used: each
+    line prepared once, against once per load without it."""
+    prepared = []
+    original = ImageFeatures.prepare
+
+    def counting(self, item):
+        prepared.append(item.where)
+        return original(self, item)
+
+    monkeypatch.setattr(ImageFeatures, "prepare", counting)
+    items = read_manifest(tiny_data["train"])
+    states, counts = {}, {}
+    for cache_mb in (0, 64):
+        prepared.clear()
+        out = tmp_path / str(cache_mb) / "m.pt"
+        train(items, output=str(out), run_dir=str(out.parent / "run"), extractor=PREPARED_IMAGES,
+              config=TrainConfig(max_steps=18, batch_size=8, seed=4, eval_every=9, augment_warmup=0.0,
+                                 num_workers=0, cache_mb=cache_mb),
+              shape=NetworkShape(hidden=16, channels=(8, 8, 8, 8)))
+        counts[cache_mb] = len(prepared)
+        states[cache_mb] = torch.load(out.parent / "run" / "resume.pt", weights_only=True)["model"]
+    assert all(torch.equal(states[0][key], states[64][key]) for key in states[0])
+    # The start measures every line's prepared width once (48) in both runs; then 18 x 8 loads.
+    assert counts[0] == 48 + 18 * 8
+    assert counts[64] == 48 + 48
+
+
+@pytest.mark.parametrize("value", [-1, True, 1.5, 2**40])
+def test_the_cache_budget_is_checked(value):
+    with pytest.raises(OptionError, match="--cache-mb"):
+        TrainConfig(cache_mb=value)
+
+
+def test_the_cli_refuses_a_negative_cache_budget(tiny_data, tmp_path):
+    result = CliRunner().invoke(app, ["train", str(tiny_data["train"]), "-o", str(tmp_path / "m.pt"),
+                                      "--cache-mb", "-1"])
+    assert result.exit_code == 2 and "--cache-mb" in result.output
