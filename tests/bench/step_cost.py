@@ -8,9 +8,12 @@ alternate within a round (their order flips each round), so a busy machine slows
 the table gives the median of the rounds and each round's ratio. Today's runs use
 ``--augment-warmup 0``: every measured step then has the augmentation at full strength, as the
 last 70% of a default run has (the first 30% is cheaper), so the ratio is an upper bound.
+Each run trains on ``--train-lines`` evenly spaced lines of the set (480: 30 batches an epoch),
+so the measured steps (41-100) lie past the first epoch, as 19 of a 3,000-step run's 20 epochs
+do: training keeps each line prepared after its first load (data.PreparedCache).
 
     python tests/bench/step_cost.py --out bench-out [--sets ocr,speech,handwriting]
-        [--handwriting DIR] [--rounds 3] [--steps 70] [--short 10] [--threads 1]
+        [--handwriting DIR] [--rounds 3] [--steps 100] [--short 40] [--train-lines 480] [--threads 1]
 
 ``--handwriting`` is a folder rendered by the recipe bench (``bench-out/recipe/handwriting``);
 without one the handwriting set is skipped.
@@ -37,14 +40,18 @@ SETS = {"ocr": ("data/ocr/train.jsonl", "data/ocr/val.jsonl"),
 VAL_LINES = 16  # the final validation is in both runs of a pair, so it only needs to be small
 
 
-def small_val(val: Path, folder: Path, name: str) -> Path:
-    """The first VAL_LINES rows of ``val``, with paths made absolute (the copy lives elsewhere)."""
+def subset(manifest: Path, folder: Path, name: str, count: int, spread: bool) -> Path:
+    """``count`` rows of ``manifest`` (its first ones, or evenly spaced with ``spread``), with
+    paths made absolute (the copy lives elsewhere)."""
+    lines = manifest.read_text(encoding="utf-8").splitlines()
+    if spread and count < len(lines):
+        lines = [lines[i * len(lines) // count] for i in range(count)]
     rows = []
-    for line in val.read_text(encoding="utf-8").splitlines()[:VAL_LINES]:
+    for line in lines[:count]:
         row = json.loads(line)
-        row["path"] = str((val.parent / row["path"]).resolve())
+        row["path"] = str((manifest.parent / row["path"]).resolve())
         rows.append(json.dumps(row))
-    path = folder / f"{name}-val.jsonl"
+    path = folder / f"{name}.jsonl"
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
 
@@ -67,13 +74,17 @@ def main() -> int:
     parser.add_argument("--sets", default="ocr,speech,handwriting")
     parser.add_argument("--handwriting", help="folder of the recipe bench's rendered handwriting set")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=70)
-    parser.add_argument("--short", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--short", type=int, default=40)
+    parser.add_argument("--train-lines", type=int, default=480, help="evenly spaced training lines used")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--baseline-rev", default="47fe80b", help="git revision of the `before` recipe")
     args = parser.parse_args()
     if not 0 < args.short < args.steps:
         parser.error("--short must be above 0 and below --steps")
+    if args.short * 16 < args.train_lines:
+        print(f"warning: steps {args.short + 1}-{args.steps} include the first epoch, where every line is "
+              "prepared (later epochs reuse them)", file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="step-cost-"))
@@ -85,7 +96,8 @@ def main() -> int:
             continue
         train, val = (Path(p.format(hw=args.handwriting)) for p in SETS[name])
         train, val = (p if p.is_absolute() else ROOT / p for p in (train, val))
-        val = small_val(val, folder, name)
+        val = subset(val, folder, f"{name}-val", VAL_LINES, spread=False)
+        train = subset(train, folder, f"{name}-train", args.train_lines, spread=True)
         per_step: dict[str, list[float]] = {recipe: [] for recipe in trees}
         for round_ in range(args.rounds):
             order = list(trees) if round_ % 2 == 0 else list(reversed(trees))
@@ -98,7 +110,8 @@ def main() -> int:
         ratios = [d / b for d, b in zip(per_step["default"], per_step["before"])]
         rows.append((name, statistics.median(per_step["before"]), statistics.median(per_step["default"]), ratios))
     lines = [f"# training step, today's default (full augmentation) vs before ({args.baseline_rev}), "
-             f"{args.threads} thread(s), steps {args.short + 1}-{args.steps} of {args.rounds} alternated rounds", "",
+             f"{args.threads} thread(s), steps {args.short + 1}-{args.steps} on {args.train_lines} training lines, "
+             f"{args.rounds} alternated rounds", "",
              "| set | before ms/step | default ms/step | ratio, median | ratio by round |", "|---|---|---|---|---|"]
     for name, before, default, ratios in rows:
         lines.append(f"| {name} | {1000 * before:.0f} | {1000 * default:.0f} | {statistics.median(ratios):.2f} | "
