@@ -110,6 +110,7 @@ class PreparedCache:
     def __init__(self, budget_bytes: int):
         self.budget_bytes = max(0, int(budget_bytes))
         self.used_bytes = 0
+        self.full = False  # an input was left out for want of room (not set when the budget is 0)
         self._kept: dict[int, object] = {}
 
     def __len__(self) -> int:
@@ -125,6 +126,8 @@ class PreparedCache:
         if self.used_bytes + size <= self.budget_bytes:
             self._kept[index] = prepared
             self.used_bytes += size
+        elif self.budget_bytes:
+            self.full = True
         return prepared
 
 

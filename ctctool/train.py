@@ -346,6 +346,7 @@ class _Run:
     average: WeightAverage | None = None  # --ema: validated and saved instead of the live weights
     bucket_lengths: str = "prepared"  # what the batches are grouped by: BUCKET_LENGTHS
     prefetch: int = 0  # batches a thread reads ahead of the step (0: read between steps); see prefetch
+    cache_noted: bool = False  # the note that --cache-mb is full was given
     # Seconds since the last validation: waiting for the next batch (data loading not hidden
     # by workers or the read-ahead thread), forward + loss + backward + clipping, optimizer step + weight average.
     timing: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIMING_PARTS, 0.0) | {"steps": 0})
@@ -789,6 +790,15 @@ def _write_run_config(run: _Run, parameters: int) -> None:
                   indent=2)
 
 
+def _note_full_cache(run: _Run, cache: PreparedCache) -> None:
+    """Say once, at an epoch's end, that --cache-mb could not keep every training input."""
+    if cache.full and not run.cache_noted and run.is_main:
+        run.cache_noted = True
+        run.monitor.message(f"note: --cache-mb {run.config.cache_mb} keeps {len(cache)} prepared training inputs "
+                            f"({cache.used_bytes / 2**20:.0f} MiB) and has no room for more; the rest are prepared "
+                            "again on every load (a larger --cache-mb keeps more)")
+
+
 def _loop(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[int]) -> str | None:
     """Train until the step budget is spent; "patience" or "time" when stopped before it."""
     config = run.config
@@ -841,6 +851,7 @@ def _loop(run: _Run, dataset: TrainingDataset, state: TrainState, lengths: list[
                 at_epoch_end = state.batch_in_epoch >= run.batches_per_epoch * config.accumulate
                 if at_epoch_end:
                     state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                    _note_full_cache(run, dataset.cache)
                 done = state.step >= run.total_steps
                 # Every rank reads its own clock; one decision for all, so none is left waiting.
                 out_of_time = deadline is not None and not done and \

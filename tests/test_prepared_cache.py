@@ -132,10 +132,24 @@ def test_a_bad_file_stays_a_bad_sample_on_every_epoch_and_is_not_kept(tmp_path):
         PREPARED_IMAGES.prepare(item)
 
 
+class Messages:
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def start(self, total_steps, done_steps): ...
+    def step(self, step, loss, rate): ...
+    def evaluated(self, step, metrics): ...
+    def close(self): ...
+
+    def message(self, text):
+        self.lines.append(text)
+
+
 def test_training_with_kept_inputs_equals_training_without(tiny_data, tmp_path, monkeypatch):
     """Three epochs of 6 batches with full augmentation from step 1: a kept input that differed
     from a fresh one in any value would change the weights. The cache must also be used: each
-    line prepared once, against once per load without it."""
+    line prepared once, against once per load without it. 1 MiB keeps about 30 of the 48 lines
+    (35 KB each): the rest are prepared on every load, and training says so once."""
     prepared = []
     original = ImageFeatures.prepare
 
@@ -145,20 +159,26 @@ def test_training_with_kept_inputs_equals_training_without(tiny_data, tmp_path, 
 
     monkeypatch.setattr(ImageFeatures, "prepare", counting)
     items = read_manifest(tiny_data["train"])
-    states, counts = {}, {}
-    for cache_mb in (0, 64):
+    states, counts, messages = {}, {}, {}
+    for cache_mb in (0, 1, 64):
         prepared.clear()
         out = tmp_path / str(cache_mb) / "m.pt"
+        messages[cache_mb] = Messages()
         train(items, output=str(out), run_dir=str(out.parent / "run"), extractor=PREPARED_IMAGES,
               config=TrainConfig(max_steps=18, batch_size=8, seed=4, eval_every=9, augment_warmup=0.0,
                                  num_workers=0, cache_mb=cache_mb),
-              shape=NetworkShape(hidden=16, channels=(8, 8, 8, 8)))
+              shape=NetworkShape(hidden=16, channels=(8, 8, 8, 8)), monitor=messages[cache_mb])
         counts[cache_mb] = len(prepared)
         states[cache_mb] = torch.load(out.parent / "run" / "resume.pt", weights_only=True)["model"]
-    assert all(torch.equal(states[0][key], states[64][key]) for key in states[0])
-    # The start measures every line's prepared width once (48) in both runs; then 18 x 8 loads.
+    for cache_mb in (1, 64):
+        assert all(torch.equal(states[0][key], states[cache_mb][key]) for key in states[0])
+    # The start measures every line's prepared width once (48) in all runs; then 18 x 8 loads.
     assert counts[0] == 48 + 18 * 8
     assert counts[64] == 48 + 48
+    assert 48 + 48 < counts[1] < counts[0]
+    notes = [line for line in messages[1].lines if "--cache-mb" in line]
+    assert len(notes) == 1 and "--cache-mb 1 keeps" in notes[0] and "no room for more" in notes[0]
+    assert not [line for mb in (0, 64) for line in messages[mb].lines if "--cache-mb" in line]
 
 
 @pytest.mark.parametrize("value", [-1, True, 1.5, 2**40])
