@@ -9,6 +9,7 @@ one line (resume state kept) or skips and counts it under --skip-bad. Never a tr
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
 import tempfile
@@ -24,7 +25,10 @@ REPO = Path(__file__).resolve().parent.parent
 SPEECH = REPO / "data" / "speech"
 SPEECH_MODEL = SPEECH / "digits-small.pt"
 runner = CliRunner()
+# Written at import, since the cases parametrize the tests; removed when the process exits
+# (pytest's tmp_path does not exist yet at collection).
 CORPUS = Path(tempfile.mkdtemp(prefix="ctctool-hostile-"))
+atexit.register(shutil.rmtree, CORPUS, ignore_errors=True)
 CASES = write_corpus(CORPUS)
 
 
