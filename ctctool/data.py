@@ -39,12 +39,15 @@ class PreparationReport:
 
 def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extractor: FeatureExtractor,
                            pool_time: Sequence[int], *, lenient: bool = False, skip_bad: bool = False,
-                           exact_frames: bool = False) -> tuple[list[TrainingItem], PreparationReport]:
+                           exact_frames: bool = False, cache: PreparedCache | None = None
+                           ) -> tuple[list[TrainingItem], PreparationReport]:
     """Encode transcripts and read input sizes; drop (and count) items CTC cannot learn from.
 
     With ``exact_frames`` each item's size is the one its preparation gives (a centre-normalized
     line can be 0.5-2x its plainly scaled width), read in full where headers cannot tell; the
-    batches are grouped by these sizes, so exact ones keep the padding small.
+    batches are grouped by these sizes, so exact ones keep the padding small. An item read in
+    full to measure it is kept in ``cache`` (when given and while it has room), so the first
+    epoch does not prepare it again.
 
     Unknown characters raise CodecError listing them all with counts, unless ``lenient``.
     Unreadable files raise FeatureError at the first one, unless ``skip_bad``.
@@ -71,7 +74,7 @@ def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extracto
         try:
             # Enough input frames for CTC: the time pools divide by their product, floored.
             frames = extractor.frames_hint(item, at_least=min_frames(labels) * math.prod(pool_time),
-                                           exact=exact_frames)
+                                           exact=exact_frames, prepare=cache.getter(item, extractor) if cache is not None else None)
         except FeatureError as exc:
             if not skip_bad:
                 raise
@@ -79,6 +82,8 @@ def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extracto
             continue
         if output_frames(frames, pool_time) < min_frames(labels):
             report.too_short.append(item.where)
+            if cache is not None:
+                cache.discard(item)
             continue
         prepared.append(TrainingItem(item, labels, frames))
     report.used = len(prepared)
@@ -99,36 +104,49 @@ class BadSample:
 
 class PreparedCache:
     """Each training item's prepared input (``FeatureExtractor.prepare``: decoded, scaled,
-    normalized, before augmentation), kept after its first load while ``budget_bytes`` allows.
+    normalized, before augmentation), kept once read while ``budget_bytes`` allows: when
+    training measures the lines at start (prepare_training_items, exact_frames), else on its
+    first load.
 
     Preparation is the same on every epoch; augmentation is not. On a 2-core machine preparing
     a handwriting line took about 2.8 of its 3.7 ms (decoding, centre normalization, slant
     correction), so a run of 20 epochs did that work 19 times too often. Items keep their
     place once in; when the budget is spent the rest are prepared on every load, as before.
-    Loads come from one thread at a time (the read-ahead thread or the training loop)."""
+    Inputs are keyed by their manifest item (equal items prepare equally). Loads come from one
+    thread at a time (the read-ahead thread or the training loop)."""
 
     def __init__(self, budget_bytes: int):
         self.budget_bytes = max(0, int(budget_bytes))
         self.used_bytes = 0
         self.full = False  # an input was left out for want of room (not set when the budget is 0)
-        self._kept: dict[int, object] = {}
+        self._kept: dict[ManifestItem, object] = {}
 
     def __len__(self) -> int:
         return len(self._kept)
 
-    def get(self, index: int, prepare: Callable[[], object]) -> object:
-        """Item ``index``'s prepared input: the kept one, or ``prepare()``'s (kept if it fits)."""
-        kept = self._kept.get(index)
+    def get(self, item: ManifestItem, prepare: Callable[[], object]) -> object:
+        """``item``'s prepared input: the kept one, or ``prepare()``'s (kept if it fits)."""
+        kept = self._kept.get(item)
         if kept is not None:
             return kept
         prepared = prepare()
         size = int(getattr(prepared, "nbytes", 0))
         if self.used_bytes + size <= self.budget_bytes:
-            self._kept[index] = prepared
+            self._kept[item] = prepared
             self.used_bytes += size
         elif self.budget_bytes:
             self.full = True
         return prepared
+
+    def getter(self, item: ManifestItem, extractor: FeatureExtractor) -> Callable[[], object]:
+        """``item``'s prepared input as ``frames_hint`` asks for it: kept, or prepared and kept."""
+        return lambda: self.get(item, lambda: extractor.prepare(item))
+
+    def discard(self, item: ManifestItem) -> None:
+        """Forget ``item`` (one training will not load), giving its room back."""
+        kept = self._kept.pop(item, None)
+        if kept is not None:
+            self.used_bytes -= int(getattr(kept, "nbytes", 0))
 
 
 class TrainingDataset(torch.utils.data.Dataset):
@@ -153,7 +171,7 @@ class TrainingDataset(torch.utils.data.Dataset):
         policy = self.policy.scaled(scale[0]) if scale else self.policy
         rng = random.Random(seed) if policy.active else None
         try:
-            prepared = self.cache.get(index, lambda: self.extractor.prepare(entry.item))
+            prepared = self.cache.get(entry.item, lambda: self.extractor.prepare(entry.item))
             features = self.extractor.finish(entry.item, prepared, rng, policy)
         except FeatureError as exc:
             return BadSample(exc.where, exc.reason)

@@ -682,9 +682,11 @@ def train(
         model_config = ModelConfig.for_modality(modality, extractor.feature_dim, codec.size, shape)
 
     bucket_by = bucket_lengths_of_run(resumed)
+    # Kept prepared inputs (the lines read in full to measure them first, where they are).
+    cache = PreparedCache(config.cache_mb * 2**20 if config.num_workers == 0 else 0)
     prepared, report = prepare_training_items(train_items, codec, extractor, model_config.pool_time,
                                               lenient=config.lenient, skip_bad=config.skip_bad,
-                                              exact_frames=bucket_by == "prepared")
+                                              exact_frames=bucket_by == "prepared", cache=cache)
     _report_preparation(report, monitor)
     if not prepared:
         raise ConfigError("no usable training items remain")
@@ -725,7 +727,6 @@ def train(
     if resumed is None and rank == 0:
         _write_run_config(run, count_parameters(network))
 
-    cache = PreparedCache(config.cache_mb * 2**20 if config.num_workers == 0 else 0)
     stopped_by = _loop(run, TrainingDataset(prepared, extractor, augment=config.augment, cache=cache), state, lengths)
 
     monitor.close()

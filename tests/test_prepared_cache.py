@@ -5,6 +5,7 @@ bad files that stay bad samples, and training with the cache equal to training w
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,14 @@ from typer.testing import CliRunner
 
 from ctctool.augmentation import AugmentPolicy
 from ctctool.cli import app
-from ctctool.data import BadSample, PreparedCache, TrainingDataset, TrainingItem
+from ctctool.codec import Codec
+from ctctool.data import (
+    BadSample,
+    PreparedCache,
+    TrainingDataset,
+    TrainingItem,
+    prepare_training_items,
+)
 from ctctool.errors import FeatureError, OptionError
 from ctctool.features.audio import AudioFeatures
 from ctctool.features.image import ImageFeatureConfig, ImageFeatures
@@ -148,7 +156,7 @@ class Messages:
 def test_training_with_kept_inputs_equals_training_without(tiny_data, tmp_path, monkeypatch):
     """Three epochs of 6 batches with full augmentation from step 1: a kept input that differed
     from a fresh one in any value would change the weights. The cache must also be used: each
-    line prepared once, against once per load without it. 1 MiB keeps about 30 of the 48 lines
+    line prepared once (to measure it, before training), against once per load without it. 1 MiB keeps about 30 of the 48 lines
     (35 KB each): the rest are prepared on every load, and training says so once."""
     prepared = []
     original = ImageFeatures.prepare
@@ -172,13 +180,29 @@ def test_training_with_kept_inputs_equals_training_without(tiny_data, tmp_path, 
         states[cache_mb] = torch.load(out.parent / "run" / "resume.pt", weights_only=True)["model"]
     for cache_mb in (1, 64):
         assert all(torch.equal(states[0][key], states[cache_mb][key]) for key in states[0])
-    # The start measures every line's prepared width once (48) in all runs; then 18 x 8 loads.
+    # The start reads every line in full once to measure its prepared width (48); without a
+    # cache each of the 18 x 8 loads prepares again, with room for all none does.
     assert counts[0] == 48 + 18 * 8
-    assert counts[64] == 48 + 48
-    assert 48 + 48 < counts[1] < counts[0]
+    assert counts[64] == 48
+    assert 48 < counts[1] < counts[0]
     notes = [line for line in messages[1].lines if "--cache-mb" in line]
     assert len(notes) == 1 and "--cache-mb 1 keeps" in notes[0] and "no room for more" in notes[0]
     assert not [line for mb in (0, 64) for line in messages[mb].lines if "--cache-mb" in line]
+
+
+def test_measuring_the_lines_fills_the_cache_with_the_lines_training_will_load(image_items):
+    too_long = replace(image_items[0], text="x" * 400, source="crafted:1")  # too narrow for its text
+    items = [*image_items, too_long]
+    cache = PreparedCache(1 << 30)
+    kept, report = prepare_training_items(items, Codec.from_texts(i.text for i in items), PREPARED_IMAGES, (2, 2),
+                                          exact_frames=True, cache=cache)
+    assert report.too_short == ["crafted:1"] and len(kept) == len(image_items)
+    assert len(cache) == len(image_items)  # the rejected line gave its room back
+    assert cache.used_bytes == sum(PREPARED_IMAGES.prepare(item).nbytes for item in image_items)
+    for entry in kept:
+        line = cache.get(entry.item, lambda: pytest.fail("measured, so kept"))
+        assert np.array_equal(line.values, PREPARED_IMAGES.prepare(entry.item).values)
+        assert entry.frames == line.values.shape[1]
 
 
 @pytest.mark.parametrize("value", [-1, True, 1.5, 2**40])

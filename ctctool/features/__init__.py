@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -58,10 +59,12 @@ class FeatureExtractor(Protocol):
         """Features from ``prepare``'s result, augmented when ``rng`` is given; ``prepared`` is
         left unchanged. Raises FeatureError."""
 
-    def frames_hint(self, item: ManifestItem, at_least: int = 0, exact: bool = False) -> int:
+    def frames_hint(self, item: ManifestItem, at_least: int = 0, exact: bool = False,
+                    prepare: Callable[[], Any] | None = None) -> int:
         """Feature frames the item will give (without augmentation), read cheaply (headers only);
         exact whenever the cheap estimate could be wrong about reaching ``at_least``, or always
-        with ``exact`` (which may read the whole item). Raises FeatureError."""
+        with ``exact`` (which may read the whole item: through ``prepare`` when given, in place
+        of ``self.prepare(item)``, so training keeps what it read). Raises FeatureError."""
 
     def config_dict(self) -> dict[str, Any]:
         """What the model file records to rebuild this extractor."""

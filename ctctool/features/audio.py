@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from functools import lru_cache
 from typing import Any
@@ -249,7 +250,8 @@ class AudioFeatures:
     def frames_for(self, samples: int) -> int:
         return 1 + samples // self.config.hop_samples  # centred STFT frames
 
-    def frames_hint(self, item: ManifestItem, at_least: int = 0, exact: bool = False) -> int:  # exact from the header
+    def frames_hint(self, item: ManifestItem, at_least: int = 0, exact: bool = False,
+                    prepare: Callable[[], PreparedClip] | None = None) -> int:  # exact from the header: no prepare
         info, _, frames = segment_of(item, self.config.max_seconds)
         return self.frames_for(int(frames * self.config.sample_rate / info.samplerate))
 

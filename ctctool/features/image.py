@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -275,7 +276,8 @@ class ImageFeatures:
     def with_limits(self, max_width: int | None = None, **_: Any) -> ImageFeatures:
         return self if max_width is None else ImageFeatures(replace(self.config, max_width=max_width))
 
-    def frames_hint(self, item: ManifestItem, at_least: int = 0, exact: bool = False) -> int:
+    def frames_hint(self, item: ManifestItem, at_least: int = 0, exact: bool = False,
+                    prepare: Callable[[], PreparedLine] | None = None) -> int:
         with _open_checked(item) as image:  # reads the header only
             width, height = _line_size(item, *image.size)
         frames = scaled_width(width, height, self.config.height)
@@ -288,7 +290,8 @@ class ImageFeatures:
         # its line), or when asked, count exactly.
         if (self.config.center_normalize and frames // 2 < at_least) or (
                 exact and (self.config.center_normalize or self.config.deslant)):
-            return int(self.prepare(item).values.shape[1])
+            line = prepare() if prepare is not None else self.prepare(item)
+            return int(line.values.shape[1])
         return frames
 
     def load(self, item: ManifestItem, rng: random.Random | None = None,
