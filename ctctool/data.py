@@ -138,6 +138,13 @@ class PreparedCache:
             self.full = True
         return prepared
 
+    @classmethod
+    def for_training(cls, cache_mb: int, workers: int) -> PreparedCache:
+        """The cache a run gets: ``cache_mb`` MiB when the training process loads its batches;
+        none with DataLoader ``workers``, which start afresh each epoch (what one kept would be
+        lost with it, and each would spend the budget again)."""
+        return cls(cache_mb * 2**20 if workers == 0 else 0)
+
     def getter(self, item: ManifestItem, extractor: FeatureExtractor) -> Callable[[], object]:
         """``item``'s prepared input as ``frames_hint`` asks for it: kept, or prepared and kept."""
         return lambda: self.get(item, lambda: extractor.prepare(item))

@@ -683,7 +683,7 @@ def train(
 
     bucket_by = bucket_lengths_of_run(resumed)
     # Kept prepared inputs (the lines read in full to measure them first, where they are).
-    cache = PreparedCache(config.cache_mb * 2**20 if config.num_workers == 0 else 0)
+    cache = PreparedCache.for_training(config.cache_mb, config.num_workers)
     prepared, report = prepare_training_items(train_items, codec, extractor, model_config.pool_time,
                                               lenient=config.lenient, skip_bad=config.skip_bad,
                                               exact_frames=bucket_by == "prepared", cache=cache)

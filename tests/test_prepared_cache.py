@@ -205,6 +205,12 @@ def test_measuring_the_lines_fills_the_cache_with_the_lines_training_will_load(i
         assert entry.frames == line.values.shape[1]
 
 
+def test_a_run_keeps_inputs_only_where_its_own_process_loads_them():
+    assert PreparedCache.for_training(1024, workers=0).budget_bytes == 1024 * 2**20
+    assert PreparedCache.for_training(0, workers=0).budget_bytes == 0
+    assert PreparedCache.for_training(1024, workers=2).budget_bytes == 0  # workers start afresh each epoch
+
+
 @pytest.mark.parametrize("value", [-1, True, 1.5, 2**40])
 def test_the_cache_budget_is_checked(value):
     with pytest.raises(OptionError, match="--cache-mb"):
