@@ -98,8 +98,8 @@ $(BENCH_VENV)/.installed:
 
 # make bench: decoders vs peers, torch threads quiet and beside a busy process, onnxruntime vs
 # PyTorch, decode throughput vs tesseract, the training step split, today's training step against
-# issue 8's `before` (STEP_COST_ARGS='--handwriting bench-out/recipe/handwriting' adds that set once
-# make bench-recipe has rendered it), word LM vs pyctcdecode and the load time of a large ARPA file
+# issue 8's `before` and with and without prepared lines kept (STEP_COST_ARGS='--handwriting
+# bench-out/recipe/handwriting' adds that set to both once make bench-recipe has rendered it), word LM vs pyctcdecode and the load time of a large ARPA file
 # (the tesseract row needs apt-get install tesseract-ocr tesseract-ocr-eng;
 # THROUGHPUT_ARGS='--memory-paths 100000' adds the stdin memory check).
 THROUGHPUT_ARGS ?= --threads 1
@@ -111,6 +111,7 @@ bench: install $(TEST_STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python tests/bench/throughput.py --out $(BENCH_DIR) $(THROUGHPUT_ARGS)
 	$(BIN)/python tests/bench/step_split.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/step_cost.py --out $(BENCH_DIR) $(STEP_COST_ARGS)
+	$(BIN)/python tests/bench/cache_cost.py --out $(BENCH_DIR) $(STEP_COST_ARGS)
 	$(BIN)/python tests/bench/line_prep_cost.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/lstm_cost.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/word_lm.py --out $(BENCH_DIR) --peer-python $(BENCH_VENV)/bin/python
