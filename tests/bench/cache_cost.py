@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from step_cost import ROOT, SETS, VAL_LINES, subset
+from step_cost import ROOT, set_manifests
 
 STEPS, SPLIT_AT = 100, 50  # validated at 50 and 100: the second split covers steps 51-100
 BUDGETS = (0, 1024)  # --cache-mb: none kept, the default
@@ -53,13 +53,10 @@ def main() -> int:
              f"{SPLIT_AT + 1}-{STEPS} on {args.train_lines} lines, medians of {args.rounds} alternated rounds, ms",
              "", "| set | --cache-mb | batch wait | forward + backward | optimizer | step |", "|---|---|---|---|---|---|"]
     for name in args.sets.split(","):
-        if name == "handwriting" and not args.handwriting:
-            print("handwriting: skipped (no --handwriting folder)", file=sys.stderr)
+        manifests = set_manifests(name, args.handwriting, folder, args.train_lines)
+        if manifests is None:
             continue
-        train, val = (Path(p.format(hw=args.handwriting)) for p in SETS[name])
-        train, val = (p if p.is_absolute() else ROOT / p for p in (train, val))
-        train = subset(train, folder, f"{name}-train", args.train_lines, spread=True)
-        val = subset(val, folder, f"{name}-val", VAL_LINES, spread=False)
+        train, val = manifests
         splits: dict[int, list[dict[str, float]]] = {budget: [] for budget in BUDGETS}
         for round_ in range(args.rounds):
             for budget in BUDGETS if round_ % 2 == 0 else reversed(BUDGETS):

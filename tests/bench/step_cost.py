@@ -56,6 +56,18 @@ def subset(manifest: Path, folder: Path, name: str, count: int, spread: bool) ->
     return path
 
 
+def set_manifests(name: str, handwriting: str | None, folder: Path, train_lines: int) -> tuple[Path, Path] | None:
+    """(training subset, small validation set) of bench set ``name``, written into ``folder``;
+    None for the handwriting set when no rendered folder was given."""
+    if name == "handwriting" and not handwriting:
+        print("handwriting: skipped (no --handwriting folder)", file=sys.stderr)
+        return None
+    train, val = (Path(p.format(hw=handwriting)) for p in SETS[name])
+    train, val = (p if p.is_absolute() else ROOT / p for p in (train, val))
+    return (subset(train, folder, f"{name}-train", train_lines, spread=True),
+            subset(val, folder, f"{name}-val", VAL_LINES, spread=False))
+
+
 def timed_run(tree: Path, train: Path, val: Path, steps: int, folder: Path, threads: int, extra: list[str]) -> float:
     """Wall seconds of one ``ctctool train`` of ``steps`` steps from source tree ``tree``."""
     run = Path(tempfile.mkdtemp(dir=folder))
@@ -91,13 +103,10 @@ def main() -> int:
     trees = {"before": (baseline_tree(args.baseline_rev, out), []), "default": (ROOT, ["--augment-warmup", "0"])}
     rows = []
     for name in args.sets.split(","):
-        if name == "handwriting" and not args.handwriting:
-            print("handwriting: skipped (no --handwriting folder)", file=sys.stderr)
+        manifests = set_manifests(name, args.handwriting, folder, args.train_lines)
+        if manifests is None:
             continue
-        train, val = (Path(p.format(hw=args.handwriting)) for p in SETS[name])
-        train, val = (p if p.is_absolute() else ROOT / p for p in (train, val))
-        val = subset(val, folder, f"{name}-val", VAL_LINES, spread=False)
-        train = subset(train, folder, f"{name}-train", args.train_lines, spread=True)
+        train, val = manifests
         per_step: dict[str, list[float]] = {recipe: [] for recipe in trees}
         for round_ in range(args.rounds):
             order = list(trees) if round_ % 2 == 0 else list(reversed(trees))
