@@ -97,7 +97,7 @@ $(BENCH_VENV)/.installed:
 	@touch $@
 
 # make bench: decoders vs peers, torch threads quiet and beside a busy process, onnxruntime vs
-# PyTorch, decode throughput vs tesseract, the training step split, today's training step against
+# PyTorch, decode throughput vs tesseract, the training step split, the conv layout, today's training step against
 # issue 8's `before` and with and without prepared lines kept (STEP_COST_ARGS='--handwriting
 # bench-out/recipe/handwriting' adds that set to both once make bench-recipe has rendered it), word LM vs pyctcdecode and the load time of a large ARPA file
 # (the tesseract row needs apt-get install tesseract-ocr tesseract-ocr-eng;
@@ -114,6 +114,7 @@ bench: install $(TEST_STAMP) $(BENCH_VENV)/.installed
 	$(BIN)/python tests/bench/cache_cost.py --out $(BENCH_DIR) $(STEP_COST_ARGS)
 	$(BIN)/python tests/bench/line_prep_cost.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/lstm_cost.py --out $(BENCH_DIR)
+	$(BIN)/python tests/bench/layout_cost.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/word_lm.py --out $(BENCH_DIR) --peer-python $(BENCH_VENV)/bin/python
 	$(BIN)/python tests/bench/arpa_load.py --out $(BENCH_DIR)
 	$(BIN)/python tests/bench/kenlm_binary.py --out $(BENCH_DIR)

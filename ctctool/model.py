@@ -178,6 +178,12 @@ class CTCRecognizer(nn.Module):
             in_channels = out_channels
             rows //= pool_f
         self.conv = nn.ModuleList(blocks)
+        # Conv weights in channels-last layout make every block's activations channels-last too
+        # (the one-channel input is both layouts). On CPU that takes batch norm, ReLU and max
+        # pooling off their slow strided paths: a base image step 28% cheaper at 1 thread and 20%
+        # at 2, batched reading 40-50% ("Channels-last convolutions" in the README). The values
+        # are the same weights; only their strides differ, and a state dict loads into either.
+        self.conv.to(memory_format=torch.channels_last)
         self.rows_out = rows
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = LengthAwareLSTM(

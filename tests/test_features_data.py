@@ -188,3 +188,57 @@ def test_length_aware_lstm_draws_dropout_between_layers_from_torchs_rng():
     torch.set_rng_state(state)
     assert torch.equal(first, lstm(x, frames))
     assert not torch.equal(first, lstm(x, frames))  # the RNG moved on: other masks
+
+
+def channels_last_blocks(network: CTCRecognizer, features: torch.Tensor, lengths: torch.Tensor) -> list[bool]:
+    """Per conv block, whether its output came out channels-last on ``features``."""
+    seen: list[bool] = []
+    hooks = [block.register_forward_hook(
+        lambda module, inputs, output: seen.append(output.is_contiguous(memory_format=torch.channels_last)
+                                                   and not output.is_contiguous()))
+             for block in network.conv]
+    try:
+        network(features, lengths)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def test_the_conv_blocks_run_channels_last_and_contiguous_weights_give_the_same_outputs():
+    """The network is built with channels-last conv weights, so every block's activations are
+    channels-last (the layout that makes CPU steps cheaper: README, "Channels-last
+    convolutions"). Weights saved in the contiguous layout, as model files before it were, load
+    into it, keep its layout, and read inputs as a contiguous network does."""
+    torch.manual_seed(0)
+    config = ModelConfig.for_modality("image", 32, 12)
+    network = CTCRecognizer(config).eval()
+    features, lengths = torch.rand(3, 1, 32, 90), torch.tensor([90, 61, 40])
+    assert channels_last_blocks(network, features, lengths) == [True] * len(network.conv)
+
+    contiguous = CTCRecognizer(config).eval()
+    contiguous.conv.to(memory_format=torch.contiguous_format)
+    contiguous.load_state_dict({name: value.contiguous() for name, value in network.state_dict().items()})
+    assert channels_last_blocks(contiguous, features, lengths) == [False] * len(network.conv)
+    with torch.no_grad():
+        ours, ours_lengths = network(features, lengths)
+        theirs, theirs_lengths = contiguous(features, lengths)
+    assert torch.equal(ours_lengths, theirs_lengths)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
+    reloaded = CTCRecognizer(config).eval()
+    reloaded.load_state_dict(contiguous.state_dict())
+    assert channels_last_blocks(reloaded, features, lengths) == [True] * len(network.conv)
+    with torch.no_grad():
+        assert torch.equal(reloaded(features, lengths)[0], ours)
+
+
+def test_a_trained_and_reloaded_model_still_runs_channels_last(tiny_model):
+    """Training's optimizer, weight average and model file keep the layout: the model a run
+    saves reads with channels-last blocks."""
+    from ctctool.checkpoint import load_model
+
+    network = load_model(str(tiny_model)).network.eval()
+    assert all(block[0].weight.is_contiguous(memory_format=torch.channels_last) for block in network.conv)
+    assert channels_last_blocks(network, torch.rand(2, 1, 32, 70), torch.tensor([70, 50])) == \
+        [True] * len(network.conv)
