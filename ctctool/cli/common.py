@@ -116,7 +116,7 @@ _GROUPS: dict[str, tuple[type, list[inspect.Parameter]]] = {
         _option("runtime", Annotated[str, typer.Option(
             "--runtime", envvar="CTCTOOL_RUNTIME", help="Run the network with torch or onnx (onnxruntime, "
             "for a file from `ctctool export`); auto picks onnx for .onnx files, and for a bundled model on "
-            "the CPU its shipped export (about 2x faster on one thread).")], "auto"),
+            "the CPU its shipped export (about 1.4x faster on one thread).")], "auto"),
         _option("window", Annotated[int | None, typer.Option(
             "--window", min=0, max=1_000_000, envvar="CTCTOOL_WINDOW",
             help="Inputs longer than this many feature frames (audio: 10 ms hops; images: pixel columns "
