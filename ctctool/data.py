@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,7 +39,7 @@ class PreparationReport:
 
 def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extractor: FeatureExtractor,
                            pool_time: Sequence[int], *, lenient: bool = False, skip_bad: bool = False,
-                           exact_frames: bool = False, cache: PreparedCache | None = None
+                           exact_frames: bool = False, cache: PreparedCache | None = None, processes: int = 1
                            ) -> tuple[list[TrainingItem], PreparationReport]:
     """Encode transcripts and read input sizes; drop (and count) items CTC cannot learn from.
 
@@ -47,10 +47,12 @@ def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extracto
     line can be 0.5-2x its plainly scaled width), read in full where headers cannot tell; the
     batches are grouped by these sizes, so exact ones keep the padding small. An item read in
     full to measure it is kept in ``cache`` (when given and while it has room), so the first
-    epoch does not prepare it again.
+    epoch does not prepare it again. Reading in full is the slow part (2-4 ms a line), so with
+    ``processes`` > 1 and at least ``POOL_FROM`` items it runs in that many worker processes;
+    the result is the same.
 
     Unknown characters raise CodecError listing them all with counts, unless ``lenient``.
-    Unreadable files raise FeatureError at the first one, unless ``skip_bad``.
+    Unreadable files raise FeatureError at the first one in manifest order, unless ``skip_bad``.
     """
     report = PreparationReport()
     if not lenient:
@@ -63,7 +65,7 @@ def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extracto
                 f"{describe_unknown(unknown)} (use --lenient to skip them)", dict(unknown))
     else:
         report.lenient_skipped_chars = codec.unknown_characters(item.text or "" for item in items)
-    prepared = []
+    requests: list[tuple[ManifestItem, tuple[int, ...]]] = []
     for item in items:
         if item.text is None:
             raise FeatureError(item.where, "text: missing (training needs a transcript on every line)")
@@ -71,23 +73,84 @@ def prepare_training_items(items: Sequence[ManifestItem], codec: Codec, extracto
         if not labels:
             report.empty_text.append(item.where)
             continue
-        try:
-            # Enough input frames for CTC: the time pools divide by their product, floored.
-            frames = extractor.frames_hint(item, at_least=min_frames(labels) * math.prod(pool_time),
-                                           exact=exact_frames, prepare=cache.getter(item, extractor) if cache is not None else None)
-        except FeatureError as exc:
+        requests.append((item, labels))
+    keep = cache is not None and cache.budget_bytes > 0
+    # Enough input frames for CTC: the time pools divide by their product, floored.
+    measures = [_Measure(item, min_frames(labels) * math.prod(pool_time), exact_frames, keep)
+                for item, labels in requests]
+    prepared = []
+    for (item, labels), measured in zip(requests, _measured(extractor, measures, processes)):
+        if isinstance(measured, FeatureError):
             if not skip_bad:
-                raise
-            report.bad_files.append(str(exc))
+                raise measured
+            report.bad_files.append(str(measured))
             continue
+        frames, kept = measured
         if output_frames(frames, pool_time) < min_frames(labels):
             report.too_short.append(item.where)
-            if cache is not None:
-                cache.discard(item)
             continue
+        if keep and kept is not None:
+            cache.get(item, lambda kept=kept: kept)
         prepared.append(TrainingItem(item, labels, frames))
     report.used = len(prepared)
     return prepared, report
+
+
+# Items from which measuring runs in worker processes: forking a pool costs about 0.1 s, the
+# time of measuring 40 lines.
+POOL_FROM = 256
+_CHUNK = 16  # items a worker measures per round trip
+
+
+@dataclass(frozen=True)
+class _Measure:
+    """One item to size: frames_hint's question, and whether to hand back what it prepared."""
+
+    item: ManifestItem
+    at_least: int
+    exact: bool
+    keep: bool
+
+
+def _measure(extractor: FeatureExtractor, measure: _Measure) -> tuple[int, object | None] | FeatureError:
+    """(frames, the prepared input when it was read in full and ``keep``) or the item's error."""
+    read: list[object] = []
+
+    def prepare() -> object:
+        read.append(extractor.prepare(measure.item))
+        return read[-1]
+
+    try:
+        frames = extractor.frames_hint(measure.item, at_least=measure.at_least, exact=measure.exact,
+                                       prepare=prepare)
+    except FeatureError as exc:
+        return exc
+    return frames, (read[-1] if read and measure.keep else None)
+
+
+def _measured(extractor: FeatureExtractor, measures: Sequence[_Measure], processes: int
+              ) -> Iterator[tuple[int, object | None] | FeatureError]:
+    """``_measure`` of each, in order: in this process, or in ``processes`` workers."""
+    if processes <= 1 or len(measures) < POOL_FROM:
+        for measure in measures:
+            yield _measure(extractor, measure)
+        return
+    from .reading import in_workers, worker_pool
+
+    with worker_pool(extractor, processes) as pool:
+        for measured in in_workers(pool, _measure, measures, _CHUNK):
+            if not isinstance(measured, FeatureError) and measured[1] is not None:
+                _read_only(measured[1])  # pickling across processes made its arrays writable again
+            yield measured
+
+
+def _read_only(prepared: object) -> None:
+    """Make a prepared input's arrays read-only again, as ``prepare`` gave them (a kept input is
+    shared by every epoch, so an in-place write by augmentation must fail)."""
+    for name in getattr(prepared, "__dataclass_fields__", {}):
+        value = getattr(prepared, name)
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
 
 
 @dataclass(frozen=True)
@@ -144,16 +207,6 @@ class PreparedCache:
         none with DataLoader ``workers``, which start afresh each epoch (what one kept would be
         lost with it, and each would spend the budget again)."""
         return cls(cache_mb * 2**20 if workers == 0 else 0)
-
-    def getter(self, item: ManifestItem, extractor: FeatureExtractor) -> Callable[[], object]:
-        """``item``'s prepared input as ``frames_hint`` asks for it: kept, or prepared and kept."""
-        return lambda: self.get(item, lambda: extractor.prepare(item))
-
-    def discard(self, item: ManifestItem) -> None:
-        """Forget ``item`` (one training will not load), giving its room back."""
-        kept = self._kept.pop(item, None)
-        if kept is not None:
-            self.used_bytes -= int(getattr(kept, "nbytes", 0))
 
 
 class TrainingDataset(torch.utils.data.Dataset):

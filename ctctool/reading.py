@@ -12,7 +12,8 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from .errors import ConfigError, ItemError
 from .features import FeatureExtractor, Features
@@ -20,6 +21,8 @@ from .manifest import ManifestItem
 from .threads import MAX_WORKERS
 
 _extractor: FeatureExtractor | None = None  # in each worker process
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def chunks(items: Iterable[ManifestItem], size: int) -> Iterator[list[ManifestItem]]:
@@ -92,10 +95,37 @@ def feature_windows(extractor: FeatureExtractor, items: Iterable[ManifestItem], 
         for window in windows:
             yield window, [read_one(extractor, item) for item in window]
         return
+    with worker_pool(extractor, workers) as pool:
+        yield from _pooled(pool, windows, workers)
+
+
+def worker_pool(extractor: FeatureExtractor, workers: int):
+    """A pool of ``workers`` processes (forked where the platform can), each holding
+    ``extractor`` and running torch on one thread; use it as a context manager."""
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(extractor,)) as pool:
-        yield from _pooled(pool, windows, workers)
+    return context.Pool(workers, initializer=_init_worker, initargs=(extractor,))
+
+
+def _call_in_worker(task: tuple[Callable[[FeatureExtractor, T], R], T]) -> R | _Failure:
+    function, argument = task
+    assert _extractor is not None
+    try:
+        return function(_extractor, argument)
+    except Exception as exc:  # noqa: BLE001 - re-raised in the parent, by value
+        return _Failure(f"{type(exc).__name__}: {exc}")
+
+
+def in_workers(pool, function: Callable[[FeatureExtractor, T], R], arguments: Iterable[T],
+               chunksize: int = 1) -> Iterator[R]:
+    """``function(extractor, argument)`` for each argument, run in ``worker_pool``'s processes,
+    results in the arguments' order. ``function`` must be a module-level function (workers find
+    it by name) and should return its expected errors as values; any other exception it raises
+    is raised here as a RuntimeError."""
+    for result in pool.imap(_call_in_worker, ((function, argument) for argument in arguments), chunksize):
+        if isinstance(result, _Failure):
+            raise RuntimeError(f"a reader process failed: {result.text}")
+        yield result
 
 
 _END = object()

@@ -684,9 +684,12 @@ def train(
     bucket_by = bucket_lengths_of_run(resumed)
     # Kept prepared inputs (the lines read in full to measure them first, where they are).
     cache = PreparedCache.for_training(config.cache_mb, config.num_workers)
+    # Lines are measured before any step, in as many processes as the run has torch threads:
+    # the cores it was given (a busy machine's default leaves the busy cores alone).
     prepared, report = prepare_training_items(train_items, codec, extractor, model_config.pool_time,
                                               lenient=config.lenient, skip_bad=config.skip_bad,
-                                              exact_frames=bucket_by == "prepared", cache=cache)
+                                              exact_frames=bucket_by == "prepared", cache=cache,
+                                              processes=torch.get_num_threads())
     _report_preparation(report, monitor)
     if not prepared:
         raise ConfigError("no usable training items remain")

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from ctctool import data
 from ctctool.augmentation import AugmentPolicy
 from ctctool.cli import app
 from ctctool.codec import Codec
@@ -197,12 +198,76 @@ def test_measuring_the_lines_fills_the_cache_with_the_lines_training_will_load(i
     kept, report = prepare_training_items(items, Codec.from_texts(i.text for i in items), PREPARED_IMAGES, (2, 2),
                                           exact_frames=True, cache=cache)
     assert report.too_short == ["crafted:1"] and len(kept) == len(image_items)
-    assert len(cache) == len(image_items)  # the rejected line gave its room back
+    assert len(cache) == len(image_items)  # the rejected line is not kept
     assert cache.used_bytes == sum(PREPARED_IMAGES.prepare(item).nbytes for item in image_items)
     for entry in kept:
         line = cache.get(entry.item, lambda: pytest.fail("measured, so kept"))
         assert np.array_equal(line.values, PREPARED_IMAGES.prepare(entry.item).values)
         assert entry.frames == line.values.shape[1]
+
+
+@pytest.fixture
+def hostile_mix(image_items, tmp_path):
+    """The tiny lines with two broken files, a line too narrow for its text and an empty
+    transcript among them."""
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    (tmp_path / "m.jsonl").write_text('{"path": "broken.png", "text": "ab"}\n{"path": "broken.png", "text": "cd"}\n',
+                                      encoding="utf-8")
+    first_bad, second_bad = read_manifest(tmp_path / "m.jsonl")
+    too_long = replace(image_items[0], text="x" * 400, source="crafted:1")
+    empty = replace(image_items[1], text="", source="crafted:2")
+    return [image_items[0], first_bad, *image_items[1:3], too_long, empty, second_bad, *image_items[3:]]
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_measuring_in_worker_processes_gives_what_measuring_here_gives(hostile_mix, monkeypatch, exact):
+    """Training measures its lines in as many processes as it has threads: the same items, sizes,
+    report and kept inputs (equal, and read-only as prepare gives them) as in one process."""
+    monkeypatch.setattr(data, "POOL_FROM", 1)  # a pool even for these few lines, one line a task
+    monkeypatch.setattr(data, "_CHUNK", 1)
+    codec = Codec.from_texts(item.text for item in hostile_mix)
+    results = {}
+    for processes in (1, 2):
+        cache = PreparedCache(1 << 30)
+        kept, report = prepare_training_items(hostile_mix, codec, PREPARED_IMAGES, (2, 2), skip_bad=True,
+                                              exact_frames=exact, cache=cache, processes=processes)
+        results[processes] = kept, report, cache
+    (kept_here, report_here, cache_here), (kept_pool, report_pool, cache_pool) = results[1], results[2]
+    assert kept_pool == kept_here and len(kept_here) == 6
+    assert report_pool == report_here
+    assert len(report_here.bad_files) == 2 and report_here.empty_text == ["crafted:2"]
+    assert report_here.too_short == ["crafted:1"]  # read in full either way: its header could not tell
+    assert len(cache_pool) == len(cache_here) == (6 if exact else 0)
+    assert cache_pool.used_bytes == cache_here.used_bytes
+    for entry in kept_here if exact else []:
+        here = cache_here.get(entry.item, lambda: pytest.fail("kept"))
+        pooled = cache_pool.get(entry.item, lambda: pytest.fail("kept"))
+        assert np.array_equal(pooled.values, here.values) and pooled.step == here.step and pooled.pad == here.pad
+        assert not pooled.values.flags.writeable
+
+
+def test_measuring_in_worker_processes_stops_at_the_first_bad_file_in_manifest_order(hostile_mix, monkeypatch):
+    monkeypatch.setattr(data, "POOL_FROM", 1)
+    codec = Codec.from_texts(item.text for item in hostile_mix)
+    errors = []
+    for processes in (1, 2):
+        with pytest.raises(FeatureError) as caught:
+            prepare_training_items(hostile_mix, codec, PREPARED_IMAGES, (2, 2), exact_frames=True,
+                                   cache=PreparedCache(1 << 30), processes=processes)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1] and "m.jsonl:1" in errors[0]
+
+
+def test_an_unexpected_error_in_a_measuring_process_is_raised_here(image_items, monkeypatch):
+    monkeypatch.setattr(data, "POOL_FROM", 1)
+
+    def broken(self, item, at_least=0, exact=False, prepare=None):
+        raise ValueError("a bug, not a bad file")
+
+    monkeypatch.setattr(ImageFeatures, "frames_hint", broken)  # forked workers inherit it
+    with pytest.raises(RuntimeError, match="ValueError: a bug, not a bad file"):
+        prepare_training_items(image_items, Codec.from_texts(i.text for i in image_items), PREPARED_IMAGES, (2, 2),
+                               exact_frames=True, processes=2)
 
 
 def test_a_run_keeps_inputs_only_where_its_own_process_loads_them():
