@@ -3,13 +3,14 @@
 #   1. install ctctool into the machine's own Python (its PyTorch), building the Cython search;
 #   2. tests/bench/gpu_hardening.py: exact resume, non-finite batches, hostile decode on CUDA;
 #   3. tests/bench/step_split.py --device cuda: where a GPU training step's time goes, by --workers;
+#      tests/bench/layout_cost.py --device cuda: channels-last convolutions against the default layout;
 #   4. decode throughput over 2,000 bundled lines on all the CPU cores (--workers) and on CUDA;
 #   5. the default test suite on a machine where CUDA is visible (pytest-xdist).
 # Packages that machine lacks travel as wheels in .whl/ (ignored by git), fetched here with
 #     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform any -d .whl \
 #       soundfile editdistance defusedxml xmlschema elementpath cffi pycparser
-# Env: SKIP_HARDENING=1, SKIP_SPLIT=1, SPLIT_WORKERS=0,2, LINES=2000,
+# Env: SKIP_HARDENING=1, SKIP_SPLIT=1, SKIP_LAYOUT=1, SPLIT_WORKERS=0,2, LINES=2000,
 # DECODE_SPECS='onnx,cpu,0 torch,cuda,4 torch,cpu,4,8' (runtime,device,workers[,threads]),
 # CPU_THREADS='2 4 8', CPU_STEPS=20, CPU_WORKERS=2, PYTEST_SECONDS=150, PYTEST_JOBS=14 (the last two need pytest-xdist and pytest-timeout).
 #     OUT=/tmp/device-out bash tests/bench/device_check.sh [DEVICE]   # DEVICE cuda (default) or cpu
@@ -44,6 +45,10 @@ fi
 stamp step_split
 [ -n "${SKIP_SPLIT:-}" ] || timeout 170 $PY tests/bench/step_split.py --out "$OUT" --steps 60 --threads 4 --device "$DEVICE" \
   --workers "${SPLIT_WORKERS:-0,2,4,8}" 2>&1 | tail -14
+
+stamp layout_cost
+[ -n "${SKIP_LAYOUT:-}" ] || timeout 120 $PY tests/bench/layout_cost.py --out "$OUT" --device "$DEVICE" --rounds 3 \
+  2>&1 | tail -8
 
 # Training threads on this machine's CPU (CPU_THREADS='2 4 8'): does a step gain from more cores?
 for threads in ${CPU_THREADS:-}; do

@@ -7,7 +7,10 @@ classes), a training pass (forward, CTC loss, backward, dropout on) and a readin
 in inference mode) over batches of 16 inputs whose lengths lie within 70% of the longest, as
 length-bucketed training batches do, at several widths.
 
-    python tests/bench/layout_cost.py --out bench-out [--threads 1] [--rounds 5]
+    python tests/bench/layout_cost.py --out bench-out [--threads 1] [--rounds 5] [--device cuda]
+
+On CUDA (``device_check.sh``) the passes run under bf16 autocast, as training does there, and
+each is timed to the device's end (synchronized).
 
 The table goes to OUT/layout_cost/layout_cost.md (part of ``make bench``).
 """
@@ -52,17 +55,20 @@ def main() -> int:
     parser.add_argument("--out", default="bench-out")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rows_out, differences = [], []
     for modality, rows, classes, widths in NETWORKS:
-        built = CTCRecognizer(ModelConfig.for_modality(modality, rows, classes))
+        built = CTCRecognizer(ModelConfig.for_modality(modality, rows, classes)).to(device)
         contiguous = copy.deepcopy(built)
         contiguous.conv.to(memory_format=torch.contiguous_format)
         assert all(p.is_contiguous() for p in contiguous.parameters())
         networks = {"channels-last": built, "contiguous": contiguous}
-        data = batches(rows, classes, widths)
+        data = [tuple(tensor.to(device) for tensor in batch) for batch in batches(rows, classes, widths)]
         with torch.inference_mode():
             features, lengths, _ = data[-1]
             built.eval(), contiguous.eval()
@@ -73,19 +79,25 @@ def main() -> int:
             def step():
                 network.train()
                 for features, lengths, targets in data:
-                    log_probs, out_lengths = network(features, lengths)
+                    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda):
+                        log_probs, out_lengths = network(features, lengths)
                     loss = F.ctc_loss(log_probs.transpose(0, 1), targets, out_lengths,
-                                      torch.full((BATCH,), LABELS), zero_infinity=True)
+                                      torch.full((BATCH,), LABELS, device=device), zero_infinity=True)
                     loss.backward()
                     network.zero_grad(set_to_none=True)
+                if cuda:
+                    torch.cuda.synchronize()
             return step
 
         def read_pass(network, data=data):
             def step():
                 network.eval()
-                with torch.inference_mode():
+                with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                                                            enabled=cuda):
                     for features, lengths, _ in data:
                         network(features, lengths)
+                if cuda:
+                    torch.cuda.synchronize()
             return step
 
         times: dict[tuple[str, str], list[float]] = {}
@@ -103,7 +115,8 @@ def main() -> int:
                             f"({', '.join(f'{r:.2f}' for r in ratios)}) |")
     table = "\n".join([
         f"# conv layout, default networks, batch {BATCH}, longest inputs {NETWORKS[0][3]} (image) and "
-        f"{NETWORKS[1][3]} (audio) frames, {args.threads} thread(s), {args.rounds} alternated rounds",
+        f"{NETWORKS[1][3]} (audio) frames, {args.device}"
+        + (" (bf16 autocast)" if cuda else f", {args.threads} thread(s)") + f", {args.rounds} alternated rounds",
         "",
         "| network | pass | contiguous ms | channels-last ms | channels-last / contiguous, median (by round) |",
         "|---|---|---|---|---|",
