@@ -208,6 +208,32 @@ class PreparedCache:
         lost with it, and each would spend the budget again)."""
         return cls(cache_mb * 2**20 if workers == 0 else 0)
 
+    @classmethod
+    def for_validation(cls, training: PreparedCache, cache_mb: int) -> PreparedCache:
+        """Validation's cache: the training one, so that one budget bounds both (training's
+        lines were measured, so kept, first), or, where training keeps none because DataLoader
+        workers load its batches, a cache of its own: validation loads in this process."""
+        return training if training.budget_bytes else cls(cache_mb * 2**20)
+
+
+class KeptExtractor:
+    """``extractor`` whose loads start from ``cache``'s prepared inputs: for validation inside
+    training, which reads the same sets, un-augmented, at every validation. The same features
+    bit for bit as ``extractor``'s; everything else is ``extractor``'s own."""
+
+    def __init__(self, extractor: FeatureExtractor, cache: PreparedCache):
+        self.extractor = extractor
+        self.cache = cache
+
+    def load(self, item: ManifestItem, rng: random.Random | None = None, policy: AugmentPolicy | None = None):
+        prepared = self.cache.get(item, lambda: self.extractor.prepare(item))
+        return self.extractor.finish(item, prepared, rng, policy)
+
+    def __getattr__(self, name: str):
+        if name in ("extractor", "cache"):  # not yet set (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.extractor, name)
+
 
 class TrainingDataset(torch.utils.data.Dataset):
     """Indexed by ``(index, augment_seed)``: augmentation is a pure function of the seed, so a

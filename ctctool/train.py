@@ -42,6 +42,7 @@ from .checkpoint import (
 from .codec import Codec
 from .data import (
     Batch,
+    KeptExtractor,
     PreparationReport,
     PreparedCache,
     TrainingDataset,
@@ -347,6 +348,7 @@ class _Run:
     bucket_lengths: str = "prepared"  # what the batches are grouped by: BUCKET_LENGTHS
     prefetch: int = 0  # batches a thread reads ahead of the step (0: read between steps); see prefetch
     cache_noted: bool = False  # the note that --cache-mb is full was given
+    val_extractor: FeatureExtractor | None = None  # validation's, keeping its prepared inputs; else extractor
     # Seconds since the last validation: waiting for the next batch (data loading not hidden
     # by workers or the read-ahead thread), forward + loss + backward + clipping, optimizer step + weight average.
     timing: dict[str, float] = field(default_factory=lambda: dict.fromkeys(TIMING_PARTS, 0.0) | {"steps": 0})
@@ -495,8 +497,8 @@ def validate(run: _Run, state: TrainState) -> bool:
     """Evaluate on rank 0 and keep the best model; True (on every rank) when patience ran out."""
     stop = False
     if run.is_main:
-        evaluator = LoadedModel(run.eval_network, run.codec, run.extractor, run.model_config, run.modality, {},
-                                run.output)
+        evaluator = LoadedModel(run.eval_network, run.codec, run.val_extractor or run.extractor, run.model_config,
+                                run.modality, {}, run.output)
         scores = {name: evaluate(evaluator, items, batch_size=run.config.batch_size, device=run.device,
                                  skip_bad=run.config.skip_bad) for name, items in run.val_sets.items()}
         selected = scores.get(run.select_by, {"cer": None, "wer": None, "lines": 0})
@@ -722,7 +724,8 @@ def train(
     run = _Run(config, network, train_network, optimizer, scheduler, codec, extractor, model_config, modality,
                device, rank, world, output, run_dir, val_sets, batches_per_epoch, total_steps, data_info, monitor,
                bucket_lengths=bucket_by,
-               prefetch=prefetch_depth(config.num_workers, torch.get_num_threads(), cores_per_process()))
+               prefetch=prefetch_depth(config.num_workers, torch.get_num_threads(), cores_per_process()),
+               val_extractor=KeptExtractor(extractor, PreparedCache.for_validation(cache, config.cache_mb)))
 
     state = _restored_state(run, resumed) if resumed is not None else TrainState()
     if resumed is None and config.ema is not None:
@@ -798,7 +801,7 @@ def _note_full_cache(run: _Run, cache: PreparedCache) -> None:
     """Say once, at an epoch's end, that --cache-mb could not keep every training input."""
     if cache.full and not run.cache_noted and run.is_main:
         run.cache_noted = True
-        run.monitor.message(f"note: --cache-mb {run.config.cache_mb} keeps {len(cache)} prepared training inputs "
+        run.monitor.message(f"note: --cache-mb {run.config.cache_mb} keeps {len(cache)} prepared inputs "
                             f"({cache.used_bytes / 2**20:.0f} MiB) and has no room for more; the rest are prepared "
                             "again on every load (a larger --cache-mb keeps more)")
 

@@ -191,6 +191,46 @@ def test_training_with_kept_inputs_equals_training_without(tiny_data, tmp_path, 
     assert not [line for mb in (0, 64) for line in messages[mb].lines if "--cache-mb" in line]
 
 
+def test_validation_keeps_its_prepared_lines_and_scores_what_it_scored_without(tiny_data, tmp_path, monkeypatch):
+    """Validation reads the same lines, un-augmented, at every validation: with room each is
+    prepared once in the run, and the scores and weights are those of a run that keeps none."""
+    val_items = read_manifest(tiny_data["val"])
+    val_where = {item.where for item in val_items}
+    prepared = []
+    original = ImageFeatures.prepare
+
+    def counting(self, item):
+        prepared.append(item.where)
+        return original(self, item)
+
+    monkeypatch.setattr(ImageFeatures, "prepare", counting)
+    items = read_manifest(tiny_data["train"])
+    histories, states, val_prepares = {}, {}, {}
+    for cache_mb in (0, 64):
+        prepared.clear()
+        out = tmp_path / str(cache_mb) / "m.pt"
+        result = train(items, output=str(out), run_dir=str(out.parent / "run"), extractor=PREPARED_IMAGES,
+                       val_items=val_items, codec=Codec.from_texts(i.text for i in [*items, *val_items]),
+                       config=TrainConfig(max_steps=12, batch_size=8, seed=5, eval_every=4, num_workers=0,
+                                          cache_mb=cache_mb),
+                       shape=NetworkShape(hidden=16, channels=(8, 8, 8, 8)))
+        histories[cache_mb] = [{k: v for k, v in entry.items() if k != "ms_per_step"} for entry in result.history]
+        states[cache_mb] = torch.load(out.parent / "run" / "resume.pt", weights_only=True)["model"]
+        val_prepares[cache_mb] = sum(where in val_where for where in prepared)
+    assert histories[0] == histories[64] and len(histories[0]) == 3
+    assert all(torch.equal(states[0][key], states[64][key]) for key in states[0])
+    assert val_prepares[0] == 3 * len(val_items)
+    assert val_prepares[64] == len(val_items)
+
+
+def test_validation_keeps_its_lines_where_training_keeps_none():
+    training = PreparedCache.for_training(64, workers=0)
+    assert PreparedCache.for_validation(training, 64) is training  # one budget for both
+    own = PreparedCache.for_validation(PreparedCache.for_training(64, workers=2), 64)
+    assert own.budget_bytes == 64 * 2**20  # validation loads in the training process even then
+    assert PreparedCache.for_validation(PreparedCache.for_training(0, workers=2), 0).budget_bytes == 0
+
+
 def test_measuring_the_lines_fills_the_cache_with_the_lines_training_will_load(image_items):
     too_long = replace(image_items[0], text="x" * 400, source="crafted:1")  # too narrow for its text
     items = [*image_items, too_long]
