@@ -115,8 +115,8 @@ def train_command(
                                                 "[default: on a GPU up to 4; on the CPU none with 2 cores or "
                                                 "fewer, else a quarter of the cores, at most 4].")] = None,
     cache_mb: Annotated[int, typer.Option("--cache-mb", min=0, help="Memory in MiB for "
-                                          "training inputs kept prepared (decoded, normalized) between epochs; "
-                                          "0 keeps none. Without --workers only.")] = 1024,
+                                          "training and validation inputs kept prepared (decoded, normalized) "
+                                          "between epochs; 0 keeps none. Training's without --workers only.")] = 1024,
     quiet: QuietOption = False,
     *,
     limits: Limits,
