@@ -798,7 +798,7 @@ def _write_run_config(run: _Run, parameters: int) -> None:
 
 
 def _note_full_cache(run: _Run, cache: PreparedCache) -> None:
-    """Say once, at an epoch's end, that --cache-mb could not keep every training input."""
+    """Say once, at an epoch's end, that --cache-mb could not keep every input (training or validation)."""
     if cache.full and not run.cache_noted and run.is_main:
         run.cache_noted = True
         run.monitor.message(f"note: --cache-mb {run.config.cache_mb} keeps {len(cache)} prepared inputs "
