@@ -210,9 +210,10 @@ class PreparedCache:
 
     @classmethod
     def for_validation(cls, training: PreparedCache, cache_mb: int) -> PreparedCache:
-        """Validation's cache: the training one, so that one budget bounds both (training's
-        lines were measured, so kept, first), or, where training keeps none because DataLoader
-        workers load its batches, a cache of its own: validation loads in this process."""
+        """Validation's cache: the training one, so that one budget bounds both (image lines
+        measured at the start are kept before any validation; otherwise the first to load is
+        kept), or, where training keeps none because DataLoader workers load its batches, a
+        cache of its own: validation loads in this process."""
         return training if training.budget_bytes else cls(cache_mb * 2**20)
 
 
