@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -744,9 +745,13 @@ def train(
         # Every rank leaves together and shuts its group down before the interpreter does: a
         # gloo rank whose peer had already exited aborted (SIGABRT) in the group's destructor.
         # The DDP wrapper keeps a reference to the group inside torch, so its gloo connections
-        # stay open until the process exits (seen with torch 2.13: the sockets outlive
-        # destroy_process_group); the barrier is what makes the ranks exit close together.
+        # stayed open until the process exited (seen with torch 2.13: the sockets outlived
+        # destroy_process_group) and a rank still aborted now and then (1 run in about 40 on
+        # 2026-12-07). So the wrapper goes first, and the group is destroyed while every rank
+        # is still here (the barrier).
         torch.distributed.barrier()
+        run.train_network = train_network = network
+        gc.collect()
         torch.distributed.destroy_process_group()
     if rank == 0 and not os.path.exists(output):
         raise TrainingError(f"{output}: no model was written: no validation since the run "
