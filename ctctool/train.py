@@ -734,7 +734,13 @@ def train(
     if resumed is None and rank == 0:
         _write_run_config(run, count_parameters(network))
 
-    stopped_by = _loop(run, TrainingDataset(prepared, extractor, augment=config.augment, cache=cache), state, lengths)
+    try:
+        stopped_by = _loop(run, TrainingDataset(prepared, extractor, augment=config.augment, cache=cache), state,
+                           lengths)
+    except BaseException:
+        if world > 1:  # an error or an interrupt: no barrier (a peer may never reach it), but the
+            _leave_group(run)  # group is shut down here, not in the interpreter's teardown
+        raise
 
     monitor.close()
     if state.skipped_items:
@@ -750,15 +756,22 @@ def train(
         # 2026-12-07). So the wrapper goes first, and the group is destroyed while every rank
         # is still here (the barrier).
         torch.distributed.barrier()
-        run.train_network = train_network = network
-        gc.collect()
-        torch.distributed.destroy_process_group()
+        train_network = network
+        _leave_group(run)
     if rank == 0 and not os.path.exists(output):
         raise TrainingError(f"{output}: no model was written: no validation since the run "
                             f"{'resumed' if resumed else 'started'} scored any item better than before")
     return TrainResult(state.step, round(state.step / batches_per_epoch, 3), state.best_cer, state.best_step,
                        stopped_by is not None, report, time.perf_counter() - started, state.history,
                        out_of_time=stopped_by == "time")
+
+
+def _leave_group(run: _Run) -> None:
+    """Drop the DDP wrapper, which holds the process group, then destroy the group, so its gloo
+    connections close now rather than at interpreter exit."""
+    run.train_network = run.network
+    gc.collect()
+    torch.distributed.destroy_process_group()
 
 
 def _restored_state(run: _Run, resumed: dict[str, Any]) -> TrainState:
