@@ -38,6 +38,7 @@ SETS = {"ocr": ("data/ocr/train.jsonl", "data/ocr/val.jsonl"),
         "speech": ("data/speech/train.jsonl", "data/speech/val.jsonl"),
         "handwriting": ("{hw}/train.jsonl", "{hw}/val.jsonl")}
 VAL_LINES = 16  # the final validation is in both runs of a pair, so it only needs to be small
+BATCH = 16  # lines a step, given to both recipes (the default of both)
 
 
 def subset(manifest: Path, folder: Path, name: str, count: int, spread: bool) -> Path:
@@ -73,7 +74,7 @@ def timed_run(tree: Path, train: Path, val: Path, steps: int, folder: Path, thre
     run = Path(tempfile.mkdtemp(dir=folder))
     command = [sys.executable, "-m", "ctctool", "train", str(train), "--val", str(val), "-o", str(run / "m.pt"),
                "--run-dir", str(run / "run"), "--max-steps", str(steps), "--seed", "0", "--device", "cpu",
-               "--threads", str(threads), "--quiet", *extra]
+               "--batch-size", str(BATCH), "--threads", str(threads), "--quiet", *extra]
     started = time.perf_counter()
     subprocess.run(command, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True,
                    stdout=subprocess.DEVNULL)
@@ -94,7 +95,7 @@ def main() -> int:
     args = parser.parse_args()
     if not 0 < args.short < args.steps:
         parser.error("--short must be above 0 and below --steps")
-    if args.short * 16 < args.train_lines:
+    if args.short * BATCH < args.train_lines:
         print(f"warning: steps {args.short + 1}-{args.steps} include the first epoch, where every line is "
               "prepared (later epochs reuse them)", file=sys.stderr)
     out = Path(args.out)
