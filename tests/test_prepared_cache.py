@@ -154,19 +154,25 @@ class Messages:
         self.lines.append(text)
 
 
+def prepare_calls(monkeypatch) -> list[str]:
+    """The manifest places of the items ImageFeatures.prepare is called on, from now on."""
+    calls: list[str] = []
+    original = ImageFeatures.prepare
+
+    def counting(self, item):
+        calls.append(item.where)
+        return original(self, item)
+
+    monkeypatch.setattr(ImageFeatures, "prepare", counting)
+    return calls
+
+
 def test_training_with_kept_inputs_equals_training_without(tiny_data, tmp_path, monkeypatch):
     """Three epochs of 6 batches with full augmentation from step 1: a kept input that differed
     from a fresh one in any value would change the weights. The cache must also be used: each
     line prepared once (to measure it, before training), against once per load without it. 1 MiB keeps about 30 of the 48 lines
     (35 KB each): the rest are prepared on every load, and training says so once."""
-    prepared = []
-    original = ImageFeatures.prepare
-
-    def counting(self, item):
-        prepared.append(item.where)
-        return original(self, item)
-
-    monkeypatch.setattr(ImageFeatures, "prepare", counting)
+    prepared = prepare_calls(monkeypatch)
     items = read_manifest(tiny_data["train"])
     states, counts, messages = {}, {}, {}
     for cache_mb in (0, 1, 64):
@@ -196,14 +202,7 @@ def test_validation_keeps_its_prepared_lines_and_scores_what_it_scored_without(t
     prepared once in the run, and the scores and weights are those of a run that keeps none."""
     val_items = read_manifest(tiny_data["val"])
     val_where = {item.where for item in val_items}
-    prepared = []
-    original = ImageFeatures.prepare
-
-    def counting(self, item):
-        prepared.append(item.where)
-        return original(self, item)
-
-    monkeypatch.setattr(ImageFeatures, "prepare", counting)
+    prepared = prepare_calls(monkeypatch)
     items = read_manifest(tiny_data["train"])
     histories, states, val_prepares = {}, {}, {}
     for cache_mb in (0, 64):
