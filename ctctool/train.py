@@ -727,6 +727,7 @@ def train(
                bucket_lengths=bucket_by,
                prefetch=prefetch_depth(config.num_workers, torch.get_num_threads(), cores_per_process()),
                val_extractor=KeptExtractor(extractor, PreparedCache.for_validation(cache, config.cache_mb)))
+    del train_network  # the run holds the DDP wrapper alone, so _leave_group can let it go
 
     state = _restored_state(run, resumed) if resumed is not None else TrainState()
     if resumed is None and config.ema is not None:
@@ -756,7 +757,6 @@ def train(
         # 2026-12-07). So the wrapper goes first, and the group is destroyed while every rank
         # is still here (the barrier).
         torch.distributed.barrier()
-        train_network = network
         _leave_group(run)
     if rank == 0 and not os.path.exists(output):
         raise TrainingError(f"{output}: no model was written: no validation since the run "

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from lstm_cost import timed  # noqa: E402
+from lstm_cost import timed, write_table  # noqa: E402
 
 from ctctool.model import CTCRecognizer, ModelConfig  # noqa: E402
 
@@ -125,10 +125,7 @@ def main() -> int:
         "Largest log-probability difference between the two layouts (reading): "
         + ", ".join(f"{modality} {difference:.2g}" for modality, difference in differences),
         ""])
-    out = Path(args.out) / "layout_cost"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "layout_cost.md").write_text(table, encoding="utf-8")
-    print(table)
+    write_table(Path(args.out), "layout_cost", table)
     return 0
 
 

@@ -40,6 +40,13 @@ def timed(step, repeats: int) -> float:
     return statistics.median(times)
 
 
+def write_table(out: Path, name: str, table: str) -> None:
+    """``table`` into OUT/NAME/NAME.md, and on stdout."""
+    (out / name).mkdir(parents=True, exist_ok=True)
+    (out / name / f"{name}.md").write_text(table, encoding="utf-8")
+    print(table)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="bench-out")
@@ -96,10 +103,7 @@ def main() -> int:
         "",
         f"Largest output difference between the two (inference): {difference:.2g}",
         ""])
-    out = Path(args.out) / "lstm_cost"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "lstm_cost.md").write_text(table, encoding="utf-8")
-    print(table)
+    write_table(Path(args.out), "lstm_cost", table)
     return 0
 
 
