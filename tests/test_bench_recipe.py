@@ -121,6 +121,24 @@ def test_new_text_subset_leaves_out_lines_sharing_a_long_run_with_the_corpus(tmp
     assert kept[0]["path"] == str((tmp_path / "lines" / "b.png").resolve())
 
 
+def test_the_speech_tuning_split_holds_out_the_klatt_voices_and_no_test_clip(tmp_path):
+    tune = bench.speech_tuning_bench(bench.SETS["speech-tune"], tmp_path)
+    read = lambda path: [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]  # noqa: E731
+    train, val, klatt = read(tune.train), read(tune.val), read(tune.heldout["klatt voices"])
+    variant = lambda row: row["voice"].partition("+")[2]  # noqa: E731
+    assert {variant(row) for row in klatt} == bench.TUNING_HELD_OUT_VARIANTS
+    assert not any(variant(row) in bench.TUNING_HELD_OUT_VARIANTS for row in train + val)
+    # every training clip is on exactly one side; nothing comes from the test manifests
+    speech = bench.ROOT / "data" / "speech"
+    original = {str((speech / row["path"]).resolve()) for row in read(speech / "train.jsonl")}
+    assert sorted(row["path"] for row in train + klatt) == sorted(original)
+    tests = {str((speech / row["path"]).resolve()) for name in ("test-heldout", "test-engines")
+             for row in read(speech / f"{name}.jsonl")}
+    assert not tests & {row["path"] for row in train + val + klatt}
+    assert all(Path(row["path"]).is_absolute() and Path(row["path"]).exists() for row in train + val + klatt)
+    assert len(val) < len(read(speech / "val.jsonl"))  # validation lost its Klatt clips too
+
+
 def test_a_run_cut_short_by_its_budget_says_the_step_it_reached(tmp_path, monkeypatch):
     def train(command):
         if command[3] != "train":

@@ -12,6 +12,10 @@ festival) it trains:
   alternative tried (the cosine schedule, other fixed learning rates: the question ``--lr auto``
   would answer), each with today's defaults otherwise.
 
+A fourth set, ``speech-tune`` (not run unless named in ``--sets``), is for choosing speech
+recipe changes without the test engines: the speech training clips with espeak-ng's Klatt
+variants held out of training and scored as the held-out set (``speech_tuning_bench``).
+
 Every run has the same number of steps and is scored greedily on its validation set and on the
 held-out sets by ``ctctool eval``. Seeds: ``--seeds`` for before/default, ``--ablation-seeds``
 for the removals, numbered from ``--first-seed`` (0; 1 adds seeds to a folder that has seed 0).
@@ -119,6 +123,18 @@ SETS = {
             **RECIPE_ABLATIONS,
             **cut_short("5m"),
         }),
+    # The tuning split of the speech set (speech_tuning_bench): recipe changes for other engines are
+    # chosen on it, so that the test engines (flite, festival) play no part in the choice.
+    "speech-tune": BenchSet(
+        "speech-tune", "{st}/train.jsonl", "{st}/val.jsonl", {"klatt voices": "{st}/klatt-voices.jsonl"},
+        steps=1200,
+        ablations={
+            "augment strong": ["--augment", "strong"],
+            "label smoothing 0.2": ["--label-smoothing", "0.2"],
+            "label smoothing 0.3": ["--label-smoothing", "0.3"],
+            "n-mels 40": ["--n-mels", "40"],
+            "dropout 0.4": ["--dropout", "0.4"],
+        }),
     # Rendered into OUT/handwriting by handwriting_set.py (script and handwriting fonts, split by
     # family); {hw} stands for that folder.
     "handwriting": BenchSet(
@@ -201,6 +217,40 @@ def handwriting_bench(bench: BenchSet, folder: Path) -> BenchSet:
     fill = lambda path: path.replace("{hw}", str(folder))  # noqa: E731
     return BenchSet(bench.name, fill(bench.train), fill(bench.val),
                     {name: fill(path) for name, path in bench.heldout.items()}, bench.steps, bench.ablations)
+
+
+# espeak-ng's Klatt variants drive another synthesizer than its other voices (a Klatt formant
+# model): the nearest thing inside the training set to a voice from another engine.
+TUNING_HELD_OUT_VARIANTS = {"klatt", "klatt4"}
+
+
+def speech_tuning_bench(bench: BenchSet, folder: Path) -> BenchSet:
+    """The speech set split for tuning, written into ``folder``: training and validation clips
+    less those of the Klatt variants, which become the held-out set (all from the training
+    clips). Paths are made absolute, so the manifests can live anywhere."""
+    folder.mkdir(parents=True, exist_ok=True)
+    speech = ROOT / "data" / "speech"
+    held_out = []
+    for split in ("train", "val"):
+        kept = []
+        for line in (speech / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            row["path"] = str((speech / row["path"]).resolve())
+            variant = row["voice"].partition("+")[2]
+            (held_out if variant in TUNING_HELD_OUT_VARIANTS and split == "train" else kept).append(row)
+        if split == "val":  # validation keeps to the voices training has
+            kept = [row for row in kept if row["voice"].partition("+")[2] not in TUNING_HELD_OUT_VARIANTS]
+        _write_rows(folder / f"{split}.jsonl", kept)
+    _write_rows(folder / "klatt-voices.jsonl", held_out)
+    fill = lambda path: path.replace("{st}", str(folder))  # noqa: E731
+    return BenchSet(bench.name, fill(bench.train), fill(bench.val),
+                    {name: fill(path) for name, path in bench.heldout.items()}, bench.steps, bench.ablations)
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
 
 
 def baseline_tree(rev: str, out: Path) -> Path:
@@ -307,7 +357,7 @@ def table(rows: list[dict]) -> str:
              "time = training wall time per run, median. `before` is the recipe before issue 8.", ""]
     for set_name in dict.fromkeys(row["set"] for row in rows):
         mine = [row for row in rows if row["set"] == set_name]
-        metric = "wer" if set_name == "speech" else "cer"
+        metric = "wer" if set_name.startswith("speech") else "cer"
         # every score any run has, in first-seen order: a set scored on a new held-out manifest
         # keeps its older runs, which lack that column
         columns = list(dict.fromkeys(name for row in mine for name in row["scores"]))
@@ -389,6 +439,8 @@ def main() -> int:
             bench = SETS[set_name]
             if set_name == "handwriting":
                 bench = handwriting_bench(bench, out / "handwriting")
+            if set_name == "speech-tune":
+                bench = speech_tuning_bench(bench, out / "speech-tune")
             if args.steps:
                 bench = BenchSet(**{**bench.__dict__, "steps": args.steps})
             plan = [("before", [], args.seeds), ("default", [], args.seeds)]
