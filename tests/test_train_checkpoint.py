@@ -123,6 +123,19 @@ def test_a_run_begun_before_an_augmentation_operation_existed_resumes_without_it
     assert any("default,-letters" in text and "letters existed" in text for text in messages), messages
 
 
+def test_a_run_that_recorded_its_operations_resumes_without_those_added_since():
+    """A resume file that lists the operations its run knew (since 2026-12-05) resumes without
+    the ones added after them, whatever else the run left out; one that knew them all as it was."""
+    from ctctool.augmentation import OPERATIONS
+    from ctctool.train import augmentation_of_run
+
+    recorded = {"augment_ops": [op for op in OPERATIONS if op != "letters"]}
+    assert augmentation_of_run(TrainConfig(augment="default,-reverb"), recorded,
+                               SilentMonitor()).augment == "default,-letters,-reverb"
+    assert augmentation_of_run(TrainConfig(), {"augment_ops": list(OPERATIONS)}, SilentMonitor()).augment == "default"
+    assert augmentation_of_run(TrainConfig(augment="none"), recorded, SilentMonitor()).augment == "none"
+
+
 def test_loader_workers_do_not_change_what_is_trained(tiny_data, tmp_path):
     """--workers defaults to DataLoader workers on a GPU and on larger CPUs: safe only because
     each item's augmentation comes from its own seed, not from the process that loads it. The
