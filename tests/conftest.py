@@ -9,8 +9,10 @@ import pytest
 from hypothesis import settings
 
 # Property tests draw the same examples on every run (the suite is deterministic); no example
-# database is kept between runs.
-settings.register_profile("ctctool", derandomize=True, database=None)
+# database is kept between runs. No deadline: hypothesis's default (200 ms an example) is a timed
+# assertion, and on a shared 2-core machine beside two training runs a 4 s clip's chunked
+# log-mel example took 260-350 ms and failed the suite (speed is measured in benchmarks).
+settings.register_profile("ctctool", derandomize=True, database=None, deadline=None)
 settings.load_profile("ctctool")
 
 REPO = Path(__file__).resolve().parent.parent
