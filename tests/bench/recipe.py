@@ -130,10 +130,13 @@ SETS = {
         steps=1200,
         ablations={
             "augment strong": ["--augment", "strong"],
+            "augment light": ["--augment", "light"],
             "label smoothing 0.2": ["--label-smoothing", "0.2"],
             "label smoothing 0.3": ["--label-smoothing", "0.3"],
             "n-mels 40": ["--n-mels", "40"],
             "dropout 0.4": ["--dropout", "0.4"],
+            "weight decay 0.05": ["--weight-decay", "0.05"],
+            "no augmentation warm-up": ["--augment-warmup", "0"],
         }),
     # Rendered into OUT/handwriting by handwriting_set.py (script and handwriting fonts, split by
     # family); {hw} stands for that folder.
