@@ -67,7 +67,7 @@ demo: install
 	$(BIN)/ctctool train data/speech/train.jsonl --val data/speech/val.jsonl -o $(DEMO_DIR)/speech.pt \
 		--run-dir $(DEMO_DIR)/speech-run --init en-digits --alphabet union --max-steps $(DEMO_SPEECH_STEPS) \
 		--eval-every $(DEMO_SPEECH_STEPS) --max-time $(DEMO_SPEECH_TIME)
-	@echo "== the fine-tuned model: validation voices, voices never heard, other engines" >&2
+	@echo "== the fine-tuned model: validation voices, voices never heard, other engines (five of their six voices in en-digits' training, other utterances)" >&2
 	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/val.jsonl --worst 3 --confusions 3
 	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/test-heldout.jsonl --worst 3 --confusions 3
 	$(BIN)/ctctool eval $(DEMO_DIR)/speech.pt data/speech/test-engines.jsonl --worst 3 --confusions 3
