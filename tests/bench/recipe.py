@@ -137,6 +137,10 @@ SETS = {
             "dropout 0.4": ["--dropout", "0.4"],
             "weight decay 0.05": ["--weight-decay", "0.05"],
             "no augmentation warm-up": ["--augment-warmup", "0"],
+            "preset small": ["--preset", "small"],
+            # Wider and deeper LSTMs: speech steps at about half of `before`'s, so there is room
+            "hidden 192": ["--hidden", "192"],
+            "layers 3": ["--layers", "3"],
         }),
     # Rendered into OUT/handwriting by handwriting_set.py (script and handwriting fonts, split by
     # family); {hw} stands for that folder.
