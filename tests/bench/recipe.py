@@ -206,8 +206,8 @@ def new_text_subset(manifest: Path, corpus: Path, out: Path, window: int = NOVEL
         if any(text[start:start + window] in known for start in range(max(1, len(text) - window + 1))):
             continue
         row["path"] = str((manifest.parent / row["path"]).resolve())
-        kept.append(json.dumps(row, ensure_ascii=False) + "\n")
-    out.write_text("".join(kept), encoding="utf-8")
+        kept.append(row)
+    _write_rows(out, kept)
     return out
 
 
@@ -221,7 +221,12 @@ def handwriting_bench(bench: BenchSet, folder: Path) -> BenchSet:
     subset = folder / "test-unseen-hands-new-text.jsonl"
     if not subset.exists():
         new_text_subset(folder / "test-unseen-hands.jsonl", LATIN_PRINT_TEXT, subset)
-    fill = lambda path: path.replace("{hw}", str(folder))  # noqa: E731
+    return _placed(bench, "{hw}", folder)
+
+
+def _placed(bench: BenchSet, placeholder: str, folder: Path) -> BenchSet:
+    """``bench`` with ``placeholder`` in its manifest paths replaced by ``folder``."""
+    fill = lambda path: path.replace(placeholder, str(folder))  # noqa: E731
     return BenchSet(bench.name, fill(bench.train), fill(bench.val),
                     {name: fill(path) for name, path in bench.heldout.items()}, bench.steps, bench.ablations)
 
@@ -245,15 +250,13 @@ def speech_tuning_bench(bench: BenchSet, folder: Path) -> BenchSet:
                 continue
             row = json.loads(line)
             row["path"] = str((speech / row["path"]).resolve())
-            variant = row["voice"].partition("+")[2]
-            (held_out if variant in TUNING_HELD_OUT_VARIANTS and split == "train" else kept).append(row)
-        if split == "val":  # validation keeps to the voices training has
-            kept = [row for row in kept if row["voice"].partition("+")[2] not in TUNING_HELD_OUT_VARIANTS]
+            if row["voice"].partition("+")[2] not in TUNING_HELD_OUT_VARIANTS:
+                kept.append(row)
+            elif split == "train":  # validation's Klatt clips are dropped: it keeps to training's voices
+                held_out.append(row)
         _write_rows(folder / f"{split}.jsonl", kept)
     _write_rows(folder / "klatt-voices.jsonl", held_out)
-    fill = lambda path: path.replace("{st}", str(folder))  # noqa: E731
-    return BenchSet(bench.name, fill(bench.train), fill(bench.val),
-                    {name: fill(path) for name, path in bench.heldout.items()}, bench.steps, bench.ablations)
+    return _placed(bench, "{st}", folder)
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
