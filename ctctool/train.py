@@ -457,8 +457,8 @@ def bucket_lengths_of_run(resumed: dict[str, Any] | None) -> str:
 
 
 # The augmentation operations a resume file written before it recorded them knew: all of
-# today's but the per-letter jitter (added 2026-12-05).
-OPS_BEFORE_RECORDED = tuple(op for op in OPERATIONS if op != "letters")
+# today's but the per-letter jitter (added 2026-12-05) and the lower recording bandwidth (2026-12-07).
+OPS_BEFORE_RECORDED = tuple(op for op in OPERATIONS if op not in ("letters", "bandwidth"))
 
 
 def augmentation_of_run(config: TrainConfig, resumed: dict[str, Any], monitor: TrainingMonitor) -> TrainConfig:

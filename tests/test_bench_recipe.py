@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import soundfile
 
 _SPEC = importlib.util.spec_from_file_location("bench_recipe", Path(__file__).parent / "bench" / "recipe.py")
 bench = importlib.util.module_from_spec(_SPEC)
@@ -137,6 +138,12 @@ def test_the_speech_tuning_split_holds_out_the_klatt_voices_and_no_test_clip(tmp
     assert not tests & {row["path"] for row in train + val + klatt}
     assert all(Path(row["path"]).is_absolute() and Path(row["path"]).exists() for row in train + val + klatt)
     assert len(val) < len(read(speech / "val.jsonl"))  # validation lost its Klatt clips too
+    # the 8 kHz copies: the same clips, words and voices, at telephone bandwidth, the same length
+    narrow = read(tune.heldout["klatt voices, 8 kHz"])
+    assert [(row["text"], row["voice"]) for row in narrow] == [(row["text"], row["voice"]) for row in klatt]
+    for wide, copy in list(zip(klatt, narrow))[::40]:
+        info, source = soundfile.info(copy["path"]), soundfile.info(wide["path"])
+        assert info.samplerate == bench.NARROW_RATE and info.duration == pytest.approx(source.duration, abs=0.01)
 
 
 def test_a_run_cut_short_by_its_budget_says_the_step_it_reached(tmp_path, monkeypatch):

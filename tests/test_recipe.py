@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from ctctool.augmentation import AUDIO_OPS, IMAGE_OPS, AugmentPolicy
 from ctctool.augmentation.audio import (
     augment_waveform,
+    band_limited,
     reverberate,
     spec_augment,
     telephone,
@@ -181,6 +182,42 @@ def test_telephone_band_removes_low_and_high_frequencies():
     assert band_energy(out, 900, 1100) > 0.5 * band_energy(mix, 900, 1100)
     assert band_energy(out, 50, 150) < 0.01 * band_energy(mix, 50, 150)
     assert band_energy(out, 5500, 6500) < 0.01 * band_energy(mix, 5500, 6500)
+
+
+def test_lower_bandwidth_removes_what_lies_above_its_cutoff():
+    t = np.arange(RATE) / RATE
+    mix = np.sin(2 * np.pi * 1000 * t) + np.sin(2 * np.pi * 6500 * t)
+    for seed in range(20):  # default strength: cutoffs of 3.5-5.5 kHz
+        out = band_limited(mix, RATE, random.Random(seed), k=0.5)
+        assert out.shape == mix.shape
+        assert band_energy(out, 900, 1100) > 0.99 * band_energy(mix, 900, 1100)
+        assert band_energy(out, 6000, 7000) < 1e-3 * band_energy(mix, 6000, 7000)
+    # a clip whose own band ends below the lowest cutoff (8 kHz audio) is left as it is
+    narrow = np.sin(2 * np.pi * 1000 * np.arange(8000) / 8000)
+    assert np.array_equal(band_limited(narrow, 8000, random.Random(0)), narrow)
+
+
+# augment_waveform(speechlike(), RATE, Random(seed), "strong") and the VTLP factor drawn after it,
+# before the lower bandwidth joined the presets (commit 563d103): length, energy, factor. Any
+# change to the random draws moves them.
+BEFORE_BANDWIDTH = {0: (16000, 1080.5548, 1.06), 1: (14926, 1008.6948, 1.0), 2: (16000, 1113.0085, 0.99),
+                    3: (15859, 648.3811, 1.0), 4: (17321, 0.9034, 1.09), 5: (16000, 1080.5548, 1.0)}
+
+
+@pytest.mark.parametrize("seed", sorted(BEFORE_BANDWIDTH))
+def test_bandwidth_left_out_gives_the_clips_of_the_recipe_before_it(seed):
+    """``-bandwidth`` takes no random draw, so the other operations, and the VTLP factor drawn after
+    them from the same generator, see the numbers they saw before it: the ablation and resumed
+    older runs reproduce them."""
+    policy = AugmentPolicy("strong", frozenset({"bandwidth"}))
+    rng = random.Random(seed)
+    out = augment_waveform(speechlike(), RATE, rng, policy)
+    length, energy, warp = BEFORE_BANDWIDTH[seed]
+    assert len(out) == length and float(np.sum(out.astype(np.float64) ** 2)) == pytest.approx(energy, abs=1e-3)
+    assert vtlp_factor(rng, policy) == warp
+    changed = [not np.array_equal(augment_waveform(speechlike(), RATE, random.Random(s), AugmentPolicy("strong")),
+                                  augment_waveform(speechlike(), RATE, random.Random(s), policy)) for s in range(6)]
+    assert any(changed)  # with it, some clips differ
 
 
 def test_vtlp_warp_is_monotonic_keeps_the_top_edge_and_moves_the_bands():

@@ -93,7 +93,7 @@ def test_resume_after_a_kill_between_checkpoints_is_bit_exact(tiny_data, tmp_pat
 
 def test_a_run_begun_before_an_augmentation_operation_existed_resumes_without_it(tiny_data, tmp_path):
     """A resume file written before the per-letter jitter joined the presets (it records no
-    ``augment_ops``) continues with ``default,-letters``, the inputs the run began with: the
+    ``augment_ops``) continues with ``default,-letters`` (and ``-bandwidth``), the inputs the run began with: the
     weights equal an uninterrupted ``-letters`` run's bit for bit, and differ from today's
     default's, so the test would catch the jitter slipping into a resumed old run."""
     old = TrainConfig(max_steps=16, batch_size=8, seed=5, eval_every=4, augment="default,-letters",
@@ -119,8 +119,9 @@ def test_a_run_begun_before_an_augmentation_operation_existed_resumes_without_it
     a = torch.load(tmp_path / "a" / "run" / "resume.pt", weights_only=True)
     c = torch.load(resume_path, weights_only=True)
     assert all(torch.equal(a["model"][key], c["model"][key]) for key in a["model"])
-    assert c["train_config"]["augment"] == "default,-letters" and "letters" in c["augment_ops"]
-    assert any("default,-letters" in text and "letters existed" in text for text in messages), messages
+    # the file knew neither the jitter nor the lower bandwidth (2026-12-07), so both stay out
+    assert c["train_config"]["augment"] == "default,-bandwidth,-letters" and "letters" in c["augment_ops"]
+    assert any("default,-bandwidth,-letters" in text and "letters existed" in text for text in messages), messages
 
 
 def test_a_run_that_recorded_its_operations_resumes_without_those_added_since():

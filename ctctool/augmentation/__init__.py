@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..errors import OptionError
 
 IMAGE_OPS = ("resolution", "affine", "letters", "elastic", "wave", "margins", "stroke", "blur", "contrast", "noise")
-AUDIO_OPS = ("speed", "gain", "reverb", "telephone", "noise", "vtlp", "specaugment")
+AUDIO_OPS = ("speed", "gain", "reverb", "telephone", "noise", "bandwidth", "vtlp", "specaugment")
 OPERATIONS = tuple(dict.fromkeys(IMAGE_OPS + AUDIO_OPS))
 
 # preset -> (probability multiplier, strength multiplier) on the operations' full settings.

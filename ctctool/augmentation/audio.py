@@ -14,7 +14,8 @@ from . import AugmentPolicy
 
 def augment_waveform(samples: np.ndarray, sample_rate: int, rng: random.Random,
                      policy: AugmentPolicy | None = None) -> np.ndarray:
-    """Speed, gain, room reverberation, telephone band, additive noise: each with its chance."""
+    """Speed, gain, room reverberation, telephone band, additive noise, a lower recording
+    bandwidth: each with its chance."""
     policy = policy or AugmentPolicy()
     if not policy.active:
         return samples
@@ -42,7 +43,24 @@ def augment_waveform(samples: np.ndarray, sample_rate: int, rng: random.Random,
             noise -= np.convolve(noise, np.ones(64) / 64, mode="same")
             noise /= np.std(noise) + 1e-12
         samples = samples + noise * math.sqrt(power / 10 ** (snr_db / 10))
+    # Left out, it takes no random draw: a run begun before it existed resumes as -bandwidth and
+    # sees exactly the inputs it saw (train.augmentation_of_run). Last, so that the noise is
+    # band-limited too, as in a recording made at the lower rate.
+    if "bandwidth" not in policy.disabled and rng.random() < policy.chance("bandwidth", 0.5):
+        samples = band_limited(samples, sample_rate, rng, k)
     return samples.astype(np.float32)
+
+
+def band_limited(samples: np.ndarray, sample_rate: int, rng: random.Random, k: float = 1.0) -> np.ndarray:
+    """A clip recorded at a lower sample rate and resampled up: nothing above a cutoff of
+    3.5-7.5 kHz (3.5-5.5 kHz at default strength; 8 kHz telephone and 11.025 kHz audio put it at
+    about 3.6 and 5 kHz). A steep edge, as a resampler's filter has."""
+    cutoff = rng.uniform(3500.0, 3500.0 + 4000.0 * k)  # Hz
+    if len(samples) < 2 or cutoff >= 0.95 * sample_rate / 2:
+        return samples
+    spectrum = np.fft.rfft(samples)
+    hz = np.fft.rfftfreq(len(samples), 1.0 / sample_rate)
+    return np.fft.irfft(spectrum / (1.0 + (hz / cutoff) ** 48), len(samples))  # -6 dB at the cutoff, -40 dB 10% above it
 
 
 def room_impulse_response(sample_rate: int, rng: random.Random, k: float = 1.0) -> np.ndarray:

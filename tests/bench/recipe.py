@@ -120,13 +120,16 @@ SETS = {
             "-reverb": ["--augment", "default,-reverb"],
             "-telephone": ["--augment", "default,-telephone"],
             "-vtlp": ["--augment", "default,-vtlp"],
+            "-bandwidth": ["--augment", "default,-bandwidth"],
             **RECIPE_ABLATIONS,
             **cut_short("5m"),
         }),
     # The tuning split of the speech set (speech_tuning_bench): recipe changes for other engines are
     # chosen on it, so that the test engines (flite, festival) play no part in the choice.
     "speech-tune": BenchSet(
-        "speech-tune", "{st}/train.jsonl", "{st}/val.jsonl", {"klatt voices": "{st}/klatt-voices.jsonl"},
+        "speech-tune", "{st}/train.jsonl", "{st}/val.jsonl",
+        # the same Klatt clips resampled to 8 kHz: a clip's band, not its voice, changed
+        {"klatt voices": "{st}/klatt-voices.jsonl", "klatt voices, 8 kHz": "{st}/klatt-voices-8k.jsonl"},
         steps=1200,
         ablations={
             "augment strong": ["--augment", "strong"],
@@ -141,6 +144,10 @@ SETS = {
             # Wider and deeper LSTMs: speech steps at about half of `before`'s, so there is room
             "hidden 192": ["--hidden", "192"],
             "layers 3": ["--layers", "3"],
+            "-bandwidth": ["--augment", "default,-bandwidth"],
+            # more clips a step than the default 16, at about 1.5x and 2x the step time
+            "batch 24": ["--batch-size", "24"],
+            "batch 32": ["--batch-size", "32"],
         }),
     # Rendered into OUT/handwriting by handwriting_set.py (script and handwriting fonts, split by
     # family); {hw} stands for that folder.
@@ -256,7 +263,26 @@ def speech_tuning_bench(bench: BenchSet, folder: Path) -> BenchSet:
                 held_out.append(row)
         _write_rows(folder / f"{split}.jsonl", kept)
     _write_rows(folder / "klatt-voices.jsonl", held_out)
+    _write_rows(folder / "klatt-voices-8k.jsonl", [narrowband_copy(row, folder / "klatt-8k") for row in held_out])
     return _placed(bench, "{st}", folder)
+
+
+NARROW_RATE = 8000  # Hz: telephone audio; nothing above 4 kHz reaches the model
+
+
+def narrowband_copy(row: dict, folder: Path) -> dict:
+    """``row`` with its clip resampled to NARROW_RATE, written into ``folder`` as WAV (once):
+    the same voice and words as recorded at telephone bandwidth."""
+    import soundfile
+
+    from ctctool.features.resample import resample
+
+    target = folder / (Path(row["path"]).stem + ".wav")
+    if not target.exists():
+        samples, rate = soundfile.read(row["path"], dtype="float32")
+        folder.mkdir(parents=True, exist_ok=True)
+        soundfile.write(target, resample(samples, rate, NARROW_RATE), NARROW_RATE)
+    return {**row, "path": str(target)}
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
