@@ -22,7 +22,7 @@ from .models import resolve_model
 from .version import __version__
 
 FORMAT_NAME = "ctctool-model"
-FORMAT_VERSION = 4  # bump when the layout changes; readers refuse files newer than they know
+FORMAT_VERSION = 5  # bump when the layout changes; readers refuse files newer than they know
 MIN_READER_VERSION = 1  # oldest reader format version that can use files written now...
 # ...unless the file needs something a format-1 reader would silently ignore: image features
 # with ``deslant`` (format 2). Such files ask for a format-2 reader, so an older ctctool refuses
@@ -33,9 +33,14 @@ CENTER_READER_VERSION = 3
 # And centre normalization that measures ink against each line's own paper (``center_ink``
 # "relative", format 4): a format-3 reader would measure it against the fixed level.
 CENTER_INK_READER_VERSION = 4
+# And audio features whose band normalization has a floor (``band_std_floor``, format 5): a
+# format-4 reader would scale empty bands up to unit variance.
+BAND_FLOOR_READER_VERSION = 5
 
 
 def min_reader_version(features: dict[str, Any]) -> int:
+    if features.get("band_std_floor"):
+        return BAND_FLOOR_READER_VERSION
     if features.get("center_normalize"):
         return CENTER_INK_READER_VERSION if features.get("center_ink") == "relative" else CENTER_READER_VERSION
     return DESLANT_READER_VERSION if features.get("deslant") else MIN_READER_VERSION

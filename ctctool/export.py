@@ -27,12 +27,12 @@ from .fileio import atomic_write, file_sha256
 from .version import __version__
 
 ONNX_FORMAT = "ctctool-onnx"
-ONNX_FORMAT_VERSION = 4  # the newest this ctctool reads and writes; 2 adds image deslant, 3 centre
-# normalization, 4 its paper-relative ink (center_ink "relative")
+ONNX_FORMAT_VERSION = 5  # the newest this ctctool reads and writes; 2 adds image deslant, 3 centre
+# normalization, 4 its paper-relative ink (center_ink "relative"), 5 audio's band_std_floor
 # An older reader refuses a newer format_version. The ONNX metadata gained each feature step at
 # the same version number as the model file, so an export says the model's min_reader_version
 # (checkpoint.min_reader_version): 2 for deslant, 3 for centre normalization, 4 for centre
-# normalization with paper-relative ink, otherwise 1.
+# normalization with paper-relative ink, 5 for audio with a band floor, otherwise 1.
 METADATA_KEY = "ctctool"
 INPUT_NAMES = ("features", "lengths")
 OUTPUT_NAMES = ("log_probs", "out_lengths")

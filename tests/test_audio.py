@@ -9,10 +9,12 @@ import pytest
 import soundfile
 from typer.testing import CliRunner
 
+from ctctool.checkpoint import read_model_file
 from ctctool.cli import app
-from ctctool.errors import FeatureError
+from ctctool.errors import ConfigError, FeatureError
 from ctctool.features import default_extractor
 from ctctool.features.audio import (
+    DEFAULT_BAND_STD_FLOOR,
     AudioFeatureConfig,
     AudioFeatures,
     _hz_to_mel,
@@ -54,6 +56,32 @@ def test_resampling_round_trip_keeps_a_tone():
     assert np.abs(there[400:-400] - tone(440.0)[400:-400]).max() < 1e-3
     alias = resample(tone(7000.0), 16000, 8000)  # above the new Nyquist: removed, not folded
     assert np.sqrt(np.mean(alias[200:-200] ** 2)) < 1e-3
+
+
+def test_band_floor_keeps_the_bands_an_8_khz_clip_lacks_quiet():
+    """Upsampled 8 kHz audio has nothing above 4 kHz but resampling residue: normalized per band
+    without a floor, that residue is scaled up to unit variance, noise no full-band clip shows.
+    With the floor those bands stay near 0, and the bands with speech in them are unchanged."""
+    t = np.arange(8000) / 8000
+    # two tones, swelling and fading 4 times a second, from silence to silence as speech is
+    narrow = (0.3 * np.sin(2 * np.pi * 300 * t) + 0.2 * np.sin(2 * np.pi * 2500 * t)) * np.sin(np.pi * 4 * t) ** 2
+    samples = resample(narrow.astype(np.float32), 8000, RATE)
+    plain = AudioFeatures(AudioFeatureConfig()).log_mel(samples)
+    floored = AudioFeatures(AudioFeatureConfig(band_std_floor=DEFAULT_BAND_STD_FLOOR)).log_mel(samples)
+    centres = _mel_to_hz(np.linspace(_hz_to_mel(20.0), _hz_to_mel(RATE / 2), plain.shape[0] + 2))[1:-1]
+    empty = centres > 4300
+    assert plain[empty].std(axis=1).max() > 0.5  # residue blown up (where it is not below the power floor)
+    assert np.abs(floored[empty]).max() < 0.05
+    # bands that vary by more than the floor (the tones' among them) are scaled as before
+    varied = AudioFeatures(AudioFeatureConfig()).log_mel(samples, normalize=False).std(axis=1) > DEFAULT_BAND_STD_FLOOR
+    assert varied[np.abs(centres - 300).argmin()] and varied[np.abs(centres - 2500).argmin()]
+    assert np.allclose(floored[varied], plain[varied], atol=1e-5)
+
+
+@pytest.mark.parametrize("floor", [-0.5, 10.5])
+def test_band_floor_out_of_range_is_a_config_error(floor):
+    with pytest.raises(ConfigError, match="band_std_floor must be between 0 and 10"):
+        AudioFeatureConfig(band_std_floor=floor)
 
 
 def test_offset_and_duration_read_exactly_those_samples(tmp_path):
@@ -200,6 +228,9 @@ def test_audio_training_skips_bad_clips_only_when_asked(tmp_path):
     skipped = invoke(*common, "--skip-bad")
     assert skipped.exit_code == 0, skipped.stderr
     assert "skipped 1 unreadable training items" in skipped.stderr
+    # a new model's bands have today's floor, and the file asks for a reader that applies it
+    written = read_model_file(str(tmp_path / "m.pt"))
+    assert written["features"]["band_std_floor"] == DEFAULT_BAND_STD_FLOOR and written["min_reader_version"] == 5
 
 
 def test_decode_gives_word_times_in_jsonl_and_ctm(tmp_path):

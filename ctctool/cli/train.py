@@ -266,7 +266,9 @@ def _fresh_features(modality: str, height: int | None, deslant: bool | None, cen
         return {"height": height or 32, "deslant": deslant,
                 "center_normalize": DEFAULT_CENTER_NORMALIZE if center_normalize is None else center_normalize,
                 "center_ink": DEFAULT_CENTER_INK}
-    return {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64}
+    from ..features.audio import DEFAULT_BAND_STD_FLOOR
+
+    return {"sample_rate": sample_rate or 16000, "n_mels": n_mels or 64, "band_std_floor": DEFAULT_BAND_STD_FLOOR}
 
 
 def _survey_slant(train_items: list, features: dict[str, Any], max_width: int | None):
