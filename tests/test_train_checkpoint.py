@@ -134,6 +134,9 @@ def test_a_run_that_recorded_its_operations_resumes_without_those_added_since():
     assert augmentation_of_run(TrainConfig(augment="default,-reverb"), recorded,
                                SilentMonitor()).augment == "default,-letters,-reverb"
     assert augmentation_of_run(TrainConfig(), {"augment_ops": list(OPERATIONS)}, SilentMonitor()).augment == "default"
+    # a run of 2026-12-05/06 knew the jitter but not the lower bandwidth
+    before_bandwidth = {"augment_ops": [op for op in OPERATIONS if op != "bandwidth"]}
+    assert augmentation_of_run(TrainConfig(), before_bandwidth, SilentMonitor()).augment == "default,-bandwidth"
     assert augmentation_of_run(TrainConfig(augment="none"), recorded, SilentMonitor()).augment == "none"
 
 
