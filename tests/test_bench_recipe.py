@@ -200,6 +200,16 @@ def test_first_seed_adds_later_seeds_without_rerunning_earlier_ones(tmp_path, mo
                                       "default;-ema", "--first-seed", "1", "--seeds", "2", "--ablation-seeds", "1"])
     assert bench.main() == 0
     assert sorted(calls) == [("-ema", 1), ("default", 1), ("default", 2)]
+    # seeds 3-4 added to the folder keep seeds 1-2's rows; re-running seed 2 replaces only its own row
+    argv = sys.argv[:7]
+    monkeypatch.setattr(sys, "argv", argv + ["--first-seed", "3", "--seeds", "2", "--ablation-seeds", "0"])
+    assert bench.main() == 0
+    monkeypatch.setattr(sys, "argv", argv + ["--first-seed", "2", "--seeds", "1", "--ablation-seeds", "0"])
+    assert bench.main() == 0
+    logged = [json.loads(line) for line in (tmp_path / "out" / "runs.jsonl").read_text().splitlines()]
+    assert sorted((r["variant"], r["seed"]) for r in logged) == [
+        ("-ema", 1), ("default", 1), ("default", 2), ("default", 3), ("default", 4)]
+    assert "| default | 4 |" in (tmp_path / "out" / "recipe.md").read_text()
     monkeypatch.setattr(sys, "argv", sys.argv[:7] + ["--first-seed", "-1"])
     with pytest.raises(SystemExit):
         bench.main()

@@ -18,7 +18,8 @@ variants held out of training and scored as the held-out set (``speech_tuning_be
 
 Every run has the same number of steps and is scored greedily on its validation set and on the
 held-out sets by ``ctctool eval``. Seeds: ``--seeds`` for before/default, ``--ablation-seeds``
-for the removals, numbered from ``--first-seed`` (0; 1 adds seeds to a folder that has seed 0).
+for the removals, numbered from ``--first-seed`` (0; 1 adds seeds to a folder that has seed 0:
+a run measures again only the runs it names, and replaces only their rows in ``runs.jsonl``).
 Runs go one at a time unless ``--jobs N`` (timing-sensitive work runs alone; CER does not depend
 on it, the time column does) and each result is appended to ``runs.jsonl`` as it finishes, so
 an interrupted bench keeps what it measured and ``--resume`` skips finished runs and continues a
@@ -464,9 +465,8 @@ def main() -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     log = out / "runs.jsonl"
-    if not args.resume and not args.table_only and log.exists():
-        log.unlink()
     done = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    remeasured: list[dict] = []  # rows of runs this call measures again (without --resume)
     failed: list[dict] = []
     if not args.table_only:
         wanted = set(args.variants.split(";")) if args.variants else None
@@ -485,10 +485,15 @@ def main() -> int:
                 for variant, extra, seeds in plan:  # bench still has every variant
                     if seed - args.first_seed >= seeds or (wanted and variant not in wanted and f"{set_name}:{variant}" not in wanted):
                         continue
-                    if any(r["set"] == set_name and r["variant"] == variant and r["seed"] == seed for r in done):
+                    earlier = [r for r in done if r["set"] == set_name and r["variant"] == variant and r["seed"] == seed]
+                    if earlier and args.resume:
                         continue
+                    remeasured += earlier
                     baseline = baseline_tree(args.baseline_rev, out) if variant == "before" else None
                     jobs.append((bench, variant, seed, extra, baseline))
+        if remeasured:  # their old rows go; every other run's row stays
+            done = [row for row in done if row not in remeasured]
+            _write_rows(log, done)
         # before/default first, seed by seed (the goal is measured on them), then the removals
         jobs.sort(key=lambda job: (job[1] not in ("before", "default"), job[2]))
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
