@@ -210,6 +210,10 @@ def test_first_seed_adds_later_seeds_without_rerunning_earlier_ones(tmp_path, mo
     assert sorted((r["variant"], r["seed"]) for r in logged) == [
         ("-ema", 1), ("default", 1), ("default", 2), ("default", 3), ("default", 4)]
     assert "| default | 4 |" in (tmp_path / "out" / "recipe.md").read_text()
+    # a removal's name after --variants is its value, not an option
+    calls.clear()
+    monkeypatch.setattr(sys, "argv", argv[:5] + ["--variants", "-ema", "--first-seed", "5", "--ablation-seeds", "1"])
+    assert bench.main() == 0 and calls == [("-ema", 5)]
     monkeypatch.setattr(sys, "argv", sys.argv[:7] + ["--first-seed", "-1"])
     with pytest.raises(SystemExit):
         bench.main()

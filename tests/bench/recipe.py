@@ -431,6 +431,15 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _variants_joined(argv: list[str]) -> list[str]:
+    """``--variants -bandwidth`` as ``--variants=-bandwidth``: argparse takes a value that starts
+    with a dash for another option, and the removals' names do."""
+    joined, rest = [], iter(argv)
+    for arg in rest:
+        joined.append(f"--variants={next(rest, '')}" if arg == "--variants" else arg)
+    return joined
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench-out/recipe")
@@ -448,7 +457,7 @@ def main() -> int:
                         "better than 1 x --threads 2; the time column then includes the sharing)")
     parser.add_argument("--resume", action="store_true", help="keep runs.jsonl and skip finished runs")
     parser.add_argument("--table-only", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(_variants_joined(sys.argv[1:]))
     if args.first_seed < 0:
         parser.error("--first-seed: must be 0 or more")
     set_names = args.sets.split(",")
