@@ -73,6 +73,12 @@ class AugmentPolicy:
             return 0.0
         return min(1.0, probability * PRESETS[self.preset][0] * self.scale)
 
+    def rolls(self, op: str, probability: float, rng) -> bool:
+        """Whether ``op`` applies to this input, drawn from ``rng``; left out, it takes no draw.
+        Operations added to the presets after runs were made use this, so that those runs,
+        resumed or re-run with ``-op``, see exactly the inputs they saw before it existed."""
+        return op not in self.disabled and rng.random() < self.chance(op, probability)
+
     def strength(self) -> float:
         return PRESETS[self.preset][1] * self.scale
 

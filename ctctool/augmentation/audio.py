@@ -43,10 +43,10 @@ def augment_waveform(samples: np.ndarray, sample_rate: int, rng: random.Random,
             noise -= np.convolve(noise, np.ones(64) / 64, mode="same")
             noise /= np.std(noise) + 1e-12
         samples = samples + noise * math.sqrt(power / 10 ** (snr_db / 10))
-    # Left out, it takes no random draw: a run begun before it existed resumes as -bandwidth and
-    # sees exactly the inputs it saw (train.augmentation_of_run). Last, so that the noise is
-    # band-limited too, as in a recording made at the lower rate.
-    if "bandwidth" not in policy.disabled and rng.random() < policy.chance("bandwidth", 0.5):
+    # Added 2026-12-07, so left out it draws nothing (AugmentPolicy.rolls): a run begun before it
+    # resumes as -bandwidth with exactly its inputs. Last, so that the noise is band-limited too,
+    # as in a recording made at the lower rate.
+    if policy.rolls("bandwidth", 0.5, rng):
         samples = band_limited(samples, sample_rate, rng, k)
     return samples.astype(np.float32)
 

@@ -58,8 +58,7 @@ def _geometry(values: np.ndarray, rng: random.Random, policy: AugmentPolicy, k: 
     use_affine = rng.random() < policy.chance("affine", 0.7)
     use_elastic = rng.random() < policy.chance("elastic", 0.5)
     use_wave = rng.random() < policy.chance("wave", 0.2)
-    # No draw at all when left out, so "-letters" reproduces the lines of the recipe before it.
-    use_letters = "letters" not in policy.disabled and rng.random() < policy.chance("letters", 0.7)
+    use_letters = policy.rolls("letters", 0.7, rng)  # added 2026-12-05: "-letters" draws nothing
     if not (use_affine or use_elastic or use_wave or use_letters):
         return values
     scale_x = scale_y = 1.0
